@@ -1,0 +1,215 @@
+//! Configuration: `masqmail.conf` (main), route files, get files.
+//!
+//! Field names are the masqmail 1.0 option names; the 0.2 spellings map to
+//! the same fields through `names.rs`. Everything is validated while
+//! loading, so a bad value stops masqmail at start with `file:line: what`,
+//! before any mail is touched.
+//!
+//! # Security
+//! Config files are trusted input from the administrator, but are still
+//! parsed defensively (length limits, no panics): a non-root `-C` file is
+//! only read after privileges were dropped (cli).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::address::{Address, Locality};
+
+/// Compiled-in location of the main configuration file.
+pub const DEFAULT_CONF: &str = match option_env!("MASQMAIL_CONF") {
+    Some(p) => p,
+    None => "/etc/masqmail/masqmail.conf",
+};
+
+/// A command from the config, split into words once at load time with shell
+/// quoting rules (config.md §1.2); variables in words are expanded later,
+/// word by word, never through a shell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// The text as written, for logs (`cmd = ...`).
+    pub text: String,
+    /// argv[0] (an absolute path) and the arguments, unexpanded.
+    pub words: Vec<String>,
+}
+
+/// `host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    pub host: String,
+    pub port: u16,
+}
+
+/// Default local delivery method (`mbox_default`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalMethod {
+    Mbox,
+    Mda,
+    Maildir,
+}
+
+/// 0.2 `online_detect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnlineDetect {
+    File,
+    Pipe,
+    Mserver,
+}
+
+/// The main configuration, with the spec's defaults (config.md §2.1).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was read from (notices re-submit with `-C file`).
+    pub file: PathBuf,
+    pub host_name: String,
+    pub run_as_user: bool,
+    pub use_syslog: bool,
+    pub debug_level: u32,
+    /// `None`: log to stderr (an empty `log_dir`).
+    pub log_dir: Option<PathBuf>,
+    pub pid_dir: PathBuf,
+    pub mail_dir: PathBuf,
+    pub spool_dir: PathBuf,
+    pub lock_dir: PathBuf,
+    pub local_hosts: Vec<String>,
+    pub local_addresses: Vec<Address>,
+    pub not_local_addresses: Vec<Address>,
+    pub listen_addresses: Vec<Interface>,
+    pub do_save_envelope_to: bool,
+    pub do_relay: bool,
+    pub do_queue: bool,
+    pub defer_all: bool,
+    /// Body size limit in bytes; 0 = unlimited.
+    pub max_msg_size: u64,
+    pub alias_file: Option<PathBuf>,
+    pub globalias_file: Option<PathBuf>,
+    pub caseless_matching: bool,
+    pub mbox_default: LocalMethod,
+    pub mbox_users: Vec<String>,
+    pub mda_users: Vec<String>,
+    pub maildir_users: Vec<String>,
+    pub mda: Option<CommandSpec>,
+    pub mda_fromline: bool,
+    pub mda_fromhack: bool,
+    pub pipe_fromline: bool,
+    pub pipe_fromhack: bool,
+    pub permanent_routes: Vec<PathBuf>,
+    /// `query_routes.NAME` (and 0.2 `online_routes.NAME`/`connect_route.NAME`),
+    /// in file order; for a NAME given twice the first definition is used.
+    pub query_routes: Vec<(String, Vec<PathBuf>)>,
+    pub local_nets: Vec<String>,
+    pub local_net_route: Vec<PathBuf>,
+    pub online_query: Option<CommandSpec>,
+    pub online_detect: Option<OnlineDetect>,
+    pub online_file: Option<PathBuf>,
+    pub online_pipe: Option<CommandSpec>,
+    pub mserver_iface: Option<Interface>,
+    /// `get.NAME` = get file.
+    pub gets: Vec<(String, PathBuf)>,
+    /// `online_gets.NAME` = items (get files or get names).
+    pub online_gets: Vec<(String, Vec<String>)>,
+    pub remote_port: u16,
+    pub ident_trusted_nets: Vec<String>,
+    /// `None`: the shipped template (found relative to the binary).
+    pub errmsg_file: Option<PathBuf>,
+    pub warnmsg_file: Option<PathBuf>,
+    pub warn_intervals: Vec<Duration>,
+    pub max_defer_time: Duration,
+    pub log_user: Option<Address>,
+    // --- options beyond the C program (DESIGN.md) ---
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    /// Empty: the system resolver.
+    pub dns_servers: Vec<SocketAddr>,
+    pub relay_nets: Vec<ipnet::IpNet>,
+    pub max_connections: u32,
+    /// Wall-clock limit for an MDA or pipe command; the process group is
+    /// killed and the recipient deferred when it is exceeded.
+    pub command_time_limit: Duration,
+    /// Directory of the shipped templates (failmsg.tpl, warnmsg.tpl);
+    /// `None`: `tpl/` found relative to the binary.
+    pub template_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// The defaults for a given host name.
+    pub fn with_host_name(host_name: &str) -> Config {
+        let mut local_hosts = vec!["localhost".to_string()];
+        if let Some((short, _)) = host_name.split_once('.') {
+            local_hosts.push(short.to_string());
+        }
+        local_hosts.push(host_name.to_string());
+        let nets = ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7", "fe80::/10"];
+        Config {
+            file: PathBuf::from(DEFAULT_CONF),
+            host_name: host_name.to_string(),
+            run_as_user: false,
+            use_syslog: false,
+            debug_level: 0,
+            log_dir: Some(PathBuf::from("/var/log/masqmail")),
+            pid_dir: PathBuf::from("/var/run"),
+            mail_dir: PathBuf::from("/var/mail"),
+            spool_dir: PathBuf::from("/var/spool/masqmail"),
+            lock_dir: PathBuf::from("/var/lock/masqmail"),
+            local_hosts,
+            local_addresses: Vec::new(),
+            not_local_addresses: Vec::new(),
+            listen_addresses: vec![Interface { host: "localhost".into(), port: 25 }],
+            do_save_envelope_to: false,
+            do_relay: true,
+            do_queue: false,
+            defer_all: false,
+            max_msg_size: 0,
+            alias_file: None,
+            globalias_file: None,
+            caseless_matching: false,
+            mbox_default: LocalMethod::Mbox,
+            mbox_users: Vec::new(),
+            mda_users: Vec::new(),
+            maildir_users: Vec::new(),
+            mda: None,
+            mda_fromline: false,
+            mda_fromhack: false,
+            pipe_fromline: false,
+            pipe_fromhack: false,
+            permanent_routes: Vec::new(),
+            query_routes: Vec::new(),
+            local_nets: Vec::new(),
+            local_net_route: Vec::new(),
+            online_query: None,
+            online_detect: None,
+            online_file: None,
+            online_pipe: None,
+            mserver_iface: None,
+            gets: Vec::new(),
+            online_gets: Vec::new(),
+            remote_port: 25,
+            ident_trusted_nets: Vec::new(),
+            errmsg_file: None,
+            warnmsg_file: None,
+            warn_intervals: [3600, 4 * 3600, 8 * 3600, 86400, 2 * 86400, 3 * 86400]
+                .into_iter()
+                .map(Duration::from_secs)
+                .collect(),
+            max_defer_time: Duration::from_secs(4 * 86400),
+            log_user: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            dns_servers: Vec::new(),
+            relay_nets: nets.iter().filter_map(|n| n.parse().ok()).collect(),
+            max_connections: 100,
+            command_time_limit: Duration::from_secs(1000),
+            template_dir: None,
+        }
+    }
+
+    /// The locality view of this configuration (delivery.md §1.4).
+    pub fn locality(&self) -> Locality<'_> {
+        Locality {
+            local_hosts: &self.local_hosts,
+            local_addresses: &self.local_addresses,
+            not_local_addresses: &self.not_local_addresses,
+            caseless: self.caseless_matching,
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! masqmail: a mail transfer agent for hosts that are not always online.
+//!
+//! The life of a message, and where each step lives:
+//!
+//! ```text
+//! cli ─► config ─► accept ─► spool ─► queue run ─► alias ─► deliver ─► bounce
+//! ```
+//!
+//! * [`cli`]: the sendmail-compatible command line and the binary's names.
+//! * [`config`]: masqmail.conf, route and get files (both eras).
+//! * [`address`]: addresses, RFC 821 paths, globs, locality.
+//! * [`message`]: the in-memory message (envelope + raw headers), ids.
+//! * [`spool`]: the masqmail 1.0 on-disk format, durable commits, locks.
+//! * [`deliver`]: recipients' outcomes; local delivery (mbox, Maildir, MDA, pipe).
+
+pub mod address;
+pub mod config;
+pub mod deliver;
+pub mod message;
