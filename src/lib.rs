@@ -16,4 +16,5 @@
 pub mod address;
 pub mod config;
 pub mod deliver;
+pub mod fs;
 pub mod message;

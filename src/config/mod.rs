@@ -10,6 +10,10 @@
 //! parsed defensively (length limits, no panics): a non-root `-C` file is
 //! only read after privileges were dropped (cli).
 
+mod interval;
+
+pub use interval::parse_interval;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;

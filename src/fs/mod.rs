@@ -1,0 +1,3 @@
+//! File-system helpers shared by the spool and local delivery.
+
+pub mod crash;
