@@ -92,6 +92,9 @@ pub struct Config {
     pub mbox_users: Vec<String>,
     pub mda_users: Vec<String>,
     pub maildir_users: Vec<String>,
+    /// Ours: when set, the Maildir of user `u` is `<maildir_dir>/u/`
+    /// (otherwise `~u/Maildir`, as in 0.2).
+    pub maildir_dir: Option<PathBuf>,
     pub mda: Option<CommandSpec>,
     pub mda_fromline: bool,
     pub mda_fromhack: bool,
@@ -171,6 +174,7 @@ impl Config {
             mbox_users: Vec::new(),
             mda_users: Vec::new(),
             maildir_users: Vec::new(),
+            maildir_dir: None,
             mda: None,
             mda_fromline: false,
             mda_fromhack: false,

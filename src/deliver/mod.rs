@@ -1,5 +1,7 @@
 //! Delivery: the only place that decides what happens to a recipient.
 
+pub mod vars;
+
 /// The result of one delivery attempt for one recipient. No booleans.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
