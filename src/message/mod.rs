@@ -85,16 +85,29 @@ impl Header {
     }
 }
 
-/// A message with its envelope. `rcpt_list` are the envelope recipients in
-/// their original order; `finished` holds every address that reached a
-/// final state (including alias expansions and `log_user`), which is
-/// authoritative: an address listed there is never delivered again
-/// (spool.md §3.1).
+/// A message with its envelope.
+///
+/// Two lists record progress, mirroring the two sections of `RT:` lines in
+/// the spool (spool.md §3.1):
+/// * `rcpt_list` are the envelope recipients still pending when the
+///   message was read, in their original order; `top_done` records the ones
+///   that reached a final state since (a top-level recipient is delivered
+///   when all its alias expansions are, failed when all are finished but not
+///   all delivered). They are written as the first section, status char
+///   from `top_done`.
+/// * `finished` holds every address that reached a final state, alias
+///   expansions and `log_user` included. It is authoritative for leaves:
+///   an address listed there is never delivered again.
+///
+/// They differ exactly when an alias expands to its own address
+/// (`root: \root, carol`): `root` the mailbox may be delivered while
+/// `root` the recipient still waits for `carol`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub id: QueueId,
     pub return_path: Address,
     pub rcpt_list: Vec<Address>,
+    pub top_done: Vec<(Address, Done)>,
     pub finished: Vec<(Address, Done)>,
     pub protocol: Protocol,
     pub received_host: Option<String>,
@@ -108,27 +121,43 @@ pub struct Message {
     pub headers: Vec<Header>,
 }
 
+fn state_of(list: &[(Address, Done)], addr: &Address) -> Option<Done> {
+    list.iter().find(|(a, _)| a == addr).map(|&(_, d)| d)
+}
+
 impl Message {
-    /// The final state recorded for `addr`, if any.
+    /// The final state recorded for `addr` as a delivery target (leaf).
     pub fn finished_state(&self, addr: &Address) -> Option<Done> {
-        self.finished.iter().find(|(a, _)| a == addr).map(|&(_, d)| d)
+        state_of(&self.finished, addr)
     }
 
-    /// Records a final state once; later records for the same address are ignored.
+    /// The final state of envelope recipient `addr` (first `RT:` section).
+    pub fn top_state(&self, addr: &Address) -> Option<Done> {
+        state_of(&self.top_done, addr)
+    }
+
+    /// Records a leaf's final state once; later records are ignored.
     pub fn mark(&mut self, addr: &Address, done: Done) {
         if self.finished_state(addr).is_none() {
             self.finished.push((addr.clone(), done));
         }
     }
 
-    /// True when every envelope recipient is finished.
-    pub fn is_complete(&self) -> bool {
-        self.rcpt_list.iter().all(|r| self.finished_state(r).is_some())
+    /// Records an envelope recipient's final state once.
+    pub fn mark_top(&mut self, addr: &Address, done: Done) {
+        if self.top_state(addr).is_none() {
+            self.top_done.push((addr.clone(), done));
+        }
     }
 
-    /// Recipients still to be delivered.
+    /// True when every envelope recipient is finished.
+    pub fn is_complete(&self) -> bool {
+        self.rcpt_list.iter().all(|r| self.top_state(r).is_some())
+    }
+
+    /// Envelope recipients still to be delivered.
     pub fn pending(&self) -> impl Iterator<Item = &Address> {
-        self.rcpt_list.iter().filter(|r| self.finished_state(r).is_none())
+        self.rcpt_list.iter().filter(|r| self.top_state(r).is_none())
     }
 
     pub fn header(&self, name: &str) -> Option<&Header> {

@@ -1,0 +1,169 @@
+//! Acceptance: any input (stdin, SMTP, POP3, our own notices) becomes one
+//! spooled [`Message`]. This is the only writer of new spool entries and
+//! the only place that says "accepted".
+//!
+//! `accept` returning `Ok` means the message is durable (spool commit
+//! synced file and directory); nothing is acknowledged before that.
+//!
+//! # Security
+//! Everything a caller hands in (addresses, `-F` name, headers) ends up in
+//! the spool's line-based `-H` file. Addresses were parsed by the RFC 821
+//! parser (no control characters); the full name is refused if it holds a
+//! line break or NUL; header recipients (`-t`) that are pipes are dropped;
+//! the spool encoder refuses anything that would still break a line.
+
+use crate::address::{Address, PipePolicy, parse_address_list, parse_path};
+use crate::config::Config;
+use crate::message::read::RawMessage;
+use crate::message::{Header, Message, Protocol, QueueId, date};
+use crate::spool::{Spool, SpoolError};
+
+/// Shown in `Received:` and notices.
+pub const PACKAGE: &str = "MasqMail";
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What the door knows about a message besides its text.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub return_path: Address,
+    /// Envelope recipients, qualified where the spec says so.
+    pub recipients: Vec<Address>,
+    /// `-t`: add the To:/Cc:/Bcc: addresses.
+    pub recipients_from_headers: bool,
+    /// `-F`: display name for a generated `From:`.
+    pub full_name: Option<String>,
+    pub protocol: Protocol,
+    /// Peer address for network input; `None` for local submissions.
+    pub received_host: Option<String>,
+    /// Login of a local submitter.
+    pub ident: Option<String>,
+    /// Real uid of a local submitter (for `Received: … from userid N`).
+    pub uid: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    #[error("no recipients.")]
+    NoRecipients,
+    #[error("{0} contains a line break or NUL")]
+    Unsafe(&'static str),
+    #[error("Could not write spool file: {0}")]
+    Spool(#[from] SpoolError),
+}
+
+/// Spools `raw` with the envelope of `sub` after the header processing of
+/// delivery.md §4.1. `transfer` is the session's message counter (ids).
+pub fn accept(cfg: &Config, spool: &Spool, mut sub: Submission, raw: RawMessage, transfer: u32) -> Result<Message, AcceptError> {
+    if let Some(name) = &sub.full_name {
+        if name.contains(['\r', '\n', '\0']) {
+            return Err(AcceptError::Unsafe("the full name (-F)"));
+        }
+    }
+    let RawMessage { headers: input_headers, body } = raw;
+    if sub.recipients_from_headers {
+        for h in input_headers.iter().filter(|h| h.is("To") || h.is("Cc") || h.is("Bcc")) {
+            sub.recipients.extend(header_recipients(h, &cfg.host_name));
+        }
+    }
+    if sub.recipients.is_empty() {
+        tracing::warn!("no recipients found in message");
+        return Err(AcceptError::NoRecipients);
+    }
+
+    let mut headers: Vec<Header> = input_headers
+        .into_iter()
+        .filter(|h| !(h.is("Bcc") || h.is("Envelope-To") || h.is("Return-Path")))
+        .collect();
+    let has = |headers: &[Header], n: &str| headers.iter().any(|h| h.is(n));
+
+    let now = chrono::Local::now();
+    let pid = std::process::id();
+    let reservation = spool.reserve(now.timestamp().max(0) as u64, pid, transfer)?;
+    let id = reservation.id().clone();
+
+    if !has(&headers, "From") && !has(&headers, "Sender") {
+        headers.push(from_header(&sub.return_path, sub.full_name.as_deref()));
+    }
+    if !has(&headers, "To") && !has(&headers, "Cc") {
+        headers.push(Header::new("To", "undisclosed-recipients:;"));
+    }
+    if !has(&headers, "Date") {
+        headers.push(Header::new("Date", &date::rfc822_date(now)));
+    }
+    if !has(&headers, "Message-ID") {
+        headers.push(Header::new("Message-ID", &format!("<{id}@{}>", cfg.host_name)));
+    }
+    headers.insert(0, received_header(cfg, &sub, &id, &date::rfc822_date(now)));
+
+    let msg = Message {
+        id,
+        return_path: sub.return_path,
+        rcpt_list: sub.recipients,
+        top_done: Vec::new(),
+        finished: Vec::new(),
+        protocol: sub.protocol,
+        received_host: sub.received_host,
+        ident: sub.ident,
+        data_size: body.len() as u64,
+        received_time: now.timestamp(),
+        warning_time: None,
+        headers,
+    };
+    spool.commit(reservation, &msg, &body)?;
+    let via = match &msg.received_host {
+        Some(host) => format!("host={host} with {}", msg.protocol.spool_name()),
+        None => format!("with {}", msg.protocol.spool_name()),
+    };
+    tracing::info!("{} <= <{}> {via}", msg.id, msg.return_path);
+    Ok(msg)
+}
+
+/// The addresses of one To:/Cc:/Bcc: header, qualified; pipes and anything
+/// the RFC 821 parser would refuse are dropped with a warning.
+fn header_recipients(h: &Header, host_name: &str) -> Vec<Address> {
+    parse_address_list(h.value())
+        .into_iter()
+        .filter_map(|la| {
+            let text = la.addr.to_string();
+            match parse_path(&text, PipePolicy::Refuse) {
+                Ok(a) if !a.is_null() => Some(a.qualify(host_name)),
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!("ignoring header recipient '{text}': {e}");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// `From: <rp>` or `From: "<name>" <<rp>>` (delivery.md §4.1).
+fn from_header(rp: &Address, full_name: Option<&str>) -> Header {
+    match full_name {
+        Some(name) => {
+            let quoted = name.replace('\\', "\\\\").replace('"', "\\\"");
+            Header::new("From", &format!("\"{quoted}\" <{rp}>"))
+        }
+        None => Header::new("From", &rp.to_string()),
+    }
+}
+
+/// The `Received:` header of delivery.md §4.1, first in the message.
+fn received_header(cfg: &Config, sub: &Submission, id: &QueueId, date: &str) -> Header {
+    let for_clause = match sub.recipients.as_slice() {
+        [one] => format!("\n\tfor <{one}>"),
+        _ => String::new(),
+    };
+    let value = match &sub.received_host {
+        None => format!(
+            "by {} ({PACKAGE} {VERSION}, from userid {})\n\tid {id}{for_clause}; {date}",
+            cfg.host_name, sub.uid
+        ),
+        Some(peer) => format!(
+            "from {peer}\n\tby {} with {} ({PACKAGE} {VERSION})\n\tid {id}{for_clause}; {date}",
+            cfg.host_name,
+            sub.protocol.spool_name()
+        ),
+    };
+    Header::new("Received", &value)
+}
