@@ -1,0 +1,181 @@
+//! One delivery step for one message (delivery.md §6, §12.2): expand
+//! aliases, classify, deliver local targets, turn deferrals past
+//! `max_defer_time` into failures, send notices, and record the outcome in
+//! the spool.
+//!
+//! Remote targets are left pending here; routing them is the job of the
+//! route module (a later issue).
+//!
+//! # Security
+//! Runs with the caller's locks held. Never writes an address into the
+//! spool that was not in the message or produced by alias expansion.
+
+use crate::address::Address;
+use crate::alias::{self, Expansion};
+use crate::bounce;
+use crate::deliver::{Outcome, local};
+use crate::message::{Done, Message};
+
+use super::runner::Runner;
+
+/// Messages with more `Received:` headers than this are treated as looping
+/// (RELIABILITY R14; Postfix's hopcount_limit has the same default).
+pub const MAX_HOPS: usize = 50;
+
+/// What happened to the leaves of one message in this step.
+#[derive(Default)]
+struct Tally {
+    delivered: usize,
+    failed: Vec<(Address, String)>,
+    deferred: Vec<(Address, String)>,
+}
+
+impl Runner<'_> {
+    /// Delivers what can be delivered of `msg` (locked by the caller).
+    pub fn deliver_message(&mut self, mut msg: Message) {
+        let body = match self.spool.read_body(&msg.id, &msg) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("{}: cannot read message body: {e}", msg.id);
+                return;
+            }
+        };
+        let now = chrono::Utc::now().timestamp();
+        let mut tally = Tally::default();
+        let mut tops: Vec<Address> = Vec::new();
+        if let Some(lu) = &self.cfg.log_user {
+            if msg.finished_state(lu).is_none() && !msg.rcpt_list.contains(lu) {
+                tops.push(lu.clone());
+            }
+        }
+        tops.extend(msg.pending().cloned());
+
+        let hops = msg.headers.iter().filter(|h| h.is("Received")).count();
+        let mut expanded: Vec<(Address, Vec<Address>)> = Vec::new();
+        for top in tops {
+            if hops > MAX_HOPS {
+                tracing::warn!("{} == <{top}> too many Received: headers ({hops}), mail loop?", msg.id);
+                msg.mark_top(&top, Done::Failed);
+                tally.failed.push((top, format!("5.4.6 too many hops ({hops} Received: headers): mail loop")));
+                continue;
+            }
+            match alias::expand(&top, &self.alias_context()) {
+                Expansion::Failed(why) => {
+                    tracing::warn!("{} == <{top}> alias expansion failed: {why}", msg.id);
+                    msg.mark_top(&top, Done::Failed);
+                    tally.failed.push((top, "Alias expansion failed".to_string()));
+                }
+                Expansion::Leaves(leaves) => expanded.push((top, leaves)),
+            }
+        }
+
+        for (top, leaves) in &expanded {
+            for leaf in leaves {
+                if msg.finished_state(leaf).is_some() {
+                    continue;
+                }
+                let is_local = leaf.is_pipe() || self.cfg.locality().is_local(leaf);
+                if !is_local {
+                    if self.scope.remote {
+                        tracing::info!("{} == <{leaf}> no route available now, kept in queue", msg.id);
+                    }
+                    continue;
+                }
+                if !self.scope.local {
+                    continue;
+                }
+                match local::deliver(self.cfg, &msg, &body, leaf, top) {
+                    Outcome::Delivered => {
+                        msg.mark(leaf, Done::Delivered);
+                        tally.delivered += 1;
+                    }
+                    Outcome::Deferred(why) => tally.deferred.push((leaf.clone(), why)),
+                    Outcome::Failed(why) => {
+                        msg.mark(leaf, Done::Failed);
+                        tally.failed.push((leaf.clone(), why));
+                    }
+                }
+            }
+        }
+
+        if !tally.deferred.is_empty() && bounce::expired(msg.received_time, now, self.cfg.max_defer_time) {
+            for (leaf, why) in std::mem::take(&mut tally.deferred) {
+                tracing::warn!("{} == <{leaf}> failed: deferred too long (max_defer_time), last error: {why}", msg.id);
+                msg.mark(&leaf, Done::Failed);
+                tally.failed.push((leaf, format!("Message expired (max_defer_time), last error: {why}")));
+            }
+        }
+        for (top, leaves) in &expanded {
+            if leaves.iter().all(|l| msg.finished_state(l).is_some()) {
+                let all_ok = leaves.iter().all(|l| msg.finished_state(l) == Some(Done::Delivered));
+                msg.mark_top(top, if all_ok { Done::Delivered } else { Done::Failed });
+            }
+        }
+        self.conclude(msg, &body, tally, now);
+    }
+
+    /// Notices, then the spool update of spool.md §5.
+    fn conclude(&mut self, mut msg: Message, body: &[u8], tally: Tally, now: i64) {
+        let mut notices_ok = true;
+        if !tally.failed.is_empty() {
+            let rcpts: Vec<Address> = tally.failed.iter().map(|(a, _)| a.clone()).collect();
+            let reason = reasons(&tally.failed);
+            notices_ok &= self.send(bounce::failure_notice(self.cfg, &msg, body, &rcpts, &reason), &msg);
+        }
+        if !tally.deferred.is_empty()
+            && bounce::warning_due(msg.received_time, msg.warning_time, now, &self.cfg.warn_intervals)
+        {
+            let rcpts: Vec<Address> = tally.deferred.iter().map(|(a, _)| a.clone()).collect();
+            let reason = reasons(&tally.deferred);
+            if self.send(bounce::delay_warning(self.cfg, &msg, &rcpts, &reason), &msg) {
+                msg.warning_time = Some(now);
+            } else {
+                notices_ok = false;
+            }
+        }
+        if tally.delivered == 0 && !notices_ok {
+            tracing::warn!("{}: a notice could not be sent; the message is left as it was and retried later", msg.id);
+            return;
+        }
+        let result = if msg.is_complete() {
+            self.spool.remove(&msg.id).map(|()| tracing::info!("{} completed.", msg.id))
+        } else {
+            self.spool.update(&msg)
+        };
+        if let Err(e) = result {
+            tracing::error!("{}: cannot update the spool: {e}", msg.id);
+        }
+    }
+
+    /// Submits a notice; true when it is spooled (or there was none to send).
+    fn send(&mut self, notice: Result<Option<bounce::Notice>, bounce::BounceError>, msg: &Message) -> bool {
+        match notice {
+            Ok(None) => true,
+            Ok(Some(n)) => match self.submit_notice(n) {
+                Ok(id) => {
+                    tracing::info!("{}: notice spooled as {id}", msg.id);
+                    true
+                }
+                Err(e) => {
+                    tracing::error!("{}: cannot spool the notice: {e}", msg.id);
+                    false
+                }
+            },
+            Err(e) => {
+                tracing::error!("{}: cannot build the notice: {e}", msg.id);
+                false
+            }
+        }
+    }
+}
+
+/// The `${err_msg}` text: each distinct reason once, with its recipients.
+fn reasons(list: &[(Address, String)]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for (_, why) in list {
+        if !out.contains(why) {
+            out.push(why.clone());
+        }
+    }
+    out.join("\n")
+}
