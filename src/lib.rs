@@ -11,9 +11,13 @@
 //! * [`address`]: addresses, RFC 821 paths, globs, locality.
 //! * [`message`]: the in-memory message (envelope + raw headers), ids.
 //! * [`spool`]: the masqmail 1.0 on-disk format, durable commits, locks.
+//! * [`alias`]: alias files and the expansion of recipients.
 //! * [`deliver`]: recipients' outcomes; local delivery (mbox, Maildir, MDA, pipe).
+//! * [`bounce`]: failure notices and delay warnings from templates.
 
 pub mod address;
+pub mod alias;
+pub mod bounce;
 pub mod config;
 pub mod deliver;
 pub mod fs;

@@ -1,0 +1,234 @@
+//! Failure notices and delay warnings (delivery.md §12): who gets them,
+//! which template is used, and the rendered text. Submitting the notice
+//! (`masqmail -C <conf> -oi -f <> <recipient>`) is the caller's job.
+//!
+//! Guarantees: a notice goes to the message's return path, or to
+//! `postmaster@host_name` for the null sender; a null-sender message whose
+//! failed recipients include `postmaster@host_name` produces no notice at
+//! all, so a failing postmaster cannot start a bounce loop (R15). Notices
+//! are submitted with the null sender, so a notice that fails is reported to
+//! postmaster once and then stops. A template that cannot be read is an
+//! error: the caller keeps the recipients and tries again later, nothing is
+//! lost silently.
+//!
+//! # Security
+//! Templates are administrator files (or ours). Everything else that goes
+//! into a notice (addresses, headers, body, the reason) is inserted as data
+//! and never expanded or executed (see [`template`]). Control characters in
+//! one-line variables are replaced, so no value can add a header line.
+
+pub mod schedule;
+pub mod template;
+
+use std::path::{Path, PathBuf};
+
+use crate::address::Address;
+use crate::config::Config;
+use crate::message::Message;
+
+pub use schedule::{expired, warning_due};
+pub use template::render;
+
+/// `${package}` in templates.
+pub const PACKAGE: &str = "MasqMail";
+/// `${version}` in templates.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A rendered notice, ready for submission with the null sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub recipient: Address,
+    /// Headers, blank line, body; LF line ends.
+    pub text: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BounceError {
+    #[error("{}: cannot read notice template: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: notice template is not valid UTF-8", path.display())]
+    NotUtf8 { path: PathBuf },
+    #[error("no {name} found; tried {tried}")]
+    NotFound { name: &'static str, tried: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Failure,
+    Warning,
+}
+
+impl Kind {
+    fn file_name(self) -> &'static str {
+        match self {
+            Kind::Failure => "failmsg.tpl",
+            Kind::Warning => "warnmsg.tpl",
+        }
+    }
+}
+
+/// The notice for recipients that failed permanently; `body` is the
+/// message body, shown in the notice. `Ok(None)`: nobody is to be told.
+pub fn failure_notice(
+    cfg: &Config,
+    msg: &Message,
+    body: &[u8],
+    failed: &[Address],
+    reason: &str,
+) -> Result<Option<Notice>, BounceError> {
+    notice(cfg, msg, Some(body), failed, reason, Kind::Failure)
+}
+
+/// The warning for recipients still deferred (headers only, no body).
+pub fn delay_warning(
+    cfg: &Config,
+    msg: &Message,
+    deferred: &[Address],
+    reason: &str,
+) -> Result<Option<Notice>, BounceError> {
+    notice(cfg, msg, None, deferred, reason, Kind::Warning)
+}
+
+fn notice(
+    cfg: &Config,
+    msg: &Message,
+    body: Option<&[u8]>,
+    rcpts: &[Address],
+    reason: &str,
+    kind: Kind,
+) -> Result<Option<Notice>, BounceError> {
+    if rcpts.is_empty() {
+        return Ok(None);
+    }
+    let Some(recipient) = notice_recipient(cfg, msg, rcpts) else {
+        return Ok(None);
+    };
+    let path = template_path(cfg, kind)?;
+    let bytes = std::fs::read(&path).map_err(|source| BounceError::Unreadable {
+        path: path.clone(),
+        source,
+    })?;
+    let template = String::from_utf8(bytes).map_err(|_| BounceError::NotUtf8 { path })?;
+    // For the null sender `${return_path}` names the notice's recipient
+    // (postmaster), so that `To: ${return_path}` is never empty.
+    let return_path = if msg.return_path.is_null() {
+        &recipient
+    } else {
+        &msg.return_path
+    };
+    let vars = |name: &str| -> Option<String> {
+        let line = |s: &str| one_line(s);
+        Some(match name {
+            "uid" => msg.id.to_string(),
+            "received_host" => line(msg.received_host.as_deref().unwrap_or("")),
+            "ident" => line(msg.ident.as_deref().unwrap_or("")),
+            "return_path_local" => line(&msg.return_path.local),
+            "return_path_domain" => line(&msg.return_path.domain),
+            "return_path" => line(&return_path.to_string()),
+            "host_name" => line(&cfg.host_name),
+            "package" => PACKAGE.to_string(),
+            "version" => VERSION.to_string(),
+            "err_msg" => multi_line(reason),
+            _ => return None,
+        })
+    };
+    let text = render(&template, &vars, rcpts, &msg.headers, body);
+    tracing::debug!(id = %msg.id, to = %recipient, kind = ?kind, "notice rendered");
+    Ok(Some(Notice { recipient, text }))
+}
+
+/// The return path, or postmaster for the null sender; `None` when the
+/// null-sender message failed for postmaster itself.
+fn notice_recipient(cfg: &Config, msg: &Message, rcpts: &[Address]) -> Option<Address> {
+    if !msg.return_path.is_null() {
+        return Some(msg.return_path.clone());
+    }
+    let postmaster = Address::new("postmaster", cfg.host_name.clone());
+    if rcpts
+        .iter()
+        .any(|r| r.clone().qualify(&cfg.host_name).same_as(&postmaster, true))
+    {
+        tracing::warn!(id = %msg.id, "{} == <{postmaster}>: postmaster address failed", msg.id);
+        return None;
+    }
+    Some(postmaster)
+}
+
+/// Control characters (CR, LF, ...) become `?`: a one-line value stays on
+/// its line, even inside a header.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// The reason may span lines (§12.4 reason texts); keep LF and TAB only.
+fn multi_line(s: &str) -> String {
+    s.replace("\r\n", "\n")
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// Which template to read, in this order:
+/// 1. `errmsg_file` / `warnmsg_file` when set;
+/// 2. `<template_dir>/failmsg.tpl` (`warnmsg.tpl`) when `template_dir` is set;
+/// 3. next to the running binary, the first that exists of
+///    `<exe_dir>/../share/masqmail/tpl/` (installed under a prefix),
+///    `<exe_dir>/tpl/` (unpacked tree) and `<exe_dir>/../../tpl/` (the
+///    source tree, for `target/debug/masqmail`).
+///
+/// Set paths are used as they are: a configured file that is missing is
+/// an error, not a reason to pick another template.
+fn template_path(cfg: &Config, kind: Kind) -> Result<PathBuf, BounceError> {
+    let configured = match kind {
+        Kind::Failure => &cfg.errmsg_file,
+        Kind::Warning => &cfg.warnmsg_file,
+    };
+    if let Some(p) = configured {
+        return Ok(p.clone());
+    }
+    if let Some(dir) = &cfg.template_dir {
+        return Ok(dir.join(kind.file_name()));
+    }
+    let exe = std::env::current_exe().ok();
+    find_near_exe(exe.as_deref(), kind.file_name())
+}
+
+fn find_near_exe(exe: Option<&Path>, name: &'static str) -> Result<PathBuf, BounceError> {
+    let Some(dir) = exe.and_then(Path::parent) else {
+        return Err(BounceError::NotFound {
+            name,
+            tried: "nothing (own executable unknown)".into(),
+        });
+    };
+    let candidates = [
+        dir.join("../share/masqmail/tpl"),
+        dir.join("tpl"),
+        dir.join("../../tpl"),
+    ]
+    .map(|d| d.join(name));
+    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
+    }
+    let tried = candidates
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(BounceError::NotFound { name, tried })
+}
+
+#[cfg(test)]
+mod tests;
