@@ -79,7 +79,7 @@ pub enum ConfigErrorKind {
     KeyTooLong { len: usize },
     #[error("'=' expected after `{key}`")]
     ExpectedEquals { key: String },
-    #[error("value of `{key}` is {len} characters long (at most 2047)")]
+    #[error("value of `{key}` is {len} bytes long (at most 2047)")]
     ValueTooLong { key: String, len: usize },
     #[error("unterminated quoted value of `{key}`")]
     UnterminatedQuote { key: String },

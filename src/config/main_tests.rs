@@ -398,3 +398,72 @@ fn load_errors_name_the_file() {
         "{e}"
     );
 }
+
+#[test]
+fn include_of_an_endless_file_is_refused() {
+    let e = parse("host_name = h\nmbox_users = /dev/zero\n").unwrap_err();
+    assert_eq!(
+        e,
+        "m.conf:2: included file /dev/zero (in `mbox_users`): file too large"
+    );
+}
+
+/// Collects what tracing writes, to check the deprecation notices.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn logs_of(text: &str) -> String {
+    let out = Captured::default();
+    let writer = out.clone();
+    let sub = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(sub, || ok(text));
+    let bytes = out.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[test]
+fn old_spellings_log_one_notice_each() {
+    let logs = logs_of(
+        "host_name = h\nalias_local_caseless = yes\nremote_port = 2525\nonline_routes.a = /r\n",
+    );
+    assert_eq!(logs.lines().count(), 3, "{logs}");
+    assert!(
+        logs.contains(
+            "`alias_local_caseless` is a masqmail 0.2 option: renamed to `caseless_matching`"
+        ),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("`remote_port` is a masqmail 0.2 option"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("`online_routes.a` is a masqmail 0.2 option: renamed to `query_routes.NAME`"),
+        "{logs}"
+    );
+    assert_eq!(
+        logs_of("host_name = h\ncaseless_matching = yes\nquery_routes.a = /r\n"),
+        ""
+    );
+    let logs = logs_of("host_name = h\nquery_routes.a = /r\nquery_routes.a = /s\n");
+    assert!(
+        logs.contains("`query_routes.a` defined again; the first definition is used"),
+        "{logs}"
+    );
+}
