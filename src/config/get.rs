@@ -155,7 +155,11 @@ fn apply(g: &mut GetConf, f: G, at: &At, v: &str, incl: bool) -> Result<(), Conf
         G::Protocol => {
             g.protocol = [GetProtocol::Pop3, GetProtocol::Apop][at.choice(v, GET_PROTOCOL)?]
         }
-        G::Server => g.server = at.host_name(v)?,
+        G::Server => {
+            // Unlike `host_name`, never a `/file`: just a host name.
+            at.check_host(v)?;
+            g.server = v.to_string();
+        }
         G::Port => g.port = at.number(v)?,
         G::ResolveList => g.resolve_list = Resolver::parse_list(at, &at.list(v, incl)?)?,
         G::User => g.user = at.single_line(v)?,
