@@ -10,9 +10,31 @@
 //! parsed defensively (length limits, no panics): a non-root `-C` file is
 //! only read after privileges were dropped (cli).
 
+mod error;
+mod get;
 mod interval;
+mod lex;
+mod main_conf;
+pub mod names;
+mod rewrite;
+mod route;
+mod route_apply;
+mod secret;
+pub mod shellwords;
+mod values;
 
+#[cfg(test)]
+mod main_tests;
+#[cfg(test)]
+mod route_tests;
+
+pub use error::{ConfigError, ConfigErrorKind};
+pub use get::{GetConf, GetProtocol};
 pub use interval::parse_interval;
+pub use lex::{Statement, tokenize};
+pub use rewrite::{AddrPattern, Replacement, RewriteMap, RewriteRule};
+pub use route::{AuthMech, Resolver, Route, TlsMode, Transport};
+pub use secret::Secret;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,0 +1,259 @@
+//! Route files (config.md §3): one way of sending remote mail, with every
+//! option of both eras and the TLS/AUTH options of DESIGN.md.
+//!
+//! Guarantees: a loaded [`Route`] is fully typed (filters, rewrite maps,
+//! commands, resolvers); a route with any invalid entry is an error, never
+//! a half-read route. The transport is `pipe` iff a pipe command is set
+//! (or 0.2 `protocol = pipe`, which then requires `pipe`).
+//!
+//! # Security
+//! Route files may hold passwords (`auth_secret`); they are kept in
+//! [`Secret`] and never printed. AUTH user names and secrets may not contain
+//! line breaks (they go into SMTP lines).
+
+use std::path::{Path, PathBuf};
+
+use super::error::{ConfigError, ConfigErrorKind as K};
+use super::lex::tokenize;
+use super::names::{AUTH_NAME, R, ROUTE, ROUTE_PROTOCOL, ROUTE_TLS, resolve};
+use super::rewrite::{AddrPattern, RewriteMap};
+use super::secret::Secret;
+use super::values::{At, read_limited};
+use super::{CommandSpec, Config, Interface};
+
+/// `resolve_list` methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolver {
+    DnsMx,
+    /// 0.2 only; 1.0 folds A lookups into `dns_mx`.
+    DnsA,
+    ByName,
+}
+
+impl Resolver {
+    /// Parses resolver names; unknown names are `unknown resolver x`.
+    pub fn parse_list(at: &At, items: &[String]) -> Result<Vec<Resolver>, ConfigError> {
+        items
+            .iter()
+            .map(|i| match i.to_ascii_lowercase().as_str() {
+                "dns_mx" => Ok(Resolver::DnsMx),
+                "dns_a" => Ok(Resolver::DnsA),
+                "byname" => Ok(Resolver::ByName),
+                _ => Err(at.err(K::UnknownResolver { value: i.clone() })),
+            })
+            .collect()
+    }
+}
+
+/// Route (and get) `tls`. Unset (`Option::None` in the field) means
+/// STARTTLS when the server offers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Explicitly plain text; only then may AUTH go over an unencrypted link.
+    None,
+    /// STARTTLS (or POP3 STLS) required.
+    StartTls,
+    /// TLS from the first byte (smtps, or pop3s for get files).
+    Smtps,
+}
+
+/// `transport`: 0.2 `protocol`, or 1.0 "pipe iff `pipe` is set".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Smtp,
+    Pipe,
+}
+
+/// SMTP AUTH mechanisms (`auth_name`, case-insensitive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMech {
+    Plain,
+    Login,
+    CramMd5,
+    Xoauth2,
+}
+
+/// One route file.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The file; also the route's name in logs.
+    pub file: PathBuf,
+    pub protocol: Transport,
+    pub mail_host: Option<Interface>,
+    /// Port for direct (MX) delivery; default the main `remote_port` (25).
+    pub smtp_port: u16,
+    pub resolve_list: Vec<Resolver>,
+    pub connect_error_fail: bool,
+    /// Default: the main `host_name`.
+    pub helo_name: String,
+    pub do_correct_helo: bool,
+    pub instant_helo: bool,
+    pub do_pipelining: bool,
+    /// `None`: the best mechanism the server offers.
+    pub auth_name: Option<AuthMech>,
+    pub auth_login: Option<String>,
+    pub auth_secret: Option<Secret>,
+    pub auth_secret_command: Option<CommandSpec>,
+    pub wrapper: Option<CommandSpec>,
+    pub pipe: Option<CommandSpec>,
+    pub pipe_fromline: bool,
+    pub pipe_fromhack: bool,
+    pub last_route: bool,
+    // 1.0 conditions (§3.2)
+    pub allowed_senders: Vec<AddrPattern>,
+    pub denied_senders: Vec<AddrPattern>,
+    pub allowed_recipients: Vec<AddrPattern>,
+    pub denied_recipients: Vec<AddrPattern>,
+    pub allowed_from_hdrs: Vec<AddrPattern>,
+    pub denied_from_hdrs: Vec<AddrPattern>,
+    // 0.2 conditions (§3.3)
+    pub allowed_mail_locals: Vec<String>,
+    pub not_allowed_mail_locals: Vec<String>,
+    pub allowed_return_paths: Vec<AddrPattern>,
+    pub not_allowed_return_paths: Vec<AddrPattern>,
+    pub allowed_rcpt_domains: Vec<String>,
+    pub not_allowed_rcpt_domains: Vec<String>,
+    // rewriting (§3.4)
+    pub map_return_path_addresses: RewriteMap,
+    pub map_h_from_addresses: RewriteMap,
+    pub map_h_sender_addresses: RewriteMap,
+    pub map_h_reply_to_addresses: RewriteMap,
+    pub map_h_mail_followup_to_addresses: RewriteMap,
+    pub map_outgoing_addresses: RewriteMap,
+    pub set_h_from_domain: Option<String>,
+    pub set_h_reply_to_domain: Option<String>,
+    pub set_return_path_domain: Option<String>,
+    pub expand_h_sender_domain: bool,
+    pub expand_h_sender_address: bool,
+    pub pop3_login: Option<PathBuf>,
+    // DESIGN.md
+    pub tls: Option<TlsMode>,
+    pub tls_verify: bool,
+    pub tls_ca_file: Option<PathBuf>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+}
+
+impl Route {
+    /// The defaults of a route for `cfg`.
+    pub fn new(file: &Path, cfg: &Config) -> Route {
+        Route {
+            file: file.to_path_buf(),
+            protocol: Transport::Smtp,
+            mail_host: None,
+            smtp_port: cfg.remote_port,
+            resolve_list: vec![Resolver::DnsMx, Resolver::ByName],
+            connect_error_fail: false,
+            helo_name: cfg.host_name.clone(),
+            do_correct_helo: false,
+            instant_helo: false,
+            do_pipelining: true,
+            auth_name: None,
+            auth_login: None,
+            auth_secret: None,
+            auth_secret_command: None,
+            wrapper: None,
+            pipe: None,
+            pipe_fromline: false,
+            pipe_fromhack: false,
+            last_route: false,
+            allowed_senders: Vec::new(),
+            denied_senders: Vec::new(),
+            allowed_recipients: Vec::new(),
+            denied_recipients: Vec::new(),
+            allowed_from_hdrs: Vec::new(),
+            denied_from_hdrs: Vec::new(),
+            allowed_mail_locals: Vec::new(),
+            not_allowed_mail_locals: Vec::new(),
+            allowed_return_paths: Vec::new(),
+            not_allowed_return_paths: Vec::new(),
+            allowed_rcpt_domains: Vec::new(),
+            not_allowed_rcpt_domains: Vec::new(),
+            map_return_path_addresses: RewriteMap::default(),
+            map_h_from_addresses: RewriteMap::default(),
+            map_h_sender_addresses: RewriteMap::default(),
+            map_h_reply_to_addresses: RewriteMap::default(),
+            map_h_mail_followup_to_addresses: RewriteMap::default(),
+            map_outgoing_addresses: RewriteMap::default(),
+            set_h_from_domain: None,
+            set_h_reply_to_domain: None,
+            set_return_path_domain: None,
+            expand_h_sender_domain: false,
+            expand_h_sender_address: true,
+            pop3_login: None,
+            tls: None,
+            tls_verify: true,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+        }
+    }
+
+    /// The route's name in logs: its file path.
+    pub fn name(&self) -> &Path {
+        &self.file
+    }
+
+    /// Reads and parses a route file.
+    pub fn load(path: &Path, cfg: &Config) -> Result<Route, ConfigError> {
+        let bytes = read_limited(path)?;
+        Route::parse(&bytes, path, cfg)
+    }
+
+    /// Parses route file text; `path` names the route and its errors.
+    pub fn parse(text: &[u8], path: &Path, cfg: &Config) -> Result<Route, ConfigError> {
+        let mut r = Route::new(path, cfg);
+        let mut explicit: Option<(Transport, u32)> = None;
+        for st in tokenize(text, path)? {
+            let (opt, _) = resolve(ROUTE, &st, path)?;
+            let at = At {
+                file: path,
+                line: st.line,
+                key: &st.key,
+            };
+            if opt.field == R::Protocol {
+                let t = [Transport::Smtp, Transport::Pipe][at.choice(&st.value, ROUTE_PROTOCOL)?];
+                explicit = Some((t, st.line));
+                continue;
+            }
+            super::route_apply::apply(&mut r, opt, &at, &st.value, cfg.remote_port)?;
+        }
+        r.protocol = match explicit {
+            Some((Transport::Pipe, line)) if r.pipe.is_none() => {
+                return Err(ConfigError::new(
+                    path,
+                    line,
+                    K::MissingRequired { key: "pipe" },
+                ));
+            }
+            Some((t, _)) => t,
+            None if r.pipe.is_some() => Transport::Pipe,
+            None => Transport::Smtp,
+        };
+        if r.auth_secret.is_some() && r.auth_secret_command.is_some() {
+            let reason = "`auth_secret` and `auth_secret_command` exclude each other".to_string();
+            return Err(ConfigError::new(
+                path,
+                0,
+                K::Invalid {
+                    key: "auth_secret_command".into(),
+                    reason,
+                },
+            ));
+        }
+        Ok(r)
+    }
+}
+
+pub(super) fn auth_mech(at: &At, v: &str) -> Result<AuthMech, ConfigError> {
+    Ok([
+        AuthMech::Plain,
+        AuthMech::Login,
+        AuthMech::CramMd5,
+        AuthMech::Xoauth2,
+    ][at.choice(v, AUTH_NAME)?])
+}
+
+pub(super) fn route_tls(at: &At, v: &str) -> Result<TlsMode, ConfigError> {
+    Ok([TlsMode::None, TlsMode::StartTls, TlsMode::Smtps][at.choice(v, ROUTE_TLS)?])
+}
