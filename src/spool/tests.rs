@@ -463,3 +463,102 @@ fn sweep_removes_old_orphans_and_reports_the_rest() {
             .is_err()
     );
 }
+
+// ---- crash points (RELIABILITY.md R32, R33; debug builds only) ----
+
+/// Child half of `kill_at_each_durable_step`: does one commit or update in
+/// the spool named by the environment and is killed on the way.
+#[test]
+#[ignore = "run as a child process by kill_at_each_durable_step"]
+fn crash_child() {
+    let (Ok(spool_dir), Ok(lock_dir), Ok(mode)) = (
+        std::env::var("MASQMAIL_TEST_SPOOL"),
+        std::env::var("MASQMAIL_TEST_LOCKS"),
+        std::env::var("MASQMAIL_TEST_MODE"),
+    ) else {
+        panic!("only for kill_at_each_durable_step");
+    };
+    let spool = Spool::open(spool_dir.as_ref(), lock_dir.as_ref()).unwrap();
+    let id = QueueId::generate(TIME, PID, 0);
+    let _lock = spool.lock(&id).unwrap().unwrap();
+    if mode == "commit" {
+        let res = spool.reserve(TIME, PID, 0).unwrap();
+        spool.commit(res, &message(&id, BODY), BODY).unwrap();
+    } else {
+        let mut msg = spool.read(&id).unwrap();
+        let alice = msg.rcpt_list[0].clone();
+        msg.mark(&alice, Done::Delivered);
+        spool.update(&msg).unwrap();
+    }
+}
+
+#[cfg(debug_assertions)]
+#[test]
+fn kill_at_each_durable_step() {
+    use std::os::unix::process::ExitStatusExt;
+    let steps = [
+        ("commit", "spool-data-synced", false),
+        ("commit", "spool-data-renamed", false),
+        ("commit", "spool-header-synced", false),
+        ("commit", "spool-header-renamed", true),
+        ("commit", "spool-dir-synced", true),
+        ("update", "spool-update-synced", false),
+        ("update", "spool-update-renamed", true),
+        ("update", "spool-update-dir-synced", true),
+    ];
+    for (mode, point, done) in steps {
+        let f = fixture();
+        let original = (mode == "update").then(|| accept(&f, 0));
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "spool::tests::crash_child",
+                "--exact",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .env("MASQMAIL_TEST_SPOOL", &f.spool_dir)
+            .env("MASQMAIL_TEST_LOCKS", &f.lock_dir)
+            .env("MASQMAIL_TEST_MODE", mode)
+            .env("MASQMAIL_CRASHPOINT", point)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "{point}: child was not killed: {out:?}"
+        );
+
+        // The dead child's lock is free at once (R38).
+        let id = QueueId::generate(TIME, PID, 0);
+        assert!(
+            f.spool.lock(&id).unwrap().is_some(),
+            "{point}: lock still held"
+        );
+        match (mode, done) {
+            ("commit", true) => {
+                let msg = f.spool.read(&id).unwrap();
+                assert_eq!(f.spool.read_body(&id, &msg).unwrap(), BODY, "{point}");
+            }
+            ("commit", false) => {
+                assert!(
+                    f.spool.ids().unwrap().is_empty(),
+                    "{point}: header visible too early"
+                );
+                let report = f.spool.sweep(Duration::ZERO).unwrap();
+                assert!(report.problems.is_empty(), "{point}: {report:?}");
+                assert!(f.files().is_empty(), "{point}: sweep left {:?}", f.files());
+            }
+            (_, updated) => {
+                let msg = f.spool.read(&id).unwrap();
+                let original = original.clone().unwrap();
+                assert_eq!(
+                    msg.finished_state(&original.rcpt_list[0]).is_some(),
+                    updated,
+                    "{point}"
+                );
+                f.spool.sweep(Duration::ZERO).unwrap();
+                assert_eq!(f.files(), ["1xVrXk-3tM-00-D", "1xVrXk-3tM-00-H"], "{point}");
+            }
+        }
+    }
+}
