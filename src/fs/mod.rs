@@ -1,3 +1,4 @@
 //! File-system helpers shared by the spool and local delivery.
 
 pub mod crash;
+pub mod durable;

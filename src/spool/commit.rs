@@ -1,0 +1,208 @@
+//! Reserving a fresh message id and committing a new message durably.
+//!
+//! Order on disk (R34): data temp file written and `fdatasync`ed, renamed
+//! to `<ID>-D`; header temp file written and synced, renamed to `<ID>-H`;
+//! the directory fsynced. Three syncs per message. Only then does
+//! [`Spool::commit`] return `Ok`, and only then may the caller say "250".
+//!
+//! Why one directory sync is enough: against a process crash the renames
+//! are ordered by the kernel, so `-H` never exists without `-D`. Against
+//! power loss before the final sync the message was never acknowledged;
+//! whatever part survives is an orphan for the sweep. (On ext4 and XFS the
+//! header's `fdatasync` also commits the earlier rename with the journal.)
+//!
+//! # Security
+//! The reservation file is created with `O_EXCL`, so two processes can
+//! never own the same id; renames use `RENAME_NOREPLACE`, so a commit can
+//! never overwrite another message, and cleanup after a failure removes
+//! only files this commit created.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use crate::fs::durable::{Dir, sync_data};
+use crate::message::{Message, QueueId};
+
+use super::{FILE_MODE, Spool, SpoolError, data_name, encode_header_file, header_name};
+
+/// Transfer numbers have two base-62 digits.
+const TRANSFERS: u32 = 62 * 62;
+
+/// A message id claimed by `<ID>-D.tmp`. Dropping it without committing
+/// removes the temp file.
+#[derive(Debug)]
+pub struct Reservation {
+    id: QueueId,
+    file: Option<File>,
+    dir: Arc<Dir>,
+}
+
+impl Reservation {
+    pub fn id(&self) -> &QueueId {
+        &self.id
+    }
+
+    fn tmp_name(&self) -> String {
+        format!("{}-D.tmp", self.id)
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = self.dir.remove(&self.tmp_name());
+        }
+    }
+}
+
+impl Spool {
+    /// Claims a fresh id for a message accepted at `time` by `pid` as
+    /// transfer number `transfer`. If that id is in use (same second, a pid
+    /// equal modulo 62³, or several messages per session per second), the
+    /// next transfer number is tried, modulo 3844.
+    pub fn reserve(&self, time: u64, pid: u32, transfer: u32) -> Result<Reservation, SpoolError> {
+        let mut transfer = transfer % TRANSFERS;
+        for _ in 0..TRANSFERS {
+            let id = QueueId::generate(time, pid, transfer);
+            transfer = (transfer + 1) % TRANSFERS;
+            let tmp = format!("{id}-D.tmp");
+            let file = match self.dir.create_new(&tmp, FILE_MODE) {
+                Ok(file) => file,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(SpoolError::io(self.dir.join(&tmp), e)),
+            };
+            let res = Reservation {
+                id,
+                file: Some(file),
+                dir: Arc::clone(&self.dir),
+            };
+            // The temp file claims the id among writers; these checks make
+            // sure no committed message has it. (A commit renames its
+            // `-D.tmp` to `-D`, so at every moment one of them exists.)
+            if self.exists(&data_name(&res.id))? || self.exists(&header_name(&res.id))? {
+                continue; // dropping `res` removes its temp file
+            }
+            return Ok(res);
+        }
+        Err(SpoolError::IdsExhausted)
+    }
+
+    fn exists(&self, name: &str) -> Result<bool, SpoolError> {
+        self.dir
+            .stat(name)
+            .map(|s| s.is_some())
+            .map_err(|e| SpoolError::io(self.dir.join(name), e))
+    }
+
+    /// Writes `msg` (whose id must be the reservation's) and `body`. `Ok`
+    /// means accepted; on any error nothing of the message is left (no
+    /// `-H`, no temp files) and the caller must answer with a temporary
+    /// failure.
+    pub fn commit(
+        &self,
+        mut res: Reservation,
+        msg: &Message,
+        body: &[u8],
+    ) -> Result<(), SpoolError> {
+        if msg.id != res.id {
+            return Err(SpoolError::Internal(
+                "message id differs from the reserved id",
+            ));
+        }
+        if msg.data_size != body.len() as u64 {
+            return Err(SpoolError::Internal("DS: differs from the body size"));
+        }
+        // Encode before touching the disk: an unencodable envelope costs
+        // nothing but the reservation.
+        let header = encode_header_file(msg)?;
+        let Some(file) = res.file.take() else {
+            return Err(SpoolError::Internal("reservation already used"));
+        };
+        let mut state = Written::default();
+        let result = self.write_message(&res.id, file, body, &header, &mut state);
+        if result.is_err() {
+            self.undo(&res.id, &state);
+        }
+        result
+    }
+
+    fn write_message(
+        &self,
+        id: &QueueId,
+        mut data: File,
+        body: &[u8],
+        header: &[u8],
+        state: &mut Written,
+    ) -> Result<(), SpoolError> {
+        let dir = &self.dir;
+        let (data_tmp, data_final) = (format!("{id}-D.tmp"), data_name(id));
+        let (head_tmp, head_final) = (format!("{id}-H.tmp"), header_name(id));
+        let at = |name| error_at(dir, name);
+
+        data.write_all(format!("{id}\n").as_bytes())
+            .map_err(at(&data_tmp))?;
+        data.write_all(body).map_err(at(&data_tmp))?;
+        // An fsync error is final: `data` is dropped (closed) below and
+        // never synced again.
+        sync_data(&data).map_err(at(&data_tmp))?;
+        drop(data);
+        crate::crashpoint!("spool-data-synced");
+        dir.rename_noreplace(&data_tmp, &data_final)
+            .map_err(at(&data_final))?;
+        state.data = true;
+        crate::crashpoint!("spool-data-renamed");
+
+        state.header_tmp = true;
+        dir.write_temp(&head_tmp, header, FILE_MODE, "spool-header-synced")
+            .map_err(at(&head_tmp))?;
+        dir.rename_noreplace(&head_tmp, &head_final)
+            .map_err(at(&head_final))?;
+        state.header_tmp = false;
+        state.header = true;
+        crate::crashpoint!("spool-header-renamed");
+
+        dir.sync()
+            .map_err(|e| SpoolError::io(dir.path().to_path_buf(), e))?;
+        crate::crashpoint!("spool-dir-synced");
+        Ok(())
+    }
+
+    /// Removes what a failed commit created, header first. Best effort: if
+    /// this fails too, the sweep removes the rest later.
+    fn undo(&self, id: &QueueId, state: &Written) {
+        let mut names = Vec::new();
+        if state.header {
+            names.push(header_name(id));
+        }
+        if state.header_tmp {
+            names.push(format!("{id}-H.tmp"));
+        }
+        names.push(if state.data {
+            data_name(id)
+        } else {
+            format!("{id}-D.tmp")
+        });
+        for name in names {
+            if let Err(e) = self.dir.remove(&name)
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                tracing::warn!(file = %self.dir.join(&name).display(), error = %e, "cannot remove after failed commit");
+            }
+        }
+        let _ = self.dir.sync();
+    }
+}
+
+/// Builds the error for `name` only when there is one.
+fn error_at<'a>(dir: &'a Dir, name: &'a str) -> impl FnOnce(io::Error) -> SpoolError + 'a {
+    move |e| SpoolError::io(dir.join(name), e)
+}
+
+/// Which files of a commit exist so far (for cleanup).
+#[derive(Default)]
+struct Written {
+    data: bool,
+    header_tmp: bool,
+    header: bool,
+}
