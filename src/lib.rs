@@ -18,3 +18,4 @@ pub mod config;
 pub mod deliver;
 pub mod fs;
 pub mod message;
+pub mod privs;
