@@ -39,11 +39,23 @@ pub enum PrivError {
     #[error("group {0} not found")]
     NoGroup(String),
     #[error("looking up {what} {name}: {source}")]
-    Lookup { what: &'static str, name: String, source: nix::Error },
+    Lookup {
+        what: &'static str,
+        name: String,
+        source: nix::Error,
+    },
     #[error("{call}: {source}")]
-    Call { call: &'static str, source: std::io::Error },
+    Call {
+        call: &'static str,
+        source: std::io::Error,
+    },
     #[error("identity check failed after {what}: wanted uid {uid} gid {gid}, have {have}")]
-    NotDropped { what: &'static str, uid: u32, gid: u32, have: String },
+    NotDropped {
+        what: &'static str,
+        uid: u32,
+        gid: u32,
+        have: String,
+    },
     #[error("privileges could be regained after dropping to uid {0}")]
     Regained(u32),
     #[error("cannot switch identity: not running as root")]
@@ -51,11 +63,17 @@ pub enum PrivError {
 }
 
 fn call(call: &'static str) -> impl FnOnce(nix::Error) -> PrivError {
-    move |e| PrivError::Call { call, source: std::io::Error::from(e) }
+    move |e| PrivError::Call {
+        call,
+        source: std::io::Error::from(e),
+    }
 }
 
 fn rcall(call: &'static str) -> impl FnOnce(rustix::io::Errno) -> PrivError {
-    move |e| PrivError::Call { call, source: std::io::Error::from(e) }
+    move |e| PrivError::Call {
+        call,
+        source: std::io::Error::from(e),
+    }
 }
 
 /// The passwd entry of `name`, if there is one.
@@ -67,10 +85,18 @@ pub fn lookup_user(name: &str) -> Option<User> {
 /// The uid of [`MAIL_USER`] and the gid of [`MAIL_GROUP`].
 pub fn mail_user() -> Result<(Uid, Gid), PrivError> {
     let user = User::from_name(MAIL_USER)
-        .map_err(|source| PrivError::Lookup { what: "user", name: MAIL_USER.into(), source })?
+        .map_err(|source| PrivError::Lookup {
+            what: "user",
+            name: MAIL_USER.into(),
+            source,
+        })?
         .ok_or_else(|| PrivError::NoUser(MAIL_USER.into()))?;
     let group = Group::from_name(MAIL_GROUP)
-        .map_err(|source| PrivError::Lookup { what: "group", name: MAIL_GROUP.into(), source })?
+        .map_err(|source| PrivError::Lookup {
+            what: "group",
+            name: MAIL_GROUP.into(),
+            source,
+        })?
         .ok_or_else(|| PrivError::NoGroup(MAIL_GROUP.into()))?;
     Ok((user.uid, group.gid))
 }
@@ -79,11 +105,23 @@ pub fn mail_user() -> Result<(Uid, Gid), PrivError> {
 /// supplementary) of the mail group; everybody when `run_as_user`.
 pub fn is_privileged(run_as_user: bool) -> bool {
     let groups = unistd::getgroups().unwrap_or_default();
-    privileged(run_as_user, unistd::getuid(), unistd::getgid(), &groups, mail_user().ok())
+    privileged(
+        run_as_user,
+        unistd::getuid(),
+        unistd::getgid(),
+        &groups,
+        mail_user().ok(),
+    )
 }
 
 /// The decision of [`is_privileged`], on given ids.
-fn privileged(run_as_user: bool, ruid: Uid, rgid: Gid, groups: &[Gid], mail: Option<(Uid, Gid)>) -> bool {
+fn privileged(
+    run_as_user: bool,
+    ruid: Uid,
+    rgid: Gid,
+    groups: &[Gid],
+    mail: Option<(Uid, Gid)>,
+) -> bool {
     if run_as_user || ruid.is_root() {
         return true;
     }
@@ -98,8 +136,12 @@ fn privileged(run_as_user: bool, ruid: Uid, rgid: Gid, groups: &[Gid], mail: Opt
 pub fn drop_permanently(uid: Uid, gid: Gid) -> Result<(), PrivError> {
     let already = unistd::getresuid().map_err(call("getresuid"))?;
     let already_g = unistd::getresgid().map_err(call("getresgid"))?;
-    let done = [already.real, already.effective, already.saved].iter().all(|&u| u == uid)
-        && [already_g.real, already_g.effective, already_g.saved].iter().all(|&g| g == gid);
+    let done = [already.real, already.effective, already.saved]
+        .iter()
+        .all(|&u| u == uid)
+        && [already_g.real, already_g.effective, already_g.saved]
+            .iter()
+            .all(|&g| g == gid);
     if !done {
         // Order matters: groups and gids need privilege, so they go first.
         unistd::setgroups(&[gid]).map_err(call("setgroups"))?;
@@ -117,7 +159,12 @@ pub fn drop_permanently(uid: Uid, gid: Gid) -> Result<(), PrivError> {
             "uids {}/{}/{} gids {}/{}/{} groups {:?}",
             u.real, u.effective, u.saved, g.real, g.effective, g.saved, groups
         );
-        return Err(PrivError::NotDropped { what: "drop", uid: uid.as_raw(), gid: gid.as_raw(), have });
+        return Err(PrivError::NotDropped {
+            what: "drop",
+            uid: uid.as_raw(),
+            gid: gid.as_raw(),
+            have,
+        });
     }
     // The drop must be one way: getting root back would mean it did not happen.
     if !uid.is_root() && unistd::setuid(Uid::from_raw(0)).is_ok() {
@@ -154,7 +201,12 @@ impl EffectiveIdentity {
         }
         let egid = unistd::getegid();
         let groups = unistd::getgroups().map_err(call("getgroups"))?;
-        let guard = EffectiveIdentity { euid: ids.effective, egid, groups, _thread_bound: PhantomData };
+        let guard = EffectiveIdentity {
+            euid: ids.effective,
+            egid,
+            groups,
+            _thread_bound: PhantomData,
+        };
         // From here on `guard` restores whatever we changed, even on error.
         if !ids.effective.is_root() {
             rustix::thread::set_thread_res_uid(None, Some(ru(Uid::from_raw(0))), None)
@@ -165,7 +217,12 @@ impl EffectiveIdentity {
         rustix::thread::set_thread_res_uid(None, Some(ru(uid)), None).map_err(rcall("seteuid"))?;
         if unistd::geteuid() != uid || unistd::getegid() != gid {
             let have = format!("euid {} egid {}", unistd::geteuid(), unistd::getegid());
-            return Err(PrivError::NotDropped { what: "switch", uid: uid.as_raw(), gid: gid.as_raw(), have });
+            return Err(PrivError::NotDropped {
+                what: "switch",
+                uid: uid.as_raw(),
+                gid: gid.as_raw(),
+                have,
+            });
         }
         Ok(guard)
     }
@@ -205,7 +262,11 @@ mod tests {
             (false, u(1000), g(100), vec![g(8)], None, false),
             (true, u(1000), g(100), vec![], None, true),
         ] {
-            assert_eq!(privileged(run_as_user, ruid, rgid, &groups, mail), want, "{ruid} {rgid} {groups:?}");
+            assert_eq!(
+                privileged(run_as_user, ruid, rgid, &groups, mail),
+                want,
+                "{ruid} {rgid} {groups:?}"
+            );
         }
         assert!(is_privileged(true));
     }
@@ -223,16 +284,22 @@ mod tests {
         let r = std::thread::spawn(|| {
             let before = (unistd::geteuid(), unistd::getegid());
             if !unistd::getuid().is_root() {
-                return matches!(EffectiveIdentity::switch_to(Uid::from_raw(65534), Gid::from_raw(65534)), Err(PrivError::NotRoot));
+                return matches!(
+                    EffectiveIdentity::switch_to(Uid::from_raw(65534), Gid::from_raw(65534)),
+                    Err(PrivError::NotRoot)
+                );
             }
             {
-                let guard = EffectiveIdentity::switch_to(Uid::from_raw(65534), Gid::from_raw(65534));
+                let guard =
+                    EffectiveIdentity::switch_to(Uid::from_raw(65534), Gid::from_raw(65534));
                 let Ok(_g) = guard else { return false };
                 if unistd::geteuid().as_raw() != 65534 || unistd::getegid().as_raw() != 65534 {
                     return false;
                 }
                 // Root-only files are now out of reach.
-                if std::fs::File::open("/etc/shadow").is_ok() && std::path::Path::new("/etc/shadow").exists() {
+                if std::fs::File::open("/etc/shadow").is_ok()
+                    && std::path::Path::new("/etc/shadow").exists()
+                {
                     return false;
                 }
             }
@@ -247,14 +314,25 @@ mod tests {
         // A permanent drop can only be tried in a process of its own.
         if std::env::var_os("MASQMAIL_TEST_DROP").is_some() {
             let r = drop_permanently(Uid::from_raw(65534), Gid::from_raw(65534));
-            std::process::exit(if r.is_ok() && unistd::getuid().as_raw() == 65534 { 0 } else { 3 });
+            std::process::exit(if r.is_ok() && unistd::getuid().as_raw() == 65534 {
+                0
+            } else {
+                3
+            });
         }
         if !unistd::getuid().is_root() {
             return;
         }
-        let Ok(exe) = std::env::current_exe() else { panic!("no current exe") };
+        let Ok(exe) = std::env::current_exe() else {
+            panic!("no current exe")
+        };
         let status = std::process::Command::new(exe)
-            .args(["--exact", "privs::tests::drop_in_a_child_process", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "privs::tests::drop_in_a_child_process",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("MASQMAIL_TEST_DROP", "1")
             .status();
         assert!(matches!(status, Ok(s) if s.success()), "{status:?}");

@@ -7,7 +7,11 @@ pub fn glob_match(pattern: &str, text: &str, caseless: bool) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
     let eq = |a: char, b: char| {
-        if caseless { a.to_lowercase().eq(b.to_lowercase()) } else { a == b }
+        if caseless {
+            a.to_lowercase().eq(b.to_lowercase())
+        } else {
+            a == b
+        }
     };
     let (mut pi, mut ti) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
@@ -67,7 +71,12 @@ pub fn glob_match(pattern: &str, text: &str, caseless: bool) -> bool {
 
 /// Evaluates a bracket expression starting at `p[start] == '['`.
 /// Returns (matched, index after `]`), or None if the bracket is unclosed.
-fn class(p: &[char], start: usize, c: char, eq: &dyn Fn(char, char) -> bool) -> Option<(bool, usize)> {
+fn class(
+    p: &[char],
+    start: usize,
+    c: char,
+    eq: &dyn Fn(char, char) -> bool,
+) -> Option<(bool, usize)> {
     let mut i = start + 1;
     let negate = i < p.len() && (p[i] == '!' || p[i] == '^');
     if negate {
@@ -84,7 +93,8 @@ fn class(p: &[char], start: usize, c: char, eq: &dyn Fn(char, char) -> bool) -> 
             let (lo, hi) = (p[i], p[i + 2]);
             let lc = c.to_ascii_lowercase();
             let uc = c.to_ascii_uppercase();
-            if (lo..=hi).contains(&c) || (eq('a', 'A') && ((lo..=hi).contains(&lc) || (lo..=hi).contains(&uc)))
+            if (lo..=hi).contains(&c)
+                || (eq('a', 'A') && ((lo..=hi).contains(&lc) || (lo..=hi).contains(&uc)))
             {
                 matched = true;
             }
@@ -120,7 +130,12 @@ mod tests {
             ("LocalHost", "localhost", true, true),
             ("LocalHost", "localhost", false, false),
             ("list-*@example.org", "list-foo@example.org", false, true),
-            ("a*b*c*d*e*f*g", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false, false),
+            (
+                "a*b*c*d*e*f*g",
+                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                false,
+                false,
+            ),
             ("[", "[", false, true),
             ("\\*", "*", false, true),
             ("\\*", "x", false, false),

@@ -29,7 +29,10 @@ pub struct Address {
 
 impl Address {
     pub fn new(local: impl Into<String>, domain: impl Into<String>) -> Self {
-        Address { local: local.into(), domain: domain.into() }
+        Address {
+            local: local.into(),
+            domain: domain.into(),
+        }
     }
 
     /// The null return path `<>`.
@@ -97,9 +100,14 @@ impl Locality<'_> {
             return true;
         }
         if self.is_local_domain(&addr.domain) {
-            !self.not_local_addresses.iter().any(|a| a.same_as(addr, self.caseless))
+            !self
+                .not_local_addresses
+                .iter()
+                .any(|a| a.same_as(addr, self.caseless))
         } else {
-            self.local_addresses.iter().any(|a| a.same_as(addr, self.caseless))
+            self.local_addresses
+                .iter()
+                .any(|a| a.same_as(addr, self.caseless))
         }
     }
 }

@@ -133,10 +133,17 @@ fn local_part(s: &str) -> Result<(&str, &str), AddressError> {
         }
         return Ok((&s[..i], &s[i..]));
     }
-    let end = s.char_indices().find(|&(_, c)| !is_atom_char(c) && c != '.').map_or(s.len(), |(i, _)| i);
+    let end = s
+        .char_indices()
+        .find(|&(_, c)| !is_atom_char(c) && c != '.')
+        .map_or(s.len(), |(i, _)| i);
     let local = &s[..end];
     if local.is_empty() {
-        return Err(if s.starts_with('@') { AddressError::EmptyLocal } else { AddressError::UnexpectedAfterLocal });
+        return Err(if s.starts_with('@') {
+            AddressError::EmptyLocal
+        } else {
+            AddressError::UnexpectedAfterLocal
+        });
     }
     if local.split('.').any(str::is_empty) {
         return Err(AddressError::InvalidPeriods);
@@ -151,7 +158,9 @@ fn domain_len(s: &str) -> Result<usize, AddressError> {
         let close = s.find(']').ok_or(AddressError::BadDomain)?;
         return Ok(close + 1);
     }
-    Ok(s.char_indices().find(|&(_, c)| !(c.is_alphanumeric() || c == '-' || c == '.')).map_or(s.len(), |(i, _)| i))
+    Ok(s.char_indices()
+        .find(|&(_, c)| !(c.is_alphanumeric() || c == '-' || c == '.'))
+        .map_or(s.len(), |(i, _)| i))
 }
 
 #[cfg(test)]

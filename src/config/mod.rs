@@ -146,7 +146,15 @@ impl Config {
             local_hosts.push(short.to_string());
         }
         local_hosts.push(host_name.to_string());
-        let nets = ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7", "fe80::/10"];
+        let nets = [
+            "127.0.0.0/8",
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "::1/128",
+            "fc00::/7",
+            "fe80::/10",
+        ];
         Config {
             file: PathBuf::from(DEFAULT_CONF),
             host_name: host_name.to_string(),
@@ -161,7 +169,10 @@ impl Config {
             local_hosts,
             local_addresses: Vec::new(),
             not_local_addresses: Vec::new(),
-            listen_addresses: vec![Interface { host: "localhost".into(), port: 25 }],
+            listen_addresses: vec![Interface {
+                host: "localhost".into(),
+                port: 25,
+            }],
             do_save_envelope_to: false,
             do_relay: true,
             do_queue: false,

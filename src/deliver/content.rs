@@ -39,8 +39,14 @@ pub struct ContentOptions {
 }
 
 impl ContentOptions {
-    pub const MBOX: ContentOptions = ContentOptions { fromline: true, fromhack: true };
-    pub const MAILDIR: ContentOptions = ContentOptions { fromline: false, fromhack: false };
+    pub const MBOX: ContentOptions = ContentOptions {
+        fromline: true,
+        fromhack: true,
+    };
+    pub const MAILDIR: ContentOptions = ContentOptions {
+        fromline: false,
+        fromhack: false,
+    };
 }
 
 /// Where the body comes from. `File` reads with positional reads from
@@ -87,7 +93,9 @@ impl<'a> Content<'a> {
         if opts.fromline {
             head.extend_from_slice(format!("From {rp} {}\n", ctime(now)).as_bytes());
         }
-        head.extend_from_slice(format!("Envelope-to: <{original}>\nReturn-path: <{rp}>\n").as_bytes());
+        head.extend_from_slice(
+            format!("Envelope-to: <{original}>\nReturn-path: <{rp}>\n").as_bytes(),
+        );
         for h in &msg.headers {
             head.extend_from_slice(&h.raw);
             // A stored header always ends in LF; never let one merge with the next.
@@ -96,12 +104,21 @@ impl<'a> Content<'a> {
             }
         }
         head.push(b'\n');
-        Content { head, body, fromhack: opts.fromhack }
+        Content {
+            head,
+            body,
+            fromhack: opts.fromhack,
+        }
     }
 
     /// Writes everything to `w` (buffered internally; `w` sees large chunks).
     pub fn write_to(&self, w: &mut dyn Write) -> io::Result<()> {
-        let mut q = Quoter { w, out: Vec::with_capacity(CHUNK + 64), state: State::Start(0), quote: self.fromhack };
+        let mut q = Quoter {
+            w,
+            out: Vec::with_capacity(CHUNK + 64),
+            state: State::Start(0),
+            quote: self.fromhack,
+        };
         q.w.write_all(&self.head)?;
         let mut last = None;
         match self.body {
@@ -222,17 +239,22 @@ impl Quoter<'_> {
 pub(crate) fn test_message(return_path: Address) -> Message {
     use crate::message::{Header, Protocol, QueueId};
     Message {
-            id: QueueId::parse("1xVrXk-3tM-00").unwrap_or_else(|| panic!("test id")),
-            return_path,
-            rcpt_list: vec![Address::new("bob", "local.example")],
-            finished: Vec::new(),
-            protocol: Protocol::Local,
-            received_host: None,
-            ident: Some("alice".into()),
-            data_size: 0,
-            received_time: 0,
-            warning_time: None,
-        headers: vec![Header::new("Subject", "hi"), Header { raw: b"To: bob,\n\tcarol\n".to_vec() }],
+        id: QueueId::parse("1xVrXk-3tM-00").unwrap_or_else(|| panic!("test id")),
+        return_path,
+        rcpt_list: vec![Address::new("bob", "local.example")],
+        finished: Vec::new(),
+        protocol: Protocol::Local,
+        received_host: None,
+        ident: Some("alice".into()),
+        data_size: 0,
+        received_time: 0,
+        warning_time: None,
+        headers: vec![
+            Header::new("Subject", "hi"),
+            Header {
+                raw: b"To: bob,\n\tcarol\n".to_vec(),
+            },
+        ],
     }
 }
 
@@ -246,9 +268,18 @@ mod tests {
     }
 
     fn build(rp: Address, body: &[u8], opts: ContentOptions) -> Vec<u8> {
-        let now = Utc.with_ymd_and_hms(2024, 3, 5, 7, 8, 9).single().unwrap_or_else(|| panic!("date"));
+        let now = Utc
+            .with_ymd_and_hms(2024, 3, 5, 7, 8, 9)
+            .single()
+            .unwrap_or_else(|| panic!("date"));
         let msg = message(rp);
-        let c = Content::new(&msg, &Address::new("bob", "local.example"), Body::Bytes(body), opts, &now);
+        let c = Content::new(
+            &msg,
+            &Address::new("bob", "local.example"),
+            Body::Bytes(body),
+            opts,
+            &now,
+        );
         c.to_vec().unwrap_or_else(|e| panic!("{e}"))
     }
 
@@ -258,7 +289,10 @@ mod tests {
             .and_then(|o| o.with_ymd_and_hms(2009, 11, 24, 23, 5, 0).single())
             .unwrap_or_else(|| panic!("date"));
         assert_eq!(ctime(&t), "Tue Nov 24 23:05:00 2009");
-        let t = Utc.with_ymd_and_hms(2024, 3, 5, 7, 8, 9).single().unwrap_or_else(|| panic!("date"));
+        let t = Utc
+            .with_ymd_and_hms(2024, 3, 5, 7, 8, 9)
+            .single()
+            .unwrap_or_else(|| panic!("date"));
         assert_eq!(ctime(&t), "Tue Mar  5 07:08:09 2024");
     }
 
@@ -270,13 +304,18 @@ mod tests {
                 Address::new("a", "x.example"),
                 &b"line\nFrom me\n>From x\nFrom\nFro\n From y\nFromage\n"[..],
                 ContentOptions::MBOX,
-                format!("From a@x.example Tue Mar  5 07:08:09 2024\n{head}line\n>From me\n>From x\nFrom\nFro\n From y\nFromage\n\n"),
+                format!(
+                    "From a@x.example Tue Mar  5 07:08:09 2024\n{head}line\n>From me\n>From x\nFrom\nFro\n From y\nFromage\n\n"
+                ),
             ),
             (
                 Address::null(),
                 &b"From the start\nno newline at end"[..],
                 ContentOptions::MBOX,
-                format!("From  Tue Mar  5 07:08:09 2024\n{}>From the start\nno newline at end\n\n", head.replace("<a@x.example>", "<>")),
+                format!(
+                    "From  Tue Mar  5 07:08:09 2024\n{}>From the start\nno newline at end\n\n",
+                    head.replace("<a@x.example>", "<>")
+                ),
             ),
             (
                 Address::new("a", "x.example"),
@@ -284,11 +323,19 @@ mod tests {
                 ContentOptions::MAILDIR,
                 format!("{head}From me\n\n"),
             ),
-            (Address::new("a", "x.example"), &b""[..], ContentOptions::MAILDIR, format!("{head}\n")),
+            (
+                Address::new("a", "x.example"),
+                &b""[..],
+                ContentOptions::MAILDIR,
+                format!("{head}\n"),
+            ),
             (
                 Address::new("a", "x.example"),
                 &b"From"[..],
-                ContentOptions { fromline: false, fromhack: true },
+                ContentOptions {
+                    fromline: false,
+                    fromhack: true,
+                },
                 format!("{head}From\n\n"),
             ),
         ] {
@@ -321,11 +368,34 @@ mod tests {
         f.write_all(&data).unwrap_or_else(|e| panic!("{e}"));
         let now = Utc::now();
         let msg = message(Address::new("a", "b"));
-        let c = Content::new(&msg, &Address::new("bob", "x"), Body::File { file: &f, offset: 16 }, ContentOptions::MAILDIR, &now);
+        let c = Content::new(
+            &msg,
+            &Address::new("bob", "x"),
+            Body::File {
+                file: &f,
+                offset: 16,
+            },
+            ContentOptions::MAILDIR,
+            &now,
+        );
         let out = c.to_vec().unwrap_or_else(|e| panic!("{e}"));
         assert!(out.ends_with(b"From line 19999\n\n"));
-        let c = Content::new(&msg, &Address::new("bob", "x"), Body::File { file: &f, offset: 16 }, ContentOptions::MBOX, &now);
+        let c = Content::new(
+            &msg,
+            &Address::new("bob", "x"),
+            Body::File {
+                file: &f,
+                offset: 16,
+            },
+            ContentOptions::MBOX,
+            &now,
+        );
         let out = c.to_vec().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(String::from_utf8_lossy(&out).matches("\n>From line ").count(), 20_000);
+        assert_eq!(
+            String::from_utf8_lossy(&out)
+                .matches("\n>From line ")
+                .count(),
+            20_000
+        );
     }
 }

@@ -35,7 +35,11 @@ use crate::privs::{self, EffectiveIdentity};
 #[non_exhaustive]
 pub enum MaildirError {
     #[error("maildir {path}: {op}: {source}")]
-    Io { path: PathBuf, op: &'static str, source: io::Error },
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        source: io::Error,
+    },
     #[error("maildir {path}: refused: {check}")]
     Unsafe { path: PathBuf, check: String },
     #[error("maildir {path}: no free file name")]
@@ -44,7 +48,11 @@ pub enum MaildirError {
 
 impl MaildirError {
     fn io(path: &Path, op: &'static str) -> impl FnOnce(Errno) -> MaildirError {
-        move |e| MaildirError::Io { path: path.to_path_buf(), op, source: e.into() }
+        move |e| MaildirError::Io {
+            path: path.to_path_buf(),
+            op,
+            source: e.into(),
+        }
     }
 
     pub fn outcome(&self) -> Outcome {
@@ -69,7 +77,11 @@ pub fn deliver(cfg: &Config, content: &Content, local_part: &str, home: Option<&
         return Outcome::Failed(format!("5.1.3 invalid local part {local_part:?}: {why}"));
     }
     let user = privs::lookup_user(local_part);
-    let unknown = || Outcome::Failed(format!("5.1.1 could not find password entry for user {local_part}"));
+    let unknown = || {
+        Outcome::Failed(format!(
+            "5.1.1 could not find password entry for user {local_part}"
+        ))
+    };
     let (dir, no_follow) = match (&cfg.maildir_dir, home, &user) {
         (Some(base), _, _) => (base.join(local_part), true),
         (None, Some(h), _) => (h.join("Maildir"), false),
@@ -79,15 +91,15 @@ pub fn deliver(cfg: &Config, content: &Content, local_part: &str, home: Option<&
     let mut identity = None;
     if !cfg.run_as_user {
         let Some(u) = &user else { return unknown() };
-        if no_follow {
-            if let Err(e) = user_dir(&dir, u.uid, u.gid) {
-                tracing::warn!(maildir = %dir.display(), error = %e, "maildir delivery deferred");
-                return e.outcome();
-            }
+        if no_follow && let Err(e) = user_dir(&dir, u.uid, u.gid) {
+            tracing::warn!(maildir = %dir.display(), error = %e, "maildir delivery deferred");
+            return e.outcome();
         }
         match EffectiveIdentity::switch_to(u.uid, u.gid) {
             Ok(id) => identity = Some(id),
-            Err(e) => return Outcome::Deferred(format!("4.3.0 cannot become user {local_part}: {e}")),
+            Err(e) => {
+                return Outcome::Deferred(format!("4.3.0 cannot become user {local_part}: {e}"));
+            }
         }
     }
     let r = deliver_into(&dir, no_follow, content, &mut unique_name(&cfg.host_name));
@@ -113,10 +125,16 @@ fn user_dir(dir: &Path, uid: Uid, gid: Gid) -> Result<(), MaildirError> {
     // Ours to hand over: just made, or left root-owned by a crash right
     // after an earlier mkdir. Anybody else's directory is refused.
     if (made || st.st_uid == 0) && st.st_uid != uid.as_raw() {
-        let (u, g) = (rustix::process::Uid::from_raw(uid.as_raw()), rustix::process::Gid::from_raw(gid.as_raw()));
+        let (u, g) = (
+            rustix::process::Uid::from_raw(uid.as_raw()),
+            rustix::process::Gid::from_raw(gid.as_raw()),
+        );
         rustix::fs::fchown(&fd, Some(u), Some(g)).map_err(MaildirError::io(dir, "fchown"))?;
     } else if st.st_uid != uid.as_raw() {
-        return Err(MaildirError::Unsafe { path: dir.to_path_buf(), check: format!("is owned by uid {}, not {uid}", st.st_uid) });
+        return Err(MaildirError::Unsafe {
+            path: dir.to_path_buf(),
+            check: format!("is owned by uid {}, not {uid}", st.st_uid),
+        });
     }
     Ok(())
 }
@@ -127,7 +145,10 @@ fn open_dir(path: &Path, no_follow: bool) -> Result<OwnedFd, MaildirError> {
         flags |= OFlags::NOFOLLOW;
     }
     rustix::fs::open(path, flags, Mode::empty()).map_err(|e| match e {
-        Errno::LOOP | Errno::NOTDIR => MaildirError::Unsafe { path: path.to_path_buf(), check: "is not a directory".into() },
+        Errno::LOOP | Errno::NOTDIR => MaildirError::Unsafe {
+            path: path.to_path_buf(),
+            check: "is not a directory".into(),
+        },
         e => MaildirError::io(path, "open")(e),
     })
 }
@@ -138,11 +159,19 @@ fn subdir(dir: &OwnedFd, base: &Path, name: &str) -> Result<OwnedFd, MaildirErro
         Ok(()) | Err(Errno::EXIST) => {}
         Err(e) => return Err(MaildirError::io(&path, "mkdir")(e)),
     }
-    rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| match e {
-            Errno::LOOP | Errno::NOTDIR => MaildirError::Unsafe { path: path.clone(), check: "is not a directory".into() },
-            e => MaildirError::io(&path, "open")(e),
-        })
+    rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        Errno::LOOP | Errno::NOTDIR => MaildirError::Unsafe {
+            path: path.clone(),
+            check: "is not a directory".into(),
+        },
+        e => MaildirError::io(&path, "open")(e),
+    })
 }
 
 /// The protocol itself, with the current identity; returns the new path.
@@ -171,14 +200,24 @@ pub fn deliver_into(
     })();
     if let Err(source) = written {
         let _ = rustix::fs::unlinkat(&tmp, name.as_str(), AtFlags::empty());
-        return Err(MaildirError::Io { path: tmp_path.join(&name), op: "write", source });
+        return Err(MaildirError::Io {
+            path: tmp_path.join(&name),
+            op: "write",
+            source,
+        });
     }
     crate::crashpoint!("maildir-written");
     // link(2) never replaces an existing name, unlike rename(2).
     let mut final_name = name.clone();
     let mut linked = false;
     for _ in 0..100 {
-        match rustix::fs::linkat(&tmp, name.as_str(), &new, final_name.as_str(), AtFlags::empty()) {
+        match rustix::fs::linkat(
+            &tmp,
+            name.as_str(),
+            &new,
+            final_name.as_str(),
+            AtFlags::empty(),
+        ) {
             Ok(()) => {
                 linked = true;
                 break;
@@ -191,7 +230,9 @@ pub fn deliver_into(
         }
     }
     if !linked {
-        return Err(MaildirError::NoName { path: dir.join("new") });
+        return Err(MaildirError::NoName {
+            path: dir.join("new"),
+        });
     }
     rustix::fs::fsync(&new).map_err(MaildirError::io(&dir.join("new"), "fsync"))?;
     if let Err(e) = rustix::fs::unlinkat(&tmp, name.as_str(), AtFlags::empty()) {
@@ -215,7 +256,9 @@ fn create_unique(
             Err(e) => return Err(MaildirError::io(&tmp_path.join(&name), "create")(e)),
         }
     }
-    Err(MaildirError::NoName { path: tmp_path.to_path_buf() })
+    Err(MaildirError::NoName {
+        path: tmp_path.to_path_buf(),
+    })
 }
 
 /// `<secs>.M<micros>P<pid>Q<counter>.<host>` (the maildir(5) convention),
@@ -224,9 +267,18 @@ pub fn unique_name(host_name: &str) -> impl FnMut() -> String + use<> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let host = host_name.replace('/', "\\057").replace(':', "\\072");
     move || {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         let q = COUNTER.fetch_add(1, Ordering::Relaxed);
-        format!("{}.M{}P{}Q{}.{}", now.as_secs(), now.subsec_micros(), std::process::id(), q, host)
+        format!(
+            "{}.M{}P{}Q{}.{}",
+            now.as_secs(),
+            now.subsec_micros(),
+            std::process::id(),
+            q,
+            host
+        )
     }
 }
 
@@ -238,7 +290,13 @@ mod tests {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     fn content_bytes(msg: &crate::message::Message) -> (Content<'static>, Vec<u8>) {
-        let c = Content::new(msg, &Address::new("bob", "x"), Body::Bytes(b"From me\nbody\n"), ContentOptions::MAILDIR, &chrono::Utc::now());
+        let c = Content::new(
+            msg,
+            &Address::new("bob", "x"),
+            Body::Bytes(b"From me\nbody\n"),
+            ContentOptions::MAILDIR,
+            &chrono::Utc::now(),
+        );
         let bytes = c.to_vec().unwrap_or_else(|e| panic!("{e}"));
         (c, bytes)
     }
@@ -264,13 +322,27 @@ mod tests {
             .collect();
         assert_eq!(names.len(), 2);
         for n in &names {
-            assert!(n.ends_with(".host\\057with\\072odd") && n.contains(".M") && n.contains('Q'), "{n}");
-            assert_eq!(std::fs::read(md.join("new").join(n)).unwrap_or_default(), bytes);
+            assert!(
+                n.ends_with(".host\\057with\\072odd") && n.contains(".M") && n.contains('Q'),
+                "{n}"
+            );
+            assert_eq!(
+                std::fs::read(md.join("new").join(n)).unwrap_or_default(),
+                bytes
+            );
             assert!(!bytes.starts_with(b"From ") && bytes.windows(8).any(|w| w == b"\nFrom me"));
         }
-        assert_eq!(std::fs::read_dir(md.join("tmp")).map(|d| d.count()).unwrap_or(99), 0);
+        assert_eq!(
+            std::fs::read_dir(md.join("tmp"))
+                .map(|d| d.count())
+                .unwrap_or(99),
+            0
+        );
         for bad in ["..", "a/b", ""] {
-            assert!(matches!(deliver(&cfg, &c, bad, None), Outcome::Failed(_)), "{bad:?}");
+            assert!(
+                matches!(deliver(&cfg, &c, bad, None), Outcome::Failed(_)),
+                "{bad:?}"
+            );
         }
     }
 
@@ -286,14 +358,25 @@ mod tests {
         }
         std::fs::write(md.join("tmp/one"), b"other tmp").unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(md.join("new/two"), b"other new").unwrap_or_else(|e| panic!("{e}"));
-        let mut names = ["one", "two", "three", "four"].into_iter().map(String::from);
+        let mut names = ["one", "two", "three", "four"]
+            .into_iter()
+            .map(String::from);
         let mut next = || names.next().unwrap_or_else(|| "x".into());
         let got = deliver_into(&md, false, &c, &mut next).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(got, md.join("new/three"));
-        assert_eq!(std::fs::read(md.join("tmp/one")).unwrap_or_default(), b"other tmp");
-        assert_eq!(std::fs::read(md.join("new/two")).unwrap_or_default(), b"other new");
+        assert_eq!(
+            std::fs::read(md.join("tmp/one")).unwrap_or_default(),
+            b"other tmp"
+        );
+        assert_eq!(
+            std::fs::read(md.join("new/two")).unwrap_or_default(),
+            b"other new"
+        );
         assert_eq!(std::fs::read(&got).unwrap_or_default(), bytes);
-        assert!(!md.join("tmp/two").exists(), "tmp name removed after the link");
+        assert!(
+            !md.join("tmp/two").exists(),
+            "tmp name removed after the link"
+        );
     }
 
     #[test]
@@ -309,8 +392,15 @@ mod tests {
         cfg.maildir_dir = Some(base);
         let msg = test_message(Address::new("a", "b"));
         let (c, _) = content_bytes(&msg);
-        assert!(matches!(deliver(&cfg, &c, "bob", None), Outcome::Deferred(r) if r.contains("not a directory")));
-        assert_eq!(std::fs::read_dir(&elsewhere).map(|d| d.count()).unwrap_or(99), 0);
+        assert!(
+            matches!(deliver(&cfg, &c, "bob", None), Outcome::Deferred(r) if r.contains("not a directory"))
+        );
+        assert_eq!(
+            std::fs::read_dir(&elsewhere)
+                .map(|d| d.count())
+                .unwrap_or(99),
+            0
+        );
     }
 
     #[test]
@@ -322,19 +412,30 @@ mod tests {
         let (c, _) = content_bytes(&msg);
         if !nix::unistd::getuid().is_root() {
             // Not root and not run_as_user: the identity switch must refuse.
-            assert!(matches!(deliver(&cfg, &c, "nobody", None), Outcome::Deferred(_)));
+            assert!(matches!(
+                deliver(&cfg, &c, "nobody", None),
+                Outcome::Deferred(_)
+            ));
             return;
         }
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(deliver(&cfg, &c, "nobody", None), Outcome::Delivered);
         let md = dir.path().join("nobody");
         let new = std::fs::read_dir(md.join("new")).unwrap_or_else(|e| panic!("{e}"));
         let files: Vec<_> = new.filter_map(Result::ok).collect();
         assert_eq!(files.len(), 1);
         for p in [md.clone(), md.join("new"), files[0].path()] {
-            assert_eq!(std::fs::metadata(&p).map(|m| m.uid()).unwrap_or(0), 65534, "{}", p.display());
+            assert_eq!(
+                std::fs::metadata(&p).map(|m| m.uid()).unwrap_or(0),
+                65534,
+                "{}",
+                p.display()
+            );
         }
-        assert!(matches!(deliver(&cfg, &c, "no-such-user-xq7", None), Outcome::Failed(r) if r.contains("password entry")));
+        assert!(
+            matches!(deliver(&cfg, &c, "no-such-user-xq7", None), Outcome::Failed(r) if r.contains("password entry"))
+        );
         assert!(nix::unistd::geteuid().is_root());
     }
 }

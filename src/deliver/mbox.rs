@@ -66,18 +66,33 @@ pub enum MboxError {
     #[error("mailbox {path}: refused: {check}")]
     Unsafe { path: PathBuf, check: String },
     #[error("mailbox {path}: {what} lock busy for {secs}s")]
-    Locked { path: PathBuf, what: &'static str, secs: u64 },
+    Locked {
+        path: PathBuf,
+        what: &'static str,
+        secs: u64,
+    },
     #[error("mailbox {path}: {op}: {source}")]
-    Io { path: PathBuf, op: &'static str, source: io::Error },
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        source: io::Error,
+    },
 }
 
 impl MboxError {
     fn io(path: &Path, op: &'static str) -> impl FnOnce(Errno) -> MboxError {
-        move |e| MboxError::Io { path: path.to_path_buf(), op, source: e.into() }
+        move |e| MboxError::Io {
+            path: path.to_path_buf(),
+            op,
+            source: e.into(),
+        }
     }
 
     fn unsafe_(path: &Path, check: impl Into<String>) -> MboxError {
-        MboxError::Unsafe { path: path.to_path_buf(), check: check.into() }
+        MboxError::Unsafe {
+            path: path.to_path_buf(),
+            check: check.into(),
+        }
     }
 
     /// The deferral with an enhanced status code.
@@ -117,7 +132,12 @@ pub fn deliver(cfg: &Config, content: &Content, local_part: &str) -> Outcome {
 }
 
 /// [`deliver`] with an explicit lock policy.
-pub fn deliver_with(cfg: &Config, content: &Content, local_part: &str, policy: &LockPolicy) -> Outcome {
+pub fn deliver_with(
+    cfg: &Config,
+    content: &Content,
+    local_part: &str,
+    policy: &LockPolicy,
+) -> Outcome {
     if let Err(why) = check_local_part(local_part) {
         return Outcome::Failed(format!("5.1.3 invalid local part {local_part:?}: {why}"));
     }
@@ -126,12 +146,17 @@ pub fn deliver_with(cfg: &Config, content: &Content, local_part: &str, policy: &
         (unistd::geteuid(), None)
     } else {
         let Some(user) = privs::lookup_user(local_part) else {
-            return Outcome::Failed(format!("5.1.1 could not find password entry for user {local_part}"));
+            return Outcome::Failed(format!(
+                "5.1.1 could not find password entry for user {local_part}"
+            ));
         };
-        let identity = privs::mail_user().and_then(|(_, mail_gid)| EffectiveIdentity::switch_to(user.uid, mail_gid));
+        let identity = privs::mail_user()
+            .and_then(|(_, mail_gid)| EffectiveIdentity::switch_to(user.uid, mail_gid));
         match identity {
             Ok(id) => (user.uid, Some(id)),
-            Err(e) => return Outcome::Deferred(format!("4.3.0 cannot become user {local_part}: {e}")),
+            Err(e) => {
+                return Outcome::Deferred(format!("4.3.0 cannot become user {local_part}: {e}"));
+            }
         }
     };
     match append_to(&path, content, owner, policy) {
@@ -144,7 +169,12 @@ pub fn deliver_with(cfg: &Config, content: &Content, local_part: &str, policy: &
 }
 
 /// Opens, locks, appends, syncs, unlocks. `owner` must own the mailbox.
-pub fn append_to(path: &Path, content: &Content, owner: Uid, policy: &LockPolicy) -> Result<(), MboxError> {
+pub fn append_to(
+    path: &Path,
+    content: &Content,
+    owner: Uid,
+    policy: &LockPolicy,
+) -> Result<(), MboxError> {
     let file = open_mailbox(path, owner)?;
     let dotlock = lock(&file, path, policy)?;
     let r = append(&file, path, content);
@@ -160,20 +190,34 @@ fn check_stat(path: &Path, st: &Stat, owner: Uid) -> Result<(), MboxError> {
         return Err(MboxError::unsafe_(path, "is a symbolic link"));
     }
     if kind != FileType::RegularFile {
-        return Err(MboxError::unsafe_(path, format!("is not a regular file ({kind:?})")));
+        return Err(MboxError::unsafe_(
+            path,
+            format!("is not a regular file ({kind:?})"),
+        ));
     }
     if st.st_nlink != 1 {
-        return Err(MboxError::unsafe_(path, format!("has {} hard links", st.st_nlink)));
+        return Err(MboxError::unsafe_(
+            path,
+            format!("has {} hard links", st.st_nlink),
+        ));
     }
     if st.st_uid != owner.as_raw() {
-        return Err(MboxError::unsafe_(path, format!("is owned by uid {}, not {owner}", st.st_uid)));
+        return Err(MboxError::unsafe_(
+            path,
+            format!("is owned by uid {}, not {owner}", st.st_uid),
+        ));
     }
     Ok(())
 }
 
 /// The safe open of R18: lstat, check, open without following, fstat, compare.
 fn open_mailbox(path: &Path, owner: Uid) -> Result<File, MboxError> {
-    let base = OFlags::RDWR | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let base = OFlags::RDWR
+        | OFlags::APPEND
+        | OFlags::NOFOLLOW
+        | OFlags::NONBLOCK
+        | OFlags::CLOEXEC
+        | OFlags::NOCTTY;
     // A few rounds, in case the file appears or vanishes between calls.
     for _ in 0..3 {
         let seen = match rustix::fs::lstat(path) {
@@ -184,7 +228,11 @@ fn open_mailbox(path: &Path, owner: Uid) -> Result<File, MboxError> {
             Err(Errno::NOENT) => None,
             Err(e) => return Err(MboxError::io(path, "lstat")(e)),
         };
-        let flags = if seen.is_some() { base } else { base | OFlags::CREATE | OFlags::EXCL };
+        let flags = if seen.is_some() {
+            base
+        } else {
+            base | OFlags::CREATE | OFlags::EXCL
+        };
         let fd = match rustix::fs::open(path, flags, Mode::from_raw_mode(0o600)) {
             Ok(fd) => fd,
             Err(Errno::NOENT) | Err(Errno::EXIST) => continue,
@@ -192,16 +240,23 @@ fn open_mailbox(path: &Path, owner: Uid) -> Result<File, MboxError> {
             Err(e) => return Err(MboxError::io(path, "open")(e)),
         };
         let st = rustix::fs::fstat(&fd).map_err(MboxError::io(path, "fstat"))?;
-        if let Some(before) = seen {
-            if (before.st_dev, before.st_ino) != (st.st_dev, st.st_ino) {
-                return Err(MboxError::unsafe_(path, "was replaced between lstat and open"));
-            }
+        if let Some(before) = seen
+            && (before.st_dev, before.st_ino) != (st.st_dev, st.st_ino)
+        {
+            return Err(MboxError::unsafe_(
+                path,
+                "was replaced between lstat and open",
+            ));
         }
         check_stat(path, &st, owner)?;
-        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o600)).map_err(MboxError::io(path, "fchmod"))?;
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o600))
+            .map_err(MboxError::io(path, "fchmod"))?;
         return Ok(File::from(fd));
     }
-    Err(MboxError::unsafe_(path, "keeps changing while being opened"))
+    Err(MboxError::unsafe_(
+        path,
+        "keeps changing while being opened",
+    ))
 }
 
 /// Takes the dotlock and the fcntl lock, retrying until `policy.timeout`.
@@ -220,7 +275,11 @@ fn lock(file: &File, path: &Path, policy: &LockPolicy) -> Result<DotLock, MboxEr
             None => "dotlock",
         };
         if Instant::now() >= deadline {
-            return Err(MboxError::Locked { path: path.to_path_buf(), what: busy, secs: policy.timeout.as_secs() });
+            return Err(MboxError::Locked {
+                path: path.to_path_buf(),
+                what: busy,
+                secs: policy.timeout.as_secs(),
+            });
         }
         std::thread::sleep(policy.retry);
     }
@@ -230,12 +289,22 @@ fn lock(file: &File, path: &Path, policy: &LockPolicy) -> Result<DotLock, MboxEr
 /// OFD locks belong to the open file, so they also exclude other threads
 /// of this process, and they conflict with classic POSIX locks.
 fn try_fcntl_lock(file: &File, path: &Path) -> Result<bool, MboxError> {
-    let fl = libc::flock { l_type: libc::F_WRLCK as libc::c_short, l_whence: libc::SEEK_SET as libc::c_short, l_start: 0, l_len: 0, l_pid: 0 };
+    let fl = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
     match nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_OFD_SETLK(&fl)) {
         Ok(_) => Ok(true),
         // Any conflict defers, whatever errno the OS picks (§18.12).
         Err(nix::Error::EAGAIN) | Err(nix::Error::EACCES) => Ok(false),
-        Err(e) => Err(MboxError::Io { path: path.to_path_buf(), op: "fcntl lock", source: e.into() }),
+        Err(e) => Err(MboxError::Io {
+            path: path.to_path_buf(),
+            op: "fcntl lock",
+            source: e.into(),
+        }),
     }
 }
 
@@ -251,12 +320,15 @@ impl DotLock {
         let mut name = mailbox.as_os_str().to_owned();
         name.push(".lock");
         let path = PathBuf::from(name);
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         match rustix::fs::open(&path, flags, Mode::from_raw_mode(0o600)) {
             Ok(fd) => {
                 let st = rustix::fs::fstat(&fd).map_err(MboxError::io(&path, "fstat"))?;
                 let _ = rustix::io::write(&fd, format!("{}\n", std::process::id()).as_bytes());
-                Ok(Some(DotLock { held: Some((path, st.st_ino)) }))
+                Ok(Some(DotLock {
+                    held: Some((path, st.st_ino)),
+                }))
             }
             Err(Errno::EXIST) => {
                 Self::break_if_stale(&path, stale_after);
@@ -273,8 +345,11 @@ impl DotLock {
     }
 
     fn break_if_stale(path: &Path, stale_after: Duration) {
-        let Ok(st) = rustix::fs::lstat(path) else { return };
-        let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(st.st_mtime).unwrap_or(0));
+        let Ok(st) = rustix::fs::lstat(path) else {
+            return;
+        };
+        let mtime =
+            SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(st.st_mtime).unwrap_or(0));
         let age = SystemTime::now().duration_since(mtime).unwrap_or_default();
         if age < stale_after {
             return;
@@ -283,8 +358,12 @@ impl DotLock {
         // re-check narrows the window, and the fcntl lock still protects.
         if rustix::fs::lstat(path).is_ok_and(|again| again.st_ino == st.st_ino) {
             match std::fs::remove_file(path) {
-                Ok(()) => tracing::warn!(lock = %path.display(), age_secs = age.as_secs(), "removed stale dotlock"),
-                Err(e) => tracing::warn!(lock = %path.display(), error = %e, "cannot remove stale dotlock"),
+                Ok(()) => {
+                    tracing::warn!(lock = %path.display(), age_secs = age.as_secs(), "removed stale dotlock")
+                }
+                Err(e) => {
+                    tracing::warn!(lock = %path.display(), error = %e, "cannot remove stale dotlock")
+                }
             }
         }
     }
@@ -292,19 +371,20 @@ impl DotLock {
 
 impl Drop for DotLock {
     fn drop(&mut self) {
-        if let Some((path, ino)) = &self.held {
-            if rustix::fs::lstat(path).is_ok_and(|st| st.st_ino == *ino) {
-                if let Err(e) = std::fs::remove_file(path) {
-                    tracing::warn!(lock = %path.display(), error = %e, "cannot remove dotlock");
-                }
-            }
+        if let Some((path, ino)) = &self.held
+            && rustix::fs::lstat(path).is_ok_and(|st| st.st_ino == *ino)
+            && let Err(e) = std::fs::remove_file(path)
+        {
+            tracing::warn!(lock = %path.display(), error = %e, "cannot remove dotlock");
         }
     }
 }
 
 /// Appends under the locks; on any error truncates to the old length.
 fn append(file: &File, path: &Path, content: &Content) -> Result<(), MboxError> {
-    let len = rustix::fs::fstat(file).map_err(MboxError::io(path, "fstat"))?.st_size as u64;
+    let len = rustix::fs::fstat(file)
+        .map_err(MboxError::io(path, "fstat"))?
+        .st_size as u64;
     let written = (|| -> io::Result<()> {
         let pad = separator_padding(file, len)?;
         let mut w = BufWriter::with_capacity(64 * 1024, file);
@@ -315,10 +395,15 @@ fn append(file: &File, path: &Path, content: &Content) -> Result<(), MboxError> 
         file.sync_data()
     })();
     if let Err(source) = written {
-        if let Err(e) = rustix::fs::ftruncate(file, len).and_then(|()| rustix::fs::fdatasync(file)) {
+        if let Err(e) = rustix::fs::ftruncate(file, len).and_then(|()| rustix::fs::fdatasync(file))
+        {
             tracing::error!(mailbox = %path.display(), error = %e, "cannot truncate mailbox after a failed append");
         }
-        return Err(MboxError::Io { path: path.to_path_buf(), op: "append", source });
+        return Err(MboxError::Io {
+            path: path.to_path_buf(),
+            op: "append",
+            source,
+        });
     }
     Ok(())
 }

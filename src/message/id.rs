@@ -29,7 +29,9 @@ impl QueueId {
         let ok = b.len() == 13
             && b[6] == b'-'
             && b[10] == b'-'
-            && b.iter().enumerate().all(|(i, c)| i == 6 || i == 10 || c.is_ascii_alphanumeric());
+            && b.iter()
+                .enumerate()
+                .all(|(i, c)| i == 6 || i == 10 || c.is_ascii_alphanumeric());
         ok.then(|| QueueId(s.to_string()))
     }
 
@@ -61,7 +63,10 @@ mod tests {
     #[test]
     fn spec_example() {
         // spool.md §2: time 1795530648 → 1xVrXk, pid 14964 → 3tM.
-        assert_eq!(QueueId::generate(1795530648, 14964, 0).as_str(), "1xVrXk-3tM-00");
+        assert_eq!(
+            QueueId::generate(1795530648, 14964, 0).as_str(),
+            "1xVrXk-3tM-00"
+        );
         assert_eq!(QueueId::generate(0, 0, 61).as_str(), "000000-000-0z");
         assert_eq!(QueueId::generate(0, 0, 62).as_str(), "000000-000-10");
     }
@@ -69,7 +74,13 @@ mod tests {
     #[test]
     fn parse_only_accepts_ids() {
         assert!(QueueId::parse("1xVrXk-3tM-00").is_some());
-        for bad in ["1xVrXk-3tM-0", "1xVrXk-3tM-00x", "../rXk-3tM-00", "1xVrXk_3tM-00", "1xVrXk-3t/-00"] {
+        for bad in [
+            "1xVrXk-3tM-0",
+            "1xVrXk-3tM-00x",
+            "../rXk-3tM-00",
+            "1xVrXk_3tM-00",
+            "1xVrXk-3t/-00",
+        ] {
             assert!(QueueId::parse(bad).is_none(), "{bad}");
         }
     }

@@ -64,7 +64,11 @@ impl Header {
 
     /// The field name (text before the first colon), without whitespace.
     pub fn name(&self) -> &[u8] {
-        let end = self.raw.iter().position(|&b| b == b':').unwrap_or(self.raw.len());
+        let end = self
+            .raw
+            .iter()
+            .position(|&b| b == b':')
+            .unwrap_or(self.raw.len());
         self.raw[..end].trim_ascii()
     }
 
@@ -76,7 +80,11 @@ impl Header {
 
     /// Everything after the colon, including folding, without the final LF.
     pub fn value(&self) -> &[u8] {
-        let start = self.raw.iter().position(|&b| b == b':').map_or(self.raw.len(), |i| i + 1);
+        let start = self
+            .raw
+            .iter()
+            .position(|&b| b == b':')
+            .map_or(self.raw.len(), |i| i + 1);
         let mut v = &self.raw[start..];
         if let Some(stripped) = v.strip_suffix(b"\n") {
             v = stripped;
@@ -111,7 +119,10 @@ pub struct Message {
 impl Message {
     /// The final state recorded for `addr`, if any.
     pub fn finished_state(&self, addr: &Address) -> Option<Done> {
-        self.finished.iter().find(|(a, _)| a == addr).map(|&(_, d)| d)
+        self.finished
+            .iter()
+            .find(|(a, _)| a == addr)
+            .map(|&(_, d)| d)
     }
 
     /// Records a final state once; later records for the same address are ignored.
@@ -123,12 +134,16 @@ impl Message {
 
     /// True when every envelope recipient is finished.
     pub fn is_complete(&self) -> bool {
-        self.rcpt_list.iter().all(|r| self.finished_state(r).is_some())
+        self.rcpt_list
+            .iter()
+            .all(|r| self.finished_state(r).is_some())
     }
 
     /// Recipients still to be delivered.
     pub fn pending(&self) -> impl Iterator<Item = &Address> {
-        self.rcpt_list.iter().filter(|r| self.finished_state(r).is_none())
+        self.rcpt_list
+            .iter()
+            .filter(|r| self.finished_state(r).is_none())
     }
 
     pub fn header(&self, name: &str) -> Option<&Header> {
