@@ -541,3 +541,43 @@ fn file_size_limit_defers_and_truncates() {
     want.extend_from_slice(&block(1, b"x\n"));
     assert_eq!(read(&mbox), want);
 }
+
+#[test]
+fn swapping_symlink_race_never_writes_the_target() {
+    let dir = tempdir();
+    let target = dir.path().join("target");
+    std::fs::write(&target, b"precious\n").unwrap_or_else(|e| panic!("{e}"));
+    let mbox = dir.path().join("alice");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (stop, mbox, target, tmp) = (
+            stop.clone(),
+            mbox.clone(),
+            target.clone(),
+            dir.path().join("swap"),
+        );
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // Atomically replace the mailbox by a symlink, then by a file.
+                let _ = std::os::unix::fs::symlink(&target, &tmp);
+                let _ = std::fs::rename(&tmp, &mbox);
+                let _ = std::fs::write(&tmp, b"");
+                let _ = std::fs::rename(&tmp, &mbox);
+            }
+        })
+    };
+    let policy = LockPolicy {
+        timeout: Duration::from_millis(200),
+        ..LockPolicy::default()
+    };
+    for n in 0..100 {
+        let got = deliver_n(&cfg(dir.path()), n, b"x\n", &policy);
+        assert!(
+            matches!(got, Outcome::Delivered | Outcome::Deferred(_)),
+            "{got:?}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = swapper.join();
+    assert_eq!(read(&target), b"precious\n");
+}
