@@ -23,3 +23,4 @@ pub mod deliver;
 pub mod fs;
 pub mod message;
 pub mod spool;
+pub mod privs;

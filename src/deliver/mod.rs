@@ -1,5 +1,9 @@
 //! Delivery: the only place that decides what happens to a recipient.
 
+pub mod command;
+pub mod content;
+pub mod maildir;
+pub mod mbox;
 pub mod vars;
 
 /// The result of one delivery attempt for one recipient. No booleans.
