@@ -14,7 +14,9 @@
 //! * [`deliver`]: recipients' outcomes; local delivery (mbox, Maildir, MDA, pipe).
 
 pub mod address;
+pub mod cli;
 pub mod config;
 pub mod deliver;
 pub mod fs;
+pub mod log;
 pub mod message;
