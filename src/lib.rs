@@ -18,9 +18,11 @@
 pub mod address;
 pub mod alias;
 pub mod bounce;
+pub mod cli;
 pub mod config;
 pub mod deliver;
 pub mod fs;
+pub mod log;
 pub mod message;
 pub mod spool;
 pub mod privs;
