@@ -71,7 +71,9 @@ impl ReadError {
 }
 
 /// Reads one message from `input` until the dot line (with `dot_ends`) or
-/// the end of input.
+/// the end of input. Nothing after the dot line is read. After an error
+/// the input is left mid-message (not drained): SMTP closes the
+/// connection after 552, stdin exits (delivery.md §3).
 pub fn read_message(input: &mut dyn BufRead, opts: &ReadOptions) -> Result<RawMessage, ReadError> {
     let mut msg = RawMessage::default();
     let mut header_bytes = 0usize;
