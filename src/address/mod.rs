@@ -9,9 +9,11 @@
 //! caller explicitly allows them (alias items and spool `RT:` lines only).
 
 mod glob;
+mod list;
 mod path;
 
 pub use glob::glob_match;
+pub use list::{ListAddress, parse_address_list};
 pub use path::{AddressError, PipePolicy, parse_path};
 
 use std::fmt;

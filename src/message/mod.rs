@@ -4,7 +4,9 @@
 //! Headers are kept as raw bytes (8-bit clean, LF line ends, folding
 //! preserved) so that nothing is ever re-serialised: rewriting splices bytes.
 
+pub mod date;
 pub mod id;
+pub mod read;
 
 pub use id::QueueId;
 
