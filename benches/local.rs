@@ -34,18 +34,40 @@ fn main() {
         submit(&conf, &message, &["-odq", "-t"]);
     }
     let t = Instant::now();
-    let status = Command::new(BIN).arg("-C").arg(&conf).arg("-q").status().expect("run -q");
+    let status = Command::new(BIN)
+        .arg("-C")
+        .arg(&conf)
+        .arg("-q")
+        .status()
+        .expect("run -q");
     let flush = t.elapsed();
     assert!(status.success(), "queue run failed");
-    let left = std::fs::read_dir(dir.path().join("spool")).map(|d| d.count()).unwrap_or(0);
+    let left = std::fs::read_dir(dir.path().join("spool"))
+        .map(|d| d.count())
+        .unwrap_or(0);
 
     println!("| benchmark (release build)                         | value |");
     println!("|---------------------------------------------------|-------|");
-    println!("| `masqmail -odq -t`, 2 KB, 50 runs: median         | {} |", ms(times[24]));
-    println!("| `masqmail -odq -t`, 2 KB, 50 runs: p90            | {} |", ms(times[44]));
-    println!("| `masqmail -odq -t`: peak RSS                      | {} KiB |", peak_rss_kb);
-    println!("| `-q`: deliver 1,000 queued messages to one mbox   | {} |", ms(flush));
-    println!("| `-q`: messages/s                                  | {:.0} |", 1000.0 / flush.as_secs_f64());
+    println!(
+        "| `masqmail -odq -t`, 2 KB, 50 runs: median         | {} |",
+        ms(times[24])
+    );
+    println!(
+        "| `masqmail -odq -t`, 2 KB, 50 runs: p90            | {} |",
+        ms(times[44])
+    );
+    println!(
+        "| `masqmail -odq -t`: peak RSS                      | {} KiB |",
+        peak_rss_kb
+    );
+    println!(
+        "| `-q`: deliver 1,000 queued messages to one mbox   | {} |",
+        ms(flush)
+    );
+    println!(
+        "| `-q`: messages/s                                  | {:.0} |",
+        1000.0 / flush.as_secs_f64()
+    );
     println!("| files left in the spool after the run             | {left} |");
 }
 
@@ -85,7 +107,12 @@ fn submit(conf: &Path, message: &[u8], args: &[&str]) {
         .stdin(Stdio::piped())
         .spawn()
         .expect("spawn masqmail");
-    child.stdin.take().expect("stdin").write_all(message).expect("write message");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(message)
+        .expect("write message");
     assert!(child.wait().expect("wait").success(), "masqmail failed");
 }
 

@@ -53,15 +53,27 @@ pub enum AcceptError {
 
 /// Spools `raw` with the envelope of `sub` after the header processing of
 /// delivery.md §4.1. `transfer` is the session's message counter (ids).
-pub fn accept(cfg: &Config, spool: &Spool, mut sub: Submission, raw: RawMessage, transfer: u32) -> Result<Message, AcceptError> {
-    if let Some(name) = &sub.full_name {
-        if name.contains(['\r', '\n', '\0']) {
-            return Err(AcceptError::Unsafe("the full name (-F)"));
-        }
+pub fn accept(
+    cfg: &Config,
+    spool: &Spool,
+    mut sub: Submission,
+    raw: RawMessage,
+    transfer: u32,
+) -> Result<Message, AcceptError> {
+    if let Some(name) = &sub.full_name
+        && name.contains(['\r', '\n', '\0'])
+    {
+        return Err(AcceptError::Unsafe("the full name (-F)"));
     }
-    let RawMessage { headers: input_headers, body } = raw;
+    let RawMessage {
+        headers: input_headers,
+        body,
+    } = raw;
     if sub.recipients_from_headers {
-        for h in input_headers.iter().filter(|h| h.is("To") || h.is("Cc") || h.is("Bcc")) {
+        for h in input_headers
+            .iter()
+            .filter(|h| h.is("To") || h.is("Cc") || h.is("Bcc"))
+        {
             sub.recipients.extend(header_recipients(h, &cfg.host_name));
         }
     }
@@ -70,6 +82,13 @@ pub fn accept(cfg: &Config, spool: &Spool, mut sub: Submission, raw: RawMessage,
         return Err(AcceptError::NoRecipients);
     }
 
+    tracing::debug!(
+        "accepting from <{}>: {} recipient(s), {} header field(s), body {} bytes",
+        sub.return_path,
+        sub.recipients.len(),
+        input_headers.len(),
+        body.len()
+    );
     let mut headers: Vec<Header> = input_headers
         .into_iter()
         .filter(|h| !(h.is("Bcc") || h.is("Envelope-To") || h.is("Return-Path")))
@@ -91,7 +110,10 @@ pub fn accept(cfg: &Config, spool: &Spool, mut sub: Submission, raw: RawMessage,
         headers.push(Header::new("Date", &date::rfc822_date(now)));
     }
     if !has(&headers, "Message-ID") {
-        headers.push(Header::new("Message-ID", &format!("<{id}@{}>", cfg.host_name)));
+        headers.push(Header::new(
+            "Message-ID",
+            &format!("<{id}@{}>", cfg.host_name),
+        ));
     }
     headers.insert(0, received_header(cfg, &sub, &id, &date::rfc822_date(now)));
 

@@ -15,6 +15,7 @@
 //! * [`deliver`]: recipients' outcomes; local delivery (mbox, Maildir, MDA, pipe).
 //! * [`bounce`]: failure notices and delay warnings from templates.
 
+pub mod accept;
 pub mod address;
 pub mod alias;
 pub mod bounce;
@@ -24,5 +25,8 @@ pub mod deliver;
 pub mod fs;
 pub mod log;
 pub mod message;
-pub mod spool;
+pub mod mode;
+
 pub mod privs;
+pub mod queue;
+pub mod spool;

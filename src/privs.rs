@@ -82,6 +82,17 @@ pub fn lookup_user(name: &str) -> Option<User> {
     User::from_name(name).ok().flatten()
 }
 
+/// The real uid and its login name (the uid in digits when it has no
+/// passwd entry): who submitted a message, for the spool's `ID:`.
+pub fn current_login() -> (u32, String) {
+    let uid = unistd::getuid();
+    let name = User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map_or_else(|| uid.as_raw().to_string(), |u| u.name);
+    (uid.as_raw(), name)
+}
+
 /// The uid of [`MAIL_USER`] and the gid of [`MAIL_GROUP`].
 pub fn mail_user() -> Result<(Uid, Gid), PrivError> {
     let user = User::from_name(MAIL_USER)

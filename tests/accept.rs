@@ -31,13 +31,29 @@ fn headers_added_in_spec_order() {
     env.ok(&["alice"], b"Subject: hello\n\nx\n");
     let h = env.header_file(&env.queued()[0]);
     let hd: Vec<&str> = h.lines().filter(|l| l.starts_with("HD:")).collect();
-    let names: Vec<&str> = hd.iter().map(|l| l[3..].split(':').next().unwrap()).collect();
-    assert_eq!(names, ["Received", "Subject", "From", "To", "Date", "Message-ID"], "{h}");
+    let names: Vec<&str> = hd
+        .iter()
+        .map(|l| l[3..].split(':').next().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["Received", "Subject", "From", "To", "Date", "Message-ID"],
+        "{h}"
+    );
     let id = &env.queued()[0];
-    assert!(h.contains(&format!("HD:Received: by {HOST} (MasqMail ")), "{h}");
-    assert!(h.contains(&format!("\tid {id}\n\tfor <alice@{HOST}>; ")), "{h}");
+    assert!(
+        h.contains(&format!("HD:Received: by {HOST} (MasqMail ")),
+        "{h}"
+    );
+    assert!(
+        h.contains(&format!("\tid {id}\n\tfor <alice@{HOST}>; ")),
+        "{h}"
+    );
     assert!(h.contains("HD:To: undisclosed-recipients:;\n"), "{h}");
-    assert!(h.contains(&format!("HD:Message-ID: <{id}@{HOST}>\n")), "{h}");
+    assert!(
+        h.contains(&format!("HD:Message-ID: <{id}@{HOST}>\n")),
+        "{h}"
+    );
     // Date: Www, DD Mmm YYYY HH:MM:SS +ZZZZ
     let date = hd.iter().find(|l| l.starts_with("HD:Date: ")).unwrap();
     let v = &date["HD:Date: ".len()..];
@@ -59,17 +75,28 @@ fn existing_headers_are_kept_and_from_not_duplicated() {
     assert!(h.contains("HD:From: Someone <s@x.example>\n"));
     // one recipient → `for` clause; more than one → none
     env.ok(&["alice", "bob"], b"Subject: two\n\nx\n");
-    let two = env.queued().into_iter().map(|id| env.header_file(&id)).find(|h| h.contains("Subject: two")).unwrap();
+    let two = env
+        .queued()
+        .into_iter()
+        .map(|id| env.header_file(&id))
+        .find(|h| h.contains("Subject: two"))
+        .unwrap();
     assert!(!two.contains("\tfor <"), "{two}");
 }
 
 #[test]
 fn generated_from_uses_return_path_and_full_name() {
     let env = queue_only();
-    env.ok(&["-f", "sender", "-F", "Jo \"Q\" User", "alice"], b"Subject: x\n\nx\n");
+    env.ok(
+        &["-f", "sender", "-F", "Jo \"Q\" User", "alice"],
+        b"Subject: x\n\nx\n",
+    );
     let h = env.header_file(&env.queued()[0]);
     assert!(h.contains(&format!("MF:<sender@{HOST}>\n")), "{h}");
-    assert!(h.contains(&format!("HD:From: \"Jo \\\"Q\\\" User\" <sender@{HOST}>\n")), "{h}");
+    assert!(
+        h.contains(&format!("HD:From: \"Jo \\\"Q\\\" User\" <sender@{HOST}>\n")),
+        "{h}"
+    );
 }
 
 #[test]
@@ -123,9 +150,15 @@ fn bcc_removed_even_without_t() {
 #[test]
 fn envelope_to_and_return_path_headers_removed() {
     let env = queue_only();
-    env.ok(&["alice"], b"Return-Path: <x@y>\nEnvelope-To: z@y\nSubject: t\n\nx\n");
+    env.ok(
+        &["alice"],
+        b"Return-Path: <x@y>\nEnvelope-To: z@y\nSubject: t\n\nx\n",
+    );
     let h = env.header_file(&env.queued()[0]);
-    assert!(!h.contains("Return-Path") && !h.contains("Envelope-To"), "{h}");
+    assert!(
+        !h.contains("Return-Path") && !h.contains("Envelope-To"),
+        "{h}"
+    );
 }
 
 #[test]
@@ -134,16 +167,26 @@ fn t_without_any_recipient_fails() {
     let out = env.run(&["-t"], b"Subject: nobody\n\nx\n");
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no recipients."), "{}", stderr(&out));
-    assert!(env.spool_files().iter().all(|f| !f.ends_with("-H")), "{:?}", env.spool_files());
+    assert!(
+        env.spool_files().iter().all(|f| !f.ends_with("-H")),
+        "{:?}",
+        env.spool_files()
+    );
 }
 
 #[test]
 fn dot_rules_without_and_with_i() {
     let env = queue_only();
     // without -i: a lone dot ends the message, a leading dot is removed
-    env.ok(&["alice"], b"Subject: a\n\n..leading\nline\n.\nafter the dot\n");
+    env.ok(
+        &["alice"],
+        b"Subject: a\n\n..leading\nline\n.\nafter the dot\n",
+    );
     // with -oi: dots are data
-    env.ok(&["-oi", "alice"], b"Subject: b\n\n..leading\n.\nafter the dot\n");
+    env.ok(
+        &["-oi", "alice"],
+        b"Subject: b\n\n..leading\n.\nafter the dot\n",
+    );
     env.ok(&["-i", "alice"], b"Subject: c\n\n.\nno final newline");
     let mut bodies: Vec<(String, String)> = env
         .queued()
@@ -154,7 +197,12 @@ fn dot_rules_without_and_with_i() {
             (h, d[id.len() + 1..].to_string())
         })
         .collect();
-    bodies.sort_by_key(|(h, _)| h.lines().find(|l| l.starts_with("HD:Subject")).unwrap().to_string());
+    bodies.sort_by_key(|(h, _)| {
+        h.lines()
+            .find(|l| l.starts_with("HD:Subject"))
+            .unwrap()
+            .to_string()
+    });
     assert_eq!(bodies[0].1, ".leading\nline\n");
     assert_eq!(bodies[1].1, "..leading\n.\nafter the dot\n");
     assert_eq!(bodies[2].1, ".\nno final newline\n");
@@ -163,7 +211,10 @@ fn dot_rules_without_and_with_i() {
 #[test]
 fn crlf_input_is_converted_and_bare_cr_kept() {
     let env = queue_only();
-    env.ok(&["-oi", "alice"], b"Subject: crlf\r\n\r\nline one\r\nbare\rcr\r\n");
+    env.ok(
+        &["-oi", "alice"],
+        b"Subject: crlf\r\n\r\nline one\r\nbare\rcr\r\n",
+    );
     let id = &env.queued()[0];
     let d = std::fs::read(env.path("spool").join(format!("{id}-D"))).unwrap();
     assert_eq!(&d[id.len() + 1..], b"line one\nbare\rcr\n");
@@ -191,7 +242,11 @@ fn max_msg_size_is_enforced() {
     let big = format!("Subject: s\n\n{}\n", "y".repeat(100));
     let out = env.run(&["alice"], big.as_bytes());
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("max message size exceeded."), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("max message size exceeded."),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(env.queued().len(), 1);
 }
 
@@ -200,19 +255,40 @@ fn invalid_and_pipe_operands_are_refused() {
     let env = queue_only();
     let out = env.run(&["a..b@x"], b"x\n");
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("invalid recipient address 'a..b@x'"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid recipient address 'a..b@x'"),
+        "{}",
+        stderr(&out)
+    );
     let out = env.run(&["--", "|/bin/sh"], b"x\n");
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("no pipe addresses allowed here"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no pipe addresses allowed here"),
+        "{}",
+        stderr(&out)
+    );
     assert!(env.queued().is_empty());
 }
 
 #[test]
 fn header_pipe_recipients_are_never_accepted() {
     let env = queue_only();
-    let out = env.run(&["-t"], b"To: |/bin/sh, \"|/bin/true\"@x\nSubject: x\n\nx\n");
-    assert!(env.queued().iter().all(|id| !env.header_file(id).contains("RT: <|")));
-    assert!(env.queued().iter().all(|id| !env.header_file(id).contains("|/bin/sh>")), "{}", stderr(&out));
+    let out = env.run(
+        &["-t"],
+        b"To: |/bin/sh, \"|/bin/true\"@x\nSubject: x\n\nx\n",
+    );
+    assert!(
+        env.queued()
+            .iter()
+            .all(|id| !env.header_file(id).contains("RT: <|"))
+    );
+    assert!(
+        env.queued()
+            .iter()
+            .all(|id| !env.header_file(id).contains("|/bin/sh>")),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -239,5 +315,9 @@ fn many_messages_per_second_get_distinct_ids() {
 fn no_temp_files_left_after_accept() {
     let env = queue_only();
     env.ok(&["alice"], b"x\n");
-    assert!(env.spool_files().iter().all(|f| !f.ends_with(".tmp")), "{:?}", env.spool_files());
+    assert!(
+        env.spool_files().iter().all(|f| !f.ends_with(".tmp")),
+        "{:?}",
+        env.spool_files()
+    );
 }

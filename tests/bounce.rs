@@ -12,35 +12,62 @@ fn spool_message(env: &Env, id: &str, from: &str, rcpt: &str, received: i64) {
          HD:From: {from}\nHD:Subject: old message\nHD:Message-ID: <{id}@{HOST}>\n"
     );
     fs::write(env.path("spool").join(format!("{id}-H")), h).unwrap();
-    fs::write(env.path("spool").join(format!("{id}-D")), format!("{id}\nbody\n")).unwrap();
+    fs::write(
+        env.path("spool").join(format!("{id}-D")),
+        format!("{id}\nbody\n"),
+    )
+    .unwrap();
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 fn deferring_mda(env: &Env) {
-    let mda = env.script("defer", "#!/bin/sh\ncat >/dev/null\necho 'try later' >&2\nexit 75\n");
-    let conf = fs::read_to_string(&env.conf).unwrap() + &format!("mda_users = \"bob\"\nmda = \"{}\"\n", mda.display());
+    let mda = env.script(
+        "defer",
+        "#!/bin/sh\ncat >/dev/null\necho 'try later' >&2\nexit 75\n",
+    );
+    let conf = fs::read_to_string(&env.conf).unwrap()
+        + &format!("mda_users = \"bob\"\nmda = \"{}\"\n", mda.display());
     fs::write(&env.conf, conf).unwrap();
 }
 
 #[test]
 fn failure_notice_goes_to_the_sender() {
     let env = Env::new("");
-    let mda = env.script("fail", "#!/bin/sh\ncat >/dev/null\necho 'no such mailbox here' \nexit 67\n");
-    let conf = fs::read_to_string(&env.conf).unwrap() + &format!("mda_users = \"bob\"\nmda = \"{}\"\n", mda.display());
+    let mda = env.script(
+        "fail",
+        "#!/bin/sh\ncat >/dev/null\necho 'no such mailbox here' \nexit 67\n",
+    );
+    let conf = fs::read_to_string(&env.conf).unwrap()
+        + &format!("mda_users = \"bob\"\nmda = \"{}\"\n", mda.display());
     fs::write(&env.conf, conf).unwrap();
     env.ok(&["-f", "sender", "bob"], b"Subject: doomed\n\nthe body\n");
     let notice = env.mbox("sender");
-    assert!(notice.starts_with("From  "), "a notice has the null sender: {notice}");
+    assert!(
+        notice.starts_with("From  "),
+        "a notice has the null sender: {notice}"
+    );
     assert!(notice.contains("Return-path: <>"), "{notice}");
-    assert!(notice.contains(&format!("From: MAILER-DAEMON@{HOST}")), "{notice}");
+    assert!(
+        notice.contains(&format!("From: MAILER-DAEMON@{HOST}")),
+        "{notice}"
+    );
     assert!(notice.contains(&format!("To: sender@{HOST}")), "{notice}");
-    assert!(notice.contains("Subject: Mail Delivery Failure"), "{notice}");
+    assert!(notice.contains("Subject: Undeliverable:"), "{notice}");
     assert!(notice.contains(&format!("\tbob@{HOST}")), "{notice}");
-    assert!(notice.contains("Subject: doomed") && notice.contains("the body"), "{notice}");
-    assert!(notice.contains("no such mailbox here"), "reason quoted: {notice}");
+    assert!(
+        notice.contains("Subject: doomed") && notice.contains("the body"),
+        "{notice}"
+    );
+    assert!(
+        notice.contains("no such mailbox here"),
+        "reason quoted: {notice}"
+    );
     assert!(env.queued().is_empty(), "{}", env.log());
 }
 
@@ -49,12 +76,24 @@ fn null_sender_failure_goes_to_postmaster_once() {
     let env = Env::new("");
     let mda = env.script("fail", "#!/bin/sh\ncat >/dev/null\nexit 67\n");
     let conf = fs::read_to_string(&env.conf).unwrap()
-        + &format!("mda_users = \"bob;postmaster\"\nmda = \"{}\"\n", mda.display());
+        + &format!(
+            "mda_users = \"bob;postmaster\"\nmda = \"{}\"\n",
+            mda.display()
+        );
     fs::write(&env.conf, conf).unwrap();
     env.ok(&["-f", "<>", "bob"], b"Subject: from nobody\n\nx\n");
     // the notice to postmaster also fails (mda), and is not bounced again
-    assert!(env.log().contains("postmaster address failed"), "{}", env.log());
-    assert!(env.queued().is_empty(), "no loop, nothing left: {:?}\n{}", env.spool_files(), env.log());
+    assert!(
+        env.log().contains("postmaster address failed"),
+        "{}",
+        env.log()
+    );
+    assert!(
+        env.queued().is_empty(),
+        "no loop, nothing left: {:?}\n{}",
+        env.spool_files(),
+        env.log()
+    );
 }
 
 #[test]
@@ -63,12 +102,25 @@ fn delay_warning_when_due() {
     deferring_mda(&env);
     let id = "1xVrXk-3tM-0A";
     let received = now() - 2 * 3600;
-    spool_message(&env, id, &format!("sender@{HOST}"), &format!("bob@{HOST}"), received);
+    spool_message(
+        &env,
+        id,
+        &format!("sender@{HOST}"),
+        &format!("bob@{HOST}"),
+        received,
+    );
     env.ok(&["-q"], b"");
     let warning = env.mbox("sender");
-    assert!(warning.contains("Subject: Warning:"), "{warning}\n{}", env.log());
+    assert!(
+        warning.contains("Subject: Delayed:"),
+        "{warning}\n{}",
+        env.log()
+    );
     assert!(warning.contains(&format!("\tbob@{HOST}")), "{warning}");
-    assert!(!warning.contains("\nbody\n"), "a warning quotes only the headers: {warning}");
+    assert!(
+        !warning.contains("\nbody\n"),
+        "a warning quotes only the headers: {warning}"
+    );
     let h = env.header_file(id);
     assert!(h.lines().any(|l| l.starts_with("TW: ")), "{h}");
     // the next run does not warn again for the same interval
@@ -81,10 +133,20 @@ fn max_defer_time_turns_deferral_into_failure() {
     let env = Env::new("max_defer_time = 1d");
     deferring_mda(&env);
     let id = "1xVrXk-3tM-0B";
-    spool_message(&env, id, &format!("sender@{HOST}"), &format!("bob@{HOST}"), now() - 2 * 86400);
+    spool_message(
+        &env,
+        id,
+        &format!("sender@{HOST}"),
+        &format!("bob@{HOST}"),
+        now() - 2 * 86400,
+    );
     env.ok(&["-q"], b"");
     assert!(env.queued().is_empty(), "{}", env.log());
-    assert!(env.mbox("sender").contains("Subject: Mail Delivery Failure"), "{}", env.mbox("sender"));
+    assert!(
+        env.mbox("sender").contains("Subject: Undeliverable:"),
+        "{}",
+        env.mbox("sender")
+    );
 }
 
 #[test]
@@ -100,12 +162,19 @@ fn custom_templates_with_all_directives() {
     .unwrap();
     let mda = env.script("fail", "#!/bin/sh\ncat >/dev/null\nexit 67\n");
     let conf = fs::read_to_string(&env.conf).unwrap()
-        + &format!("errmsg_file = \"{}\"\nmda_users = \"bob\"\nmda = \"{}\"\n", tpl.display(), mda.display());
+        + &format!(
+            "errmsg_file = \"{}\"\nmda_users = \"bob\"\nmda = \"{}\"\n",
+            tpl.display(),
+            mda.display()
+        );
     fs::write(&env.conf, conf).unwrap();
     env.ok(&["-f", "sender", "bob"], b"Subject: tpl\n\nbody line\n");
     let n = env.mbox("sender");
     assert!(n.contains("Subject: custom "), "{n}");
-    assert!(n.contains(&format!("pkg=MasqMail rp=sender@{HOST} ident=")), "{n}");
+    assert!(
+        n.contains(&format!("pkg=MasqMail rp=sender@{HOST} ident=")),
+        "{n}"
+    );
     assert!(n.contains(&format!("\tbob@{HOST}\n--\n")), "{n}");
     assert!(n.contains("Subject: tpl\n"), "{n}");
     assert!(n.contains("body line\n"), "{n}");

@@ -17,7 +17,15 @@ fn version() {
 
 #[test]
 fn unknown_options_are_usage_errors() {
-    for args in [&["-X"][..], &["-bx"], &["-it"], &["--foo"], &["-"], &["-qo"], &["-q5"]] {
+    for args in [
+        &["-X"][..],
+        &["-bx"],
+        &["-it"],
+        &["--foo"],
+        &["-"],
+        &["-qo"],
+        &["-q5"],
+    ] {
         let out = Command::new(BIN).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(64), "{args:?}: {}", stderr(&out));
         let err = stderr(&out);
@@ -29,16 +37,31 @@ fn unknown_options_are_usage_errors() {
 fn mode_conflict() {
     let out = Command::new(BIN).args(["-bp", "-q"]).output().unwrap();
     assert_eq!(out.status.code(), Some(64));
-    assert!(stderr(&out).contains("operation mode was already specified (5 vs. 3)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("operation mode was already specified (5 vs. 3)"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn later_modes_say_not_implemented() {
     let env = Env::new("");
-    for args in [&["-bd"][..], &["-bs"], &["-qo", "isp"], &["-q30m"], &["-g"], &["-go"]] {
+    for args in [
+        &["-bd"][..],
+        &["-bs"],
+        &["-qo", "isp"],
+        &["-q30m"],
+        &["-g"],
+        &["-go"],
+    ] {
         let out = env.run(args, b"");
         assert_ne!(out.status.code(), Some(0), "{args:?}");
-        assert!(stderr(&out).contains("not implemented yet"), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("not implemented yet"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
     }
 }
 
@@ -88,15 +111,24 @@ fn config_errors_stop_before_mail_is_touched() {
     assert_eq!(out.status.code(), Some(5));
     assert!(stderr(&out).contains(":8:"), "{}", stderr(&out));
 
-    let out = Command::new(BIN).args(["-C", "/nonexistent/masqmail.conf", "alice"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["-C", "/nonexistent/masqmail.conf", "alice"])
+        .output()
+        .unwrap();
     assert_ne!(out.status.code(), Some(0));
-    assert!(stderr(&out).contains("/nonexistent/masqmail.conf"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent/masqmail.conf"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn both_eras_option_names() {
     // 0.2 spellings map to the same settings.
-    let env = Env::new("alias_local_caseless = true\nonline_routes.isp = \"/dev/null\"\nremote_port = 25");
+    let env = Env::new(
+        "alias_local_caseless = true\nonline_routes.isp = \"/dev/null\"\nremote_port = 25",
+    );
     let out = env.run(&["-odq", "alice"], b"x\n");
     assert!(out.status.success(), "{}", stderr(&out));
 }
@@ -105,9 +137,10 @@ fn both_eras_option_names() {
 fn host_name_from_file() {
     let env = Env::new("");
     std::fs::write(env.path("hostname"), "filehost.example\n").unwrap();
-    let conf = std::fs::read_to_string(&env.conf)
-        .unwrap()
-        .replace(&format!("host_name = \"{HOST}\""), &format!("host_name = \"{}\"", env.path("hostname").display()));
+    let conf = std::fs::read_to_string(&env.conf).unwrap().replace(
+        &format!("host_name = \"{HOST}\""),
+        &format!("host_name = \"{}\"", env.path("hostname").display()),
+    );
     std::fs::write(&env.conf, conf).unwrap();
     env.ok(&["-odq", "alice"], b"x\n");
     let h = env.header_file(&env.queued()[0]);
@@ -121,7 +154,16 @@ fn debug_level_only_for_root() {
         return;
     }
     use std::os::unix::process::CommandExt;
-    let out = Command::new(BIN).args(["-d", "9", "-bp"]).uid(65534).gid(65534).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["-d", "9", "-bp"])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
     assert_ne!(out.status.code(), Some(0));
-    assert!(stderr(&out).contains("only root may set the debug level."), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("only root may set the debug level."),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -8,18 +8,34 @@ use support::*;
 #[test]
 fn mbox_delivery_right_after_acceptance() {
     let env = Env::new("");
-    env.ok(&["-f", "sender@remote.example", "alice"], b"Subject: hi\n\nFrom the start\nbody\n");
-    assert!(env.queued().is_empty(), "delivered message must leave the queue: {:?}", env.spool_files());
+    env.ok(
+        &["-f", "sender@remote.example", "alice"],
+        b"Subject: hi\n\nFrom the start\nbody\n",
+    );
+    assert!(
+        env.queued().is_empty(),
+        "delivered message must leave the queue: {:?}",
+        env.spool_files()
+    );
     let mbox = env.mbox("alice");
     let lines: Vec<&str> = mbox.lines().collect();
-    assert!(lines[0].starts_with("From sender@remote.example "), "{mbox}");
+    assert!(
+        lines[0].starts_with("From sender@remote.example "),
+        "{mbox}"
+    );
     assert_eq!(lines[1], format!("Envelope-to: <alice@{HOST}>"));
     assert_eq!(lines[2], "Return-path: <sender@remote.example>");
-    assert!(lines[3].starts_with("Received: by host.example.org"), "{mbox}");
+    assert!(
+        lines[3].starts_with("Received: by host.example.org"),
+        "{mbox}"
+    );
     assert!(mbox.contains("\n\n>From the start\nbody\n\n"), "{mbox}");
     assert!(mbox.ends_with("body\n\n"), "{mbox:?}");
     let log = env.log();
-    assert!(log.contains(&format!("=> <alice@{HOST}> with mbox")), "{log}");
+    assert!(
+        log.contains(&format!("=> <alice@{HOST}> with mbox")),
+        "{log}"
+    );
     assert!(log.contains("completed."), "{log}");
 }
 
@@ -27,12 +43,18 @@ fn mbox_delivery_right_after_acceptance() {
 fn mbox_appends_and_separates_messages() {
     let env = Env::new("");
     for i in 0..3 {
-        env.ok(&["alice"], format!("Subject: n{i}\n\nbody {i}\n").as_bytes());
+        env.ok(
+            &["alice"],
+            format!("Subject: n{i}\n\nbody {i}\n").as_bytes(),
+        );
     }
     let msgs = mbox_messages(&env.mbox("alice"));
     assert_eq!(msgs.len(), 3);
     for (i, m) in msgs.iter().enumerate() {
-        assert!(m.contains(&format!("Subject: n{i}\n")) && m.ends_with(&format!("body {i}\n\n")), "{m}");
+        assert!(
+            m.contains(&format!("Subject: n{i}\n")) && m.ends_with(&format!("body {i}\n\n")),
+            "{m}"
+        );
     }
 }
 
@@ -51,27 +73,52 @@ fn remote_recipients_stay_queued() {
 #[test]
 fn local_part_with_slash_fails_and_bounces() {
     let env = Env::new("");
-    env.ok(&["-f", "sender", "../escape", "a/b"], b"Subject: x\n\nx\n");
+    env.ok(
+        &["-f", "sender", "\"../escape\"", "a/b"],
+        b"Subject: x\n\nx\n",
+    );
     assert!(!env.path("escape").exists() && !env.path("mail/a").exists());
     // the failure notice went to the (local) sender
     let bounce = env.mbox("sender");
-    assert!(bounce.contains("../escape@") && bounce.contains("a/b@"), "{bounce}");
+    assert!(
+        bounce.contains("\"../escape\"@") && bounce.contains("a/b@"),
+        "{bounce}"
+    );
 }
 
 #[test]
 fn maildir_delivery() {
     let env = Env::new("");
     let conf = fs::read_to_string(&env.conf).unwrap()
-        + &format!("maildir_users = \"mdu\"\nmaildir_dir = \"{}\"\n", env.path("maildirs").display());
+        + &format!(
+            "maildir_users = \"mdu\"\nmaildir_dir = \"{}\"\n",
+            env.path("maildirs").display()
+        );
     fs::write(&env.conf, conf).unwrap();
+    // like mail_dir, the base directory is the administrator's to create
+    fs::create_dir(env.path("maildirs")).unwrap();
     env.ok(&["mdu"], b"Subject: md\n\nFrom here\n");
     let new = env.path("maildirs/mdu/new");
-    let files: Vec<_> = fs::read_dir(&new).unwrap().map(|e| e.unwrap().path()).collect();
+    let files: Vec<_> = fs::read_dir(&new)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(files.len(), 1);
     let text = fs::read_to_string(&files[0]).unwrap();
-    assert!(text.starts_with(&format!("Envelope-to: <mdu@{HOST}>\nReturn-path: <")), "{text}");
-    assert!(text.contains("\n\nFrom here\n"), "no From_ quoting in Maildir: {text}");
-    assert!(fs::read_dir(env.path("maildirs/mdu/tmp")).unwrap().next().is_none());
+    assert!(
+        text.starts_with(&format!("Envelope-to: <mdu@{HOST}>\nReturn-path: <")),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n\nFrom here\n"),
+        "no From_ quoting in Maildir: {text}"
+    );
+    assert!(
+        fs::read_dir(env.path("maildirs/mdu/tmp"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
     assert!(env.path("maildirs/mdu/cur").is_dir());
 }
 
@@ -101,7 +148,10 @@ fn recorded_argvs(env: &Env) -> Vec<Vec<String>> {
         .iter()
         .map(|f| {
             let raw = fs::read(f).unwrap();
-            raw.split(|&b| b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
+            raw.split(|&b| b == 0)
+                .filter(|s| !s.is_empty())
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect()
         })
         .collect()
 }
@@ -111,7 +161,10 @@ fn mda_gets_each_variable_as_one_argument() {
     let env = Env::new("");
     let rec = recorder(&env, 0);
     let conf = fs::read_to_string(&env.conf).unwrap()
-        + &format!("mbox_default = mda\nmda = \"{} -d ${{rcpt_local}} -f ${{return_path}} -i $uid\"\n", rec.display());
+        + &format!(
+            "mbox_default = mda\nmda = \"{} -d ${{rcpt_local}} -f ${{return_path}} -i $uid\"\n",
+            rec.display()
+        );
     fs::write(&env.conf, conf).unwrap();
     // Local parts as they stand in the address (quoted where RFC 821 needs it).
     let hostile = [
@@ -126,7 +179,10 @@ fn mda_gets_each_variable_as_one_argument() {
     ];
     for (i, local) in hostile.iter().enumerate() {
         let rcpt = format!("{local}@{HOST}");
-        env.ok(&["-f", "s@x.example", "--", &rcpt], format!("Subject: {i}\n\nx\n").as_bytes());
+        env.ok(
+            &["-f", "s@x.example", "--", &rcpt],
+            format!("Subject: {i}\n\nx\n").as_bytes(),
+        );
     }
     let argvs = recorded_argvs(&env);
     assert_eq!(argvs.len(), hostile.len(), "{argvs:?}\n{}", env.log());
@@ -146,11 +202,15 @@ fn mda_gets_each_variable_as_one_argument() {
 fn mda_environment_is_exactly_the_spec_set() {
     let env = Env::new("");
     let rec = recorder(&env, 0);
-    let conf = fs::read_to_string(&env.conf).unwrap() + &format!("mda_users = \"bob\"\nmda = \"{}\"\n", rec.display());
+    let conf = fs::read_to_string(&env.conf).unwrap()
+        + &format!("mda_users = \"bob\"\nmda = \"{}\"\n", rec.display());
     fs::write(&env.conf, conf).unwrap();
     env.ok(&["-f", "s@x.example", "bob"], b"Subject: e\n\nbody\n");
     let envtext = fs::read_to_string(env.path("rec/0000.env")).unwrap();
-    let mut names: Vec<&str> = envtext.lines().filter_map(|l| l.split('=').next()).collect();
+    let mut names: Vec<&str> = envtext
+        .lines()
+        .filter_map(|l| l.split('=').next())
+        .collect();
     names.retain(|n| !["PWD", "SHLVL", "_", "OLDPWD"].contains(n)); // set by sh itself
     names.sort();
     assert_eq!(
@@ -170,9 +230,17 @@ fn mda_environment_is_exactly_the_spec_set() {
         ],
         "{envtext}"
     );
-    assert!(envtext.contains("SENDER=s@x.example\n") && envtext.contains("LOCAL_PART=bob\n"), "{envtext}");
+    assert!(
+        envtext.contains("SENDER=s@x.example\n") && envtext.contains("LOCAL_PART=bob\n"),
+        "{envtext}"
+    );
     let input = fs::read_to_string(env.path("rec/0000.in")).unwrap();
-    assert!(input.starts_with(&format!("Envelope-to: <bob@{HOST}>\nReturn-path: <s@x.example>\n")), "{input}");
+    assert!(
+        input.starts_with(&format!(
+            "Envelope-to: <bob@{HOST}>\nReturn-path: <s@x.example>\n"
+        )),
+        "{input}"
+    );
     assert!(input.ends_with("body\n\n"), "{input:?}");
     // other users still get mbox
     env.ok(&["carol"], b"x\n");
@@ -184,11 +252,22 @@ fn mda_exit_codes() {
     for (code, queued, bounced) in [(75, true, false), (67, false, true), (0, false, false)] {
         let env = Env::new("");
         let rec = recorder(&env, code);
-        let conf = fs::read_to_string(&env.conf).unwrap() + &format!("mda_users = \"bob\"\nmda = \"{}\"\n", rec.display());
+        let conf = fs::read_to_string(&env.conf).unwrap()
+            + &format!("mda_users = \"bob\"\nmda = \"{}\"\n", rec.display());
         fs::write(&env.conf, conf).unwrap();
         env.ok(&["-f", "sender", "bob"], b"Subject: codes\n\nx\n");
-        assert_eq!(!env.queued().is_empty(), queued, "exit {code}: {}", env.log());
-        assert_eq!(env.mbox("sender").contains("Subject: codes"), bounced, "exit {code}: {}", env.log());
+        assert_eq!(
+            !env.queued().is_empty(),
+            queued,
+            "exit {code}: {}",
+            env.log()
+        );
+        assert_eq!(
+            env.mbox("sender").contains("Subject: codes"),
+            bounced,
+            "exit {code}: {}",
+            env.log()
+        );
     }
 }
 
@@ -196,13 +275,24 @@ fn mda_exit_codes() {
 fn pipe_alias_runs_command_with_message() {
     let env = Env::new("");
     let rec = recorder(&env, 0);
-    fs::write(env.path("aliases"), format!("prog: \"|{} one two\"\nboth: \\both, prog\n", rec.display())).unwrap();
-    let conf = fs::read_to_string(&env.conf).unwrap() + &format!("alias_file = \"{}\"\n", env.path("aliases").display());
+    fs::write(
+        env.path("aliases"),
+        format!("prog: \"|{} one two\"\nboth: \\both, prog\n", rec.display()),
+    )
+    .unwrap();
+    let conf = fs::read_to_string(&env.conf).unwrap()
+        + &format!("alias_file = \"{}\"\n", env.path("aliases").display());
     fs::write(&env.conf, conf).unwrap();
     env.ok(&["both"], b"Subject: piped\n\nbody\n");
-    assert_eq!(recorded_argvs(&env), vec![vec!["one".to_string(), "two".to_string()]]);
+    assert_eq!(
+        recorded_argvs(&env),
+        vec![vec!["one".to_string(), "two".to_string()]]
+    );
     let input = fs::read_to_string(env.path("rec/0000.in")).unwrap();
-    assert!(input.starts_with(&format!("Envelope-to: <both@{HOST}>\n")), "{input}");
+    assert!(
+        input.starts_with(&format!("Envelope-to: <both@{HOST}>\n")),
+        "{input}"
+    );
     assert!(input.contains("Subject: piped"));
     assert_eq!(mbox_messages(&env.mbox("both")).len(), 1);
     assert!(env.queued().is_empty(), "{}", env.log());
@@ -214,7 +304,10 @@ fn mbox_users_override_mda_default() {
     let env = Env::new("");
     let rec = recorder(&env, 0);
     let conf = fs::read_to_string(&env.conf).unwrap()
-        + &format!("mbox_default = mda\nmda = \"{}\"\nmbox_users = \"Alice\"\n", rec.display());
+        + &format!(
+            "mbox_default = mda\nmda = \"{}\"\nmbox_users = \"Alice\"\n",
+            rec.display()
+        );
     fs::write(&env.conf, conf).unwrap();
     env.ok(&["alice", "bob"], b"Subject: sel\n\nx\n");
     assert_eq!(mbox_messages(&env.mbox("alice")).len(), 1);
@@ -235,7 +328,9 @@ fn mbox_symlink_is_not_followed() {
 #[test]
 fn concurrent_deliveries_to_one_mbox_never_interleave() {
     let env = std::sync::Arc::new(Env::new(""));
-    let body: String = (0..2000).map(|i| format!("line {i} of a longer message body\n")).collect();
+    let body: String = (0..2000)
+        .map(|i| format!("line {i} of a longer message body\n"))
+        .collect();
     let mut handles = Vec::new();
     for t in 0..12 {
         let env = env.clone();
@@ -250,6 +345,9 @@ fn concurrent_deliveries_to_one_mbox_never_interleave() {
     let msgs = mbox_messages(&env.mbox("alice"));
     assert_eq!(msgs.len(), 12);
     for m in &msgs {
-        assert!(m.ends_with(&format!("{body}\n")), "a message was interleaved or cut");
+        assert!(
+            m.ends_with(&format!("{body}\n")),
+            "a message was interleaved or cut"
+        );
     }
 }

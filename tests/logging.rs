@@ -7,24 +7,44 @@ use support::*;
 #[test]
 fn log_lines_have_the_masqmail_format() {
     let env = Env::new("");
-    env.ok(&["-f", "sender@x.example", "alice", "bob@remote.example"], b"x\n");
+    env.ok(
+        &["-f", "sender@x.example", "alice", "bob@remote.example"],
+        b"x\n",
+    );
     let log = env.log();
     let accepted = log.lines().find(|l| l.contains(" <= ")).expect(&log);
     // YYYY-MM-DD HH:MM:SS [pid] info: <ID> <= <sender> with local
     let b = accepted.as_bytes();
-    assert_eq!((b[4], b[7], b[10], b[13], b[16], b[19], b[20]), (b'-', b'-', b' ', b':', b':', b' ', b'['), "{accepted}");
+    assert_eq!(
+        (b[4], b[7], b[10], b[13], b[16], b[19], b[20]),
+        (b'-', b'-', b' ', b':', b':', b' ', b'['),
+        "{accepted}"
+    );
     assert!(accepted.contains("] info: "), "{accepted}");
-    assert!(accepted.ends_with("<= <sender@x.example> with local"), "{accepted}");
+    assert!(
+        accepted.ends_with("<= <sender@x.example> with local"),
+        "{accepted}"
+    );
     let id = &accepted[accepted.find("info: ").unwrap() + 6..][..13];
-    assert!(log.contains(&format!("{id} => <alice@{HOST}> with mbox")), "{log}");
+    assert!(
+        log.contains(&format!("{id} => <alice@{HOST}> with mbox")),
+        "{log}"
+    );
     // the remote recipient is deferred and said so
-    assert!(log.lines().any(|l| l.contains(id) && l.contains("bob@remote.example") && l.contains("==")), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains(id) && l.contains("bob@remote.example") && l.contains("==")),
+        "{log}"
+    );
 }
 
 #[test]
 fn empty_log_dir_logs_to_stderr() {
     let env = Env::new("");
-    let conf = fs::read_to_string(&env.conf).unwrap().replace(&format!("log_dir = \"{}/log\"", env.dir.path().display()), "log_dir = \"\"");
+    let conf = fs::read_to_string(&env.conf).unwrap().replace(
+        &format!("log_dir = \"{}/log\"", env.dir.path().display()),
+        "log_dir = \"\"",
+    );
     fs::write(&env.conf, conf).unwrap();
     let out = env.run(&["alice"], b"x\n");
     assert!(out.status.success());

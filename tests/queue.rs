@@ -15,7 +15,10 @@ fn odq_queues_and_q_delivers() {
     assert!(env.queued().is_empty(), "{}", env.log());
     assert_eq!(mbox_messages(&env.mbox("alice")).len(), 1);
     let log = env.log();
-    assert!(log.contains("Starting queue run.") && log.contains("Finished queue run."), "{log}");
+    assert!(
+        log.contains("Starting queue run.") && log.contains("Finished queue run."),
+        "{log}"
+    );
 }
 
 #[test]
@@ -23,11 +26,17 @@ fn listing_shows_pending_recipients() {
     let env = Env::new("do_queue = true");
     let out = env.ok(&["-bp"], b"");
     assert_eq!(out, "mail queue is empty.\n");
-    env.ok(&["-f", "root", "alice", "bob@remote.example"], b"Subject: l\n\nabc\n");
+    env.ok(
+        &["-f", "root", "alice", "bob@remote.example"],
+        b"Subject: l\n\nabc\n",
+    );
     let id = env.queued()[0].clone();
     let out = env.ok(&["-bp"], b"");
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with(&format!("{id} <= <root@{HOST}> size=4 age=")), "{out}");
+    assert!(
+        lines[0].starts_with(&format!("{id} <= <root@{HOST}> size=4 age=")),
+        "{out}"
+    );
     assert!(lines[0].contains(" ident="), "{out}");
     assert_eq!(lines[1], format!("              == <alice@{HOST}>"));
     assert_eq!(lines[2], "              == <bob@remote.example>");
@@ -68,11 +77,19 @@ HD:Date: Tue, 24 Nov 2026 14:30:48 +0000\nHD:Message-ID: <1xVrXk-3tM-00@host.exa
     let body = "This body is exactly 30 bytes\n";
     assert_eq!(body.len(), 30);
     fs::write(env.path("spool").join(format!("{id}-H")), header).unwrap();
-    fs::write(env.path("spool").join(format!("{id}-D")), format!("{id}\n{body}")).unwrap();
+    fs::write(
+        env.path("spool").join(format!("{id}-D")),
+        format!("{id}\n{body}"),
+    )
+    .unwrap();
     env.ok(&["-q"], b"");
     for user in ["bob", "dave"] {
         let m = env.mbox(user);
-        assert!(m.contains("Subject: hello\n") && m.ends_with(&format!("\n\n{body}\n")), "{user}: {m}\n{}", env.log());
+        assert!(
+            m.contains("Subject: hello\n") && m.ends_with(&format!("\n\n{body}\n")),
+            "{user}: {m}\n{}",
+            env.log()
+        );
     }
     let after = env.header_file(id);
     let want_prefix = "1xVrXk-3tM-00\nMF:<root@host.example.org>\nRT: <alice@remote.example>\nRT:X<bob@host.example.org>\n\
@@ -107,7 +124,11 @@ fn written_spool_matches_c_layout() {
 fn corrupt_header_file_is_skipped_and_others_delivered() {
     let env = Env::new("do_queue = true");
     env.ok(&["alice"], b"Subject: good\n\nx\n");
-    fs::write(env.path("spool/1xVrXk-3tM-01-H"), "1xVrXk-3tM-01\nMF:<a@b>\nRT:Q<evil@x>\n").unwrap();
+    fs::write(
+        env.path("spool/1xVrXk-3tM-01-H"),
+        "1xVrXk-3tM-01\nMF:<a@b>\nRT:Q<evil@x>\n",
+    )
+    .unwrap();
     fs::write(env.path("spool/1xVrXk-3tM-01-D"), "1xVrXk-3tM-01\n").unwrap();
     env.ok(&["-q"], b"");
     assert_eq!(mbox_messages(&env.mbox("alice")).len(), 1);
@@ -122,7 +143,10 @@ fn concurrent_queue_runs_deliver_each_message_once() {
     let env = Env::new("");
     // One fast submission of 200 queued messages.
     for i in 0..200 {
-        env.ok(&["-odq", "alice"], format!("Subject: m{i}\n\nx\n").as_bytes());
+        env.ok(
+            &["-odq", "alice"],
+            format!("Subject: m{i}\n\nx\n").as_bytes(),
+        );
     }
     assert_eq!(env.queued().len(), 200);
     let runs: Vec<_> = (0..2)
@@ -139,7 +163,12 @@ fn concurrent_queue_runs_deliver_each_message_once() {
     let msgs = mbox_messages(&env.mbox("alice"));
     let mut subjects: Vec<String> = msgs
         .iter()
-        .map(|m| m.lines().find(|l| l.starts_with("Subject: ")).unwrap().to_string())
+        .map(|m| {
+            m.lines()
+                .find(|l| l.starts_with("Subject: "))
+                .unwrap()
+                .to_string()
+        })
         .collect();
     subjects.sort();
     let before = subjects.len();
@@ -184,7 +213,10 @@ fn crash_during_mbox_append_keeps_message() {
     assert_eq!(env.queued().len(), 1);
     env.ok(&["-q"], b"");
     assert!(env.queued().is_empty());
-    let n = mbox_messages(&env.mbox("alice")).iter().filter(|m| m.contains("Subject: once")).count();
+    let n = mbox_messages(&env.mbox("alice"))
+        .iter()
+        .filter(|m| m.contains("Subject: once"))
+        .count();
     assert!((1..=2).contains(&n), "delivered {n} times");
 }
 
@@ -192,7 +224,11 @@ fn crash_during_mbox_append_keeps_message() {
 /// synced and renamed, and the spool directory is synced.
 #[test]
 fn fsync_order_before_exit() {
-    if std::process::Command::new("strace").arg("-V").output().is_err() {
+    if std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
         eprintln!("strace not installed: skipping the fsync audit (.ci/run installs it)");
         return;
     }
@@ -200,18 +236,26 @@ fn fsync_order_before_exit() {
     env.ok(&["alice"], b"warm up\n"); // creates directories
     let trace = env.path("trace");
     let mut c = std::process::Command::new("strace");
-    c.args(["-f", "-qq", "-e", "trace=openat,fsync,fdatasync,rename,renameat,renameat2,exit_group", "-o"])
-        .arg(&trace)
-        .arg(BIN)
-        .arg("-C")
-        .arg(&env.conf)
-        .arg("alice");
+    c.args([
+        "-f",
+        "-qq",
+        "-e",
+        "trace=openat,fsync,fdatasync,rename,renameat,renameat2,exit_group",
+        "-o",
+    ])
+    .arg(&trace)
+    .arg(BIN)
+    .arg("-C")
+    .arg(&env.conf)
+    .arg("alice");
     let out = run_with_input(c, b"Subject: audit\n\nx\n");
     assert!(out.status.success(), "{}", stderr(&out));
     let t = fs::read_to_string(&trace).unwrap();
     let pos = |needle: &dyn Fn(&str) -> bool| t.lines().position(needle);
-    let rename_d = pos(&|l| l.contains("rename") && l.contains("-D\"") && l.contains(".tmp")).expect(&t);
-    let rename_h = pos(&|l| l.contains("rename") && l.contains("-H\"") && l.contains(".tmp")).expect(&t);
+    let rename_d =
+        pos(&|l| l.contains("rename") && l.contains("-D\"") && l.contains(".tmp")).expect(&t);
+    let rename_h =
+        pos(&|l| l.contains("rename") && l.contains("-H\"") && l.contains(".tmp")).expect(&t);
     let syncs: Vec<usize> = t
         .lines()
         .enumerate()
@@ -219,7 +263,16 @@ fn fsync_order_before_exit() {
         .map(|(i, _)| i)
         .collect();
     assert!(rename_d < rename_h, "data file first:\n{t}");
-    assert!(syncs.iter().any(|&s| s < rename_d), "data fsync before its rename:\n{t}");
-    assert!(syncs.iter().any(|&s| s > rename_d && s < rename_h), "header fsync before its rename:\n{t}");
-    assert!(syncs.iter().any(|&s| s > rename_h), "directory fsync after the header rename:\n{t}");
+    assert!(
+        syncs.iter().any(|&s| s < rename_d),
+        "data fsync before its rename:\n{t}"
+    );
+    assert!(
+        syncs.iter().any(|&s| s > rename_d && s < rename_h),
+        "header fsync before its rename:\n{t}"
+    );
+    assert!(
+        syncs.iter().any(|&s| s > rename_h),
+        "directory fsync after the header rename:\n{t}"
+    );
 }

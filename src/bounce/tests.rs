@@ -14,6 +14,7 @@ fn message(return_path: Address) -> Message {
         id: QueueId::parse(ID).unwrap(),
         return_path,
         rcpt_list: vec![Address::new("bob", "remote.example")],
+        top_done: Vec::new(),
         finished: Vec::new(),
         protocol: Protocol::Esmtp,
         received_host: Some("client.example\r\nX-Evil: 1".into()),

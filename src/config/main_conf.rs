@@ -24,7 +24,56 @@ impl Config {
     /// Reads and parses the main configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let bytes = read_limited(path)?;
-        Config::parse(&bytes, path)
+        let mut cfg = Config::parse(&bytes, path)?;
+        if let Some(base) = path.parent().filter(|b| b.is_absolute()) {
+            cfg.resolve_relative(base);
+        }
+        Ok(cfg)
+    }
+
+    /// Makes every relative path absolute against `base` (the directory of
+    /// the config file), so a private installation can be described with
+    /// paths relative to its own config (ours; 1.0 used them as given,
+    /// i.e. relative to `/` after its chdir).
+    pub fn resolve_relative(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        for p in [
+            &mut self.pid_dir,
+            &mut self.mail_dir,
+            &mut self.spool_dir,
+            &mut self.lock_dir,
+        ] {
+            fix(p);
+        }
+        for p in [
+            &mut self.log_dir,
+            &mut self.alias_file,
+            &mut self.globalias_file,
+            &mut self.maildir_dir,
+            &mut self.online_file,
+            &mut self.errmsg_file,
+            &mut self.warnmsg_file,
+            &mut self.tls_cert_file,
+            &mut self.tls_key_file,
+            &mut self.template_dir,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            fix(p);
+        }
+        self.permanent_routes.iter_mut().for_each(fix);
+        self.local_net_route.iter_mut().for_each(fix);
+        for (_, list) in &mut self.query_routes {
+            list.iter_mut().for_each(fix);
+        }
+        for (_, p) in &mut self.gets {
+            fix(p);
+        }
     }
 
     /// Parses main configuration text; `path` names it in errors.

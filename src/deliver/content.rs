@@ -242,6 +242,7 @@ pub(crate) fn test_message(return_path: Address) -> Message {
         id: QueueId::parse("1xVrXk-3tM-00").unwrap_or_else(|| panic!("test id")),
         return_path,
         rcpt_list: vec![Address::new("bob", "local.example")],
+        top_done: Vec::new(),
         finished: Vec::new(),
         protocol: Protocol::Local,
         received_host: None,

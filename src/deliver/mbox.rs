@@ -351,7 +351,7 @@ impl DotLock {
         let mtime =
             SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(st.st_mtime).unwrap_or(0));
         let age = SystemTime::now().duration_since(mtime).unwrap_or_default();
-        if age < stale_after {
+        if age < stale_after && !holder_is_gone(path) {
             return;
         }
         // XXX: another breaker may have replaced it since the lstat; the
@@ -366,6 +366,28 @@ impl DotLock {
                 }
             }
         }
+    }
+}
+
+/// True when the lock file names (as we and liblockfile write it) a
+/// process id that no longer exists: its holder was killed, so waiting
+/// `stale_after` would only delay mail. Unreadable or foreign contents
+/// say nothing, and then only the age counts.
+fn holder_is_gone(path: &Path) -> bool {
+    let mut buf = [0u8; 32];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| io::Read::read(&mut f, &mut buf))
+        .unwrap_or(0);
+    let pid = std::str::from_utf8(&buf[..n])
+        .ok()
+        .and_then(|t| t.trim().parse::<i32>().ok())
+        .filter(|&p| p > 1);
+    match pid {
+        Some(pid) => {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                == Err(nix::errno::Errno::ESRCH)
+        }
+        None => false,
     }
 }
 

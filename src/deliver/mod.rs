@@ -2,8 +2,11 @@
 
 pub mod command;
 pub mod content;
+pub mod local;
 pub mod maildir;
 pub mod mbox;
+pub mod runner;
+pub mod step;
 pub mod vars;
 
 /// The result of one delivery attempt for one recipient. No booleans.

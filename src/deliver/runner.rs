@@ -2,7 +2,7 @@
 //! fresh for this run, its scope, and the notices it spooled.
 
 use crate::accept::{self, Submission};
-use crate::alias::{AliasContext, AliasTable};
+use crate::alias::{AliasContext, AliasTable, FileTrust};
 use crate::bounce::Notice;
 use crate::config::Config;
 use crate::message::read::{ReadOptions, read_message};
@@ -17,7 +17,10 @@ pub struct Scope {
 }
 
 impl Scope {
-    pub const ALL: Scope = Scope { local: true, remote: true };
+    pub const ALL: Scope = Scope {
+        local: true,
+        remote: true,
+    };
 }
 
 pub struct Runner<'a> {
@@ -35,14 +38,16 @@ impl<'a> Runner<'a> {
     /// Reads the alias tables (an unreadable one is logged and empty,
     /// delivery.md §6 step 1).
     pub fn new(cfg: &'a Config, spool: &'a Spool, scope: Scope) -> Runner<'a> {
+        let trust = FileTrust::system(cfg.run_as_user);
         let load = |p: &Option<std::path::PathBuf>| {
-            p.as_ref().and_then(|p| match AliasTable::load(p) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    tracing::error!("cannot read alias file: {e}");
-                    None
-                }
-            })
+            p.as_ref()
+                .and_then(|p| match AliasTable::load_trusting(p, &trust) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        tracing::error!("cannot read alias file: {e}");
+                        None
+                    }
+                })
         };
         Runner {
             cfg,
@@ -69,7 +74,11 @@ impl<'a> Runner<'a> {
     /// sender. Done in-process, so it works whoever triggered the run
     /// (delivery.md §18 item 16).
     pub fn submit_notice(&mut self, notice: Notice) -> Result<QueueId, Box<dyn std::error::Error>> {
-        let opts = ReadOptions { dot_ends: false, eof_is_error: false, max_body: 0 };
+        let opts = ReadOptions {
+            dot_ends: false,
+            eof_is_error: false,
+            max_body: 0,
+        };
         let raw = read_message(&mut notice.text.as_slice(), &opts)?;
         let (uid, ident) = crate::privs::current_login();
         let sub = Submission {

@@ -43,10 +43,11 @@ impl Runner<'_> {
         let now = chrono::Utc::now().timestamp();
         let mut tally = Tally::default();
         let mut tops: Vec<Address> = Vec::new();
-        if let Some(lu) = &self.cfg.log_user {
-            if msg.finished_state(lu).is_none() && !msg.rcpt_list.contains(lu) {
-                tops.push(lu.clone());
-            }
+        if let Some(lu) = &self.cfg.log_user
+            && msg.top_state(lu).is_none()
+            && !msg.rcpt_list.contains(lu)
+        {
+            tops.push(lu.clone());
         }
         tops.extend(msg.pending().cloned());
 
@@ -54,16 +55,28 @@ impl Runner<'_> {
         let mut expanded: Vec<(Address, Vec<Address>)> = Vec::new();
         for top in tops {
             if hops > MAX_HOPS {
-                tracing::warn!("{} == <{top}> too many Received: headers ({hops}), mail loop?", msg.id);
+                tracing::warn!(
+                    "{} == <{top}> too many Received: headers ({hops}), mail loop?",
+                    msg.id
+                );
                 msg.mark_top(&top, Done::Failed);
-                tally.failed.push((top, format!("5.4.6 too many hops ({hops} Received: headers): mail loop")));
+                tally.failed.push((
+                    top,
+                    format!("5.4.6 too many hops ({hops} Received: headers): mail loop"),
+                ));
                 continue;
             }
-            match alias::expand(&top, &self.alias_context()) {
+            let expansion = alias::expand(&top, &self.alias_context());
+            if let Expansion::Leaves(leaves) = &expansion {
+                tracing::debug!("{}: <{top}> expands to {} target(s)", msg.id, leaves.len());
+            }
+            match expansion {
                 Expansion::Failed(why) => {
                     tracing::warn!("{} == <{top}> alias expansion failed: {why}", msg.id);
                     msg.mark_top(&top, Done::Failed);
-                    tally.failed.push((top, "Alias expansion failed".to_string()));
+                    tally
+                        .failed
+                        .push((top, "Alias expansion failed".to_string()));
                 }
                 Expansion::Leaves(leaves) => expanded.push((top, leaves)),
             }
@@ -77,7 +90,10 @@ impl Runner<'_> {
                 let is_local = leaf.is_pipe() || self.cfg.locality().is_local(leaf);
                 if !is_local {
                     if self.scope.remote {
-                        tracing::info!("{} == <{leaf}> no route available now, kept in queue", msg.id);
+                        tracing::info!(
+                            "{} == <{leaf}> no route available now, kept in queue",
+                            msg.id
+                        );
                     }
                     continue;
                 }
@@ -98,17 +114,34 @@ impl Runner<'_> {
             }
         }
 
-        if !tally.deferred.is_empty() && bounce::expired(msg.received_time, now, self.cfg.max_defer_time) {
+        if !tally.deferred.is_empty()
+            && bounce::expired(msg.received_time, now, self.cfg.max_defer_time)
+        {
             for (leaf, why) in std::mem::take(&mut tally.deferred) {
-                tracing::warn!("{} == <{leaf}> failed: deferred too long (max_defer_time), last error: {why}", msg.id);
+                tracing::warn!(
+                    "{} == <{leaf}> failed: deferred too long (max_defer_time), last error: {why}",
+                    msg.id
+                );
                 msg.mark(&leaf, Done::Failed);
-                tally.failed.push((leaf, format!("Message expired (max_defer_time), last error: {why}")));
+                tally.failed.push((
+                    leaf,
+                    format!("Message expired (max_defer_time), last error: {why}"),
+                ));
             }
         }
         for (top, leaves) in &expanded {
             if leaves.iter().all(|l| msg.finished_state(l).is_some()) {
-                let all_ok = leaves.iter().all(|l| msg.finished_state(l) == Some(Done::Delivered));
-                msg.mark_top(top, if all_ok { Done::Delivered } else { Done::Failed });
+                let all_ok = leaves
+                    .iter()
+                    .all(|l| msg.finished_state(l) == Some(Done::Delivered));
+                msg.mark_top(
+                    top,
+                    if all_ok {
+                        Done::Delivered
+                    } else {
+                        Done::Failed
+                    },
+                );
             }
         }
         self.conclude(msg, &body, tally, now);
@@ -120,10 +153,18 @@ impl Runner<'_> {
         if !tally.failed.is_empty() {
             let rcpts: Vec<Address> = tally.failed.iter().map(|(a, _)| a.clone()).collect();
             let reason = reasons(&tally.failed);
-            notices_ok &= self.send(bounce::failure_notice(self.cfg, &msg, body, &rcpts, &reason), &msg);
+            notices_ok &= self.send(
+                bounce::failure_notice(self.cfg, &msg, body, &rcpts, &reason),
+                &msg,
+            );
         }
         if !tally.deferred.is_empty()
-            && bounce::warning_due(msg.received_time, msg.warning_time, now, &self.cfg.warn_intervals)
+            && bounce::warning_due(
+                msg.received_time,
+                msg.warning_time,
+                now,
+                &self.cfg.warn_intervals,
+            )
         {
             let rcpts: Vec<Address> = tally.deferred.iter().map(|(a, _)| a.clone()).collect();
             let reason = reasons(&tally.deferred);
@@ -134,11 +175,16 @@ impl Runner<'_> {
             }
         }
         if tally.delivered == 0 && !notices_ok {
-            tracing::warn!("{}: a notice could not be sent; the message is left as it was and retried later", msg.id);
+            tracing::warn!(
+                "{}: a notice could not be sent; the message is left as it was and retried later",
+                msg.id
+            );
             return;
         }
         let result = if msg.is_complete() {
-            self.spool.remove(&msg.id).map(|()| tracing::info!("{} completed.", msg.id))
+            self.spool
+                .remove(&msg.id)
+                .map(|()| tracing::info!("{} completed.", msg.id))
         } else {
             self.spool.update(&msg)
         };
@@ -148,7 +194,11 @@ impl Runner<'_> {
     }
 
     /// Submits a notice; true when it is spooled (or there was none to send).
-    fn send(&mut self, notice: Result<Option<bounce::Notice>, bounce::BounceError>, msg: &Message) -> bool {
+    fn send(
+        &mut self,
+        notice: Result<Option<bounce::Notice>, bounce::BounceError>,
+        msg: &Message,
+    ) -> bool {
         match notice {
             Ok(None) => true,
             Ok(Some(n)) => match self.submit_notice(n) {

@@ -18,13 +18,13 @@ pub fn hit(name: &str) {
             None => Some((v, 1)),
         }
     });
-    if let Some((point, nth)) = want {
-        if point == name {
-            let mut count = COUNT.lock().unwrap_or_else(|e| e.into_inner());
-            *count += 1;
-            if *count == *nth {
-                let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
-            }
+    if let Some((point, nth)) = want
+        && point == name
+    {
+        let mut count = COUNT.lock().unwrap_or_else(|e| e.into_inner());
+        *count += 1;
+        if *count == *nth {
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
         }
     }
 }

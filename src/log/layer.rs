@@ -98,9 +98,10 @@ where
         wanted(meta, self.read(Sinks::max))
     }
 
-    fn max_level_hint(&self) -> Option<LevelFilter> {
-        Some(self.read(Sinks::max))
-    }
+    // No `max_level_hint`: tracing caches the global maximum, and a cached
+    // value computed while the destinations change (or while a scoped
+    // test subscriber comes and goes) can hide events from another
+    // subscriber. `enabled` decides every time instead.
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let mut text = Text::default();

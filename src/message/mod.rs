@@ -66,7 +66,11 @@ impl Header {
 
     /// The field name (text before the first colon), without whitespace.
     pub fn name(&self) -> &[u8] {
-        let end = self.raw.iter().position(|&b| b == b':').unwrap_or(self.raw.len());
+        let end = self
+            .raw
+            .iter()
+            .position(|&b| b == b':')
+            .unwrap_or(self.raw.len());
         self.raw[..end].trim_ascii()
     }
 
@@ -78,7 +82,11 @@ impl Header {
 
     /// Everything after the colon, including folding, without the final LF.
     pub fn value(&self) -> &[u8] {
-        let start = self.raw.iter().position(|&b| b == b':').map_or(self.raw.len(), |i| i + 1);
+        let start = self
+            .raw
+            .iter()
+            .position(|&b| b == b':')
+            .map_or(self.raw.len(), |i| i + 1);
         let mut v = &self.raw[start..];
         if let Some(stripped) = v.strip_suffix(b"\n") {
             v = stripped;
@@ -159,7 +167,9 @@ impl Message {
 
     /// Envelope recipients still to be delivered.
     pub fn pending(&self) -> impl Iterator<Item = &Address> {
-        self.rcpt_list.iter().filter(|r| self.top_state(r).is_none())
+        self.rcpt_list
+            .iter()
+            .filter(|r| self.top_state(r).is_none())
     }
 
     pub fn header(&self, name: &str) -> Option<&Header> {

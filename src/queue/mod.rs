@@ -26,7 +26,9 @@ pub const SWEEP_AGE: Duration = Duration::from_secs(3600);
 /// A full queue run over every queued message (`-q`).
 pub fn run_all(cfg: &Config, spool: &Spool, scope: Scope) -> Result<(), crate::spool::SpoolError> {
     tracing::info!("Starting queue run.");
-    spool.sweep(SWEEP_AGE);
+    if let Err(e) = spool.sweep(SWEEP_AGE) {
+        tracing::error!("cannot sweep the spool: {e}");
+    }
     let ids = spool.ids()?;
     deliver_ids(cfg, spool, scope, &ids);
     tracing::info!("Finished queue run.");

@@ -27,6 +27,8 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::address::{Address, PipePolicy, parse_path};
+use std::collections::HashSet;
+
 use crate::message::{Done, Header, Message, Protocol, QueueId};
 
 use super::SpoolError;
@@ -36,7 +38,7 @@ mod tests;
 
 /// Serialises `msg` as a 1.0 `-H` file.
 pub fn encode_header_file(msg: &Message) -> Result<Vec<u8>, SpoolError> {
-    if msg.rcpt_list.is_empty() && msg.finished.is_empty() {
+    if msg.rcpt_list.is_empty() && msg.finished.is_empty() && msg.top_done.is_empty() {
         return Err(SpoolError::Unencodable {
             field: "RT",
             why: "no recipients",
@@ -48,13 +50,19 @@ pub fn encode_header_file(msg: &Message) -> Result<Vec<u8>, SpoolError> {
     let _ = writeln!(out, "{}", msg.id);
     let _ = writeln!(out, "MF:{}", sender_text(&msg.return_path)?);
     for rcpt in &msg.rcpt_list {
-        let status = match msg.finished_state(rcpt) {
+        let status = match msg.top_state(rcpt) {
             None => ' ',
             Some(done) => status_char(done),
         };
         let _ = writeln!(out, "RT:{status}{}", recipient_text(rcpt)?);
     }
-    for (rcpt, done) in &msg.finished {
+    // Envelope recipients first, then leaves; the file has one finished
+    // list, so an address finished in both roles is written once.
+    let mut written: HashSet<&Address> = HashSet::new();
+    for (rcpt, done) in msg.top_done.iter().chain(&msg.finished) {
+        if !written.insert(rcpt) {
+            continue;
+        }
         let _ = writeln!(out, "RT:{}{}", status_char(*done), recipient_text(rcpt)?);
     }
     let _ = writeln!(out, "PR:{}", msg.protocol.spool_name());
@@ -348,6 +356,9 @@ impl Envelope {
             id: id.clone(),
             return_path,
             rcpt_list: self.rcpt_list,
+            // The file has a single finished list: an address in it is
+            // finished both as an envelope recipient and as a target.
+            top_done: self.finished.clone(),
             finished: self.finished,
             // spool.md §3.1 says PR: occurs once, but an absent one harms
             // nothing: the message is simply not local.

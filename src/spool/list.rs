@@ -78,6 +78,7 @@ mod tests {
             id: QueueId::parse("1xVrXk-3tM-00").unwrap(),
             return_path: a("root@host.example.org"),
             rcpt_list: vec![a("alice@remote.example"), a("bob@host.example.org")],
+            top_done: Vec::new(),
             finished: vec![],
             protocol: Protocol::Local,
             received_host: None,
@@ -87,7 +88,7 @@ mod tests {
             warning_time: None,
             headers: vec![],
         };
-        m.mark(&a("bob@host.example.org"), Done::Delivered);
+        m.mark_top(&a("bob@host.example.org"), Done::Delivered);
         m
     }
 

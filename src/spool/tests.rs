@@ -52,6 +52,7 @@ fn message(id: &QueueId, body: &[u8]) -> Message {
         id: id.clone(),
         return_path: a("root@host.example.org"),
         rcpt_list: vec![a("alice@remote.example"), a("|/usr/bin/filter -x")],
+        top_done: Vec::new(),
         finished: vec![],
         protocol: Protocol::Local,
         received_host: None,

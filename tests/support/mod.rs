@@ -96,7 +96,11 @@ impl Env {
 
     pub fn spool_files(&self) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(self.path("spool"))
-            .map(|rd| rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect()
+            })
             .unwrap_or_default();
         names.sort();
         names
@@ -129,7 +133,9 @@ pub fn set_mode(p: &Path, mode: u32) {
 }
 
 pub fn run_with_input(mut c: Command, input: &[u8]) -> Output {
-    c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = c.spawn().expect("spawn masqmail");
     let mut stdin = child.stdin.take().expect("stdin");
     let data = input.to_vec();

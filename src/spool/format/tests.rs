@@ -80,8 +80,10 @@ fn golden_example_decodes_and_reencodes_identically() {
 #[test]
 fn golden_after_delivery() {
     let mut msg = decode(EXAMPLE.as_bytes()).unwrap();
-    msg.mark(&addr("bob@host.example.org"), Done::Delivered);
-    msg.mark(&addr("dave@host.example.org"), Done::Delivered);
+    for a in ["bob@host.example.org", "dave@host.example.org"] {
+        msg.mark(&addr(a), Done::Delivered);
+        msg.mark_top(&addr(a), Done::Delivered);
+    }
     let written = encode_header_file(&msg).unwrap();
     assert_eq!(String::from_utf8(written).unwrap(), after_delivery_text());
 
@@ -397,7 +399,9 @@ fn message() -> impl Strategy<Value = Message> {
             msg.return_path = sender;
             msg.rcpt_list = rcpts;
             for (a, ok) in finished {
-                msg.mark(&a, if ok { Done::Delivered } else { Done::Failed });
+                let done = if ok { Done::Delivered } else { Done::Failed };
+                msg.mark(&a, done);
+                msg.mark_top(&a, done);
             }
             msg.received_host = host.clone();
             msg.ident = host;
@@ -427,6 +431,7 @@ fn normalised(mut msg: Message) -> Message {
     let finished = msg.finished.clone();
     msg.rcpt_list
         .retain(|r| !finished.iter().any(|(a, _)| a == r));
+    msg.top_done = finished;
     msg
 }
 

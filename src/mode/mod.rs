@@ -1,0 +1,113 @@
+//! Running an invocation: the startup sequence of cli.md §4.3, then the
+//! chosen mode. The binaries are thin wrappers around [`main`].
+//!
+//! Every failure ends here as one line on stderr and an exit code
+//! ([`Exit`]); nothing below this module prints or exits.
+//!
+//! # Security
+//! argv and stdin are hostile (R23). `-d` is refused to non-root callers
+//! before the configuration is read; a `-C` file given by a non-root
+//! caller forces `run_as_user`, so a private config can never make
+//! masqmail act with privileges the caller does not have.
+
+mod accept;
+mod queue;
+mod startup;
+
+use std::ffi::OsString;
+
+use crate::cli::{self, Invocation, Mode, QueueRun};
+use crate::config::Config;
+
+/// Exit codes (cli.md §6.1; sysexits where ours differ).
+pub mod code {
+    pub const OK: i32 = 0;
+    /// Refusals, invalid addresses, accept errors (cli.md §6.1).
+    pub const FAIL: i32 = 1;
+    /// The main configuration is unreadable or invalid.
+    pub const CONFIG: i32 = 5;
+    pub const USAGE: i32 = crate::cli::EX_USAGE;
+    /// EX_UNAVAILABLE: a mode that a later release implements.
+    pub const UNAVAILABLE: i32 = 69;
+    /// EX_TEMPFAIL: the message could not be spooled; try again.
+    pub const TEMPFAIL: i32 = 75;
+}
+
+/// How an invocation ends when it does not succeed: the one line for
+/// stderr and the exit code.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Exit {
+    pub fn new(code: i32, message: impl Into<String>) -> Exit {
+        Exit {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn fail(message: impl Into<String>) -> Exit {
+        Exit::new(code::FAIL, message)
+    }
+}
+
+/// Runs masqmail as invoked by `argv0` with `args`; returns the exit code.
+pub fn main(argv0: OsString, args: Vec<OsString>) -> i32 {
+    startup::ensure_std_fds();
+    match run(&argv0, &args) {
+        Ok(code) => code,
+        Err(exit) => {
+            if !exit.message.is_empty() {
+                eprintln!("{}", exit.message);
+            }
+            exit.code
+        }
+    }
+}
+
+fn run(argv0: &OsString, args: &[OsString]) -> Result<i32, Exit> {
+    let inv = cli::parse(argv0, args).map_err(|e| Exit::new(e.exit_code(), e.to_string()))?;
+    if inv.mode == Mode::Version {
+        println!("{}", cli::version_line());
+        return Ok(code::OK);
+    }
+    if inv.debug_level.is_some() && !nix::unistd::getuid().is_root() {
+        return Err(Exit::fail("only root may set the debug level."));
+    }
+    if let Some(what) = not_implemented(&inv.mode) {
+        return Err(Exit::new(
+            code::UNAVAILABLE,
+            format!("{what}: not implemented yet"),
+        ));
+    }
+    let cfg = startup::configure(&inv)?;
+    dispatch(&cfg, &inv)
+}
+
+/// Modes recognised on the command line whose implementation comes with
+/// a later issue.
+fn not_implemented(mode: &Mode) -> Option<&'static str> {
+    match mode {
+        Mode::Daemon { listen: true, .. } => Some("-bd (SMTP daemon)"),
+        Mode::Daemon { .. } => Some("-q<interval> (queue daemon)"),
+        Mode::Smtp => Some("-bs (SMTP on stdin)"),
+        Mode::QueueRun(QueueRun::Online { .. }) => Some("-qo (online queue run)"),
+        Mode::Fetch { .. } => Some("-g (POP3 fetch)"),
+        Mode::FetchDaemon { .. } => Some("-go (POP3 fetch daemon)"),
+        _ => None,
+    }
+}
+
+fn dispatch(cfg: &Config, inv: &Invocation) -> Result<i32, Exit> {
+    match &inv.mode {
+        Mode::Accept => accept::run(cfg, inv),
+        Mode::QueueRun(QueueRun::All) => queue::run(cfg),
+        Mode::List => queue::list(cfg),
+        Mode::Remove => queue::remove(cfg, &inv.operands),
+        Mode::NoOp => Ok(code::OK),
+        other => Err(Exit::fail(format!("unknown mode: {}", other.number()))),
+    }
+}

@@ -1,0 +1,110 @@
+//! The queue modes: `-q` (one run), `-bp` (listing), `-Mrm` (removal).
+
+use std::io::Write;
+
+use super::{Exit, code};
+use crate::config::Config;
+use crate::deliver::runner::Scope;
+use crate::message::{Message, Protocol, QueueId};
+use crate::privs;
+use crate::queue;
+use crate::spool::Spool;
+
+fn open(cfg: &Config) -> Result<Spool, Exit> {
+    Spool::open(&cfg.spool_dir, &cfg.lock_dir)
+        .map_err(|e| Exit::fail(format!("cannot open the spool: {e}")))
+}
+
+/// `-q`, `runq`: privileged callers only (cli.md §4.2).
+pub fn run(cfg: &Config) -> Result<i32, Exit> {
+    if !privs::is_privileged(cfg.run_as_user) {
+        return Err(Exit::fail(format!(
+            "must be root, {} or in group {} for queue run.",
+            privs::MAIL_USER,
+            privs::MAIL_GROUP
+        )));
+    }
+    let spool = open(cfg)?;
+    queue::run_all(cfg, &spool, Scope::ALL)
+        .map_err(|e| Exit::fail(format!("queue run failed: {e}")))?;
+    Ok(code::OK)
+}
+
+/// `-bp`, `mailq`: anybody may list (cli.md §7.2). Unreadable entries are
+/// logged and skipped.
+pub fn list(cfg: &Config) -> Result<i32, Exit> {
+    let spool = open(cfg)?;
+    let ids = spool
+        .ids()
+        .map_err(|e| Exit::fail(format!("cannot list the spool: {e}")))?;
+    let mut msgs: Vec<Message> = Vec::with_capacity(ids.len());
+    for id in &ids {
+        match spool.read(id) {
+            Ok(m) => msgs.push(m),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => tracing::error!("{e}"),
+        }
+    }
+    msgs.sort_by_key(|m| m.received_time);
+    let text = crate::spool::format_listing(&msgs, chrono::Utc::now().timestamp());
+    // A closed stdout (`mailq | head`) is not an error worth a message.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(code::OK)
+}
+
+/// `-Mrm id…`: privileged callers remove anything; others only what they
+/// submitted locally themselves (cli.md §7.3).
+pub fn remove(cfg: &Config, ids: &[String]) -> Result<i32, Exit> {
+    let spool = open(cfg)?;
+    let privileged = privs::is_privileged(cfg.run_as_user);
+    let (_, login) = privs::current_login();
+    let mut removed = 0;
+    for text in ids {
+        let Some(id) = QueueId::parse(text) else {
+            eprintln!("invalid message id '{}'", text.escape_debug());
+            continue;
+        };
+        if !privileged {
+            let Ok(msg) = spool.read(&id) else { continue };
+            eprintln!("id: {id}");
+            if let Err(why) = owned_by(&msg, &login) {
+                eprintln!("{why}");
+                continue;
+            }
+        } else {
+            eprintln!("id: {id}");
+        }
+        let lock = match spool.lock(&id) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                eprintln!("message {id} is locked.");
+                continue;
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                continue;
+            }
+        };
+        match spool.remove(&id) {
+            Ok(()) => {
+                println!("message {id} deleted");
+                tracing::info!("{id} removed from the queue by {login}");
+                removed += 1;
+            }
+            Err(e) => eprintln!("{e}"),
+        }
+        drop(lock);
+    }
+    Ok(if removed > 0 { code::OK } else { code::FAIL })
+}
+
+fn owned_by(msg: &Message, login: &str) -> Result<(), String> {
+    match &msg.ident {
+        None => Err(format!("message {} does not have an ident", msg.id)),
+        Some(ident) if ident != login => Err(format!("you do not own message id {}", msg.id)),
+        Some(_) if msg.received_host.is_some() || msg.protocol != Protocol::Local => {
+            Err(format!("message {} was not received locally", msg.id))
+        }
+        Some(_) => Ok(()),
+    }
+}
