@@ -101,6 +101,20 @@ pub fn init_stderr_only() {
     let _ = install(sinks);
 }
 
+/// Keeps log lines in memory until [`init`] knows where they go: what
+/// happens before the configuration is read (notices about 0.2 option
+/// names, say) then lands in the configured log like everything else.
+pub fn init_buffered() {
+    let sinks = Sinks {
+        targets: vec![Target {
+            dest: Dest::Memory(Default::default()),
+            style: Style::Full,
+            max: LevelFilter::INFO,
+        }],
+    };
+    let _ = install(sinks);
+}
+
 /// Opens the configured destinations and makes them the global log. The
 /// caller has applied `-d` to `cfg.debug_level` already.
 pub fn init(cfg: &Config, opts: LogOptions) -> Result<LogGuard, LogError> {
@@ -123,9 +137,22 @@ fn install(sinks: Sinks) -> Result<(), LogError> {
             .map(|()| shared)
     });
     let shared = shared.as_ref().ok_or(LogError::ForeignSubscriber)?;
-    *shared.write().unwrap_or_else(PoisonError::into_inner) = sinks;
+    let old = std::mem::replace(
+        &mut *shared.write().unwrap_or_else(PoisonError::into_inner),
+        sinks,
+    );
     // Callsites cached their interest under the old maximum level.
     tracing::callsite::rebuild_interest_cache();
+    let layer = LogLayer {
+        sinks: Arc::clone(shared),
+    };
+    for target in old.targets {
+        if let Dest::Memory(lines) = target.dest {
+            for (level, text) in lines.into_inner().unwrap_or_else(PoisonError::into_inner) {
+                layer.write(&level, &text);
+            }
+        }
+    }
     Ok(())
 }
 

@@ -32,6 +32,9 @@ pub(crate) enum Dest {
     Stderr,
     Stdout,
     Syslog,
+    /// Lines kept until the real destinations are known (see
+    /// [`super::init_buffered`]).
+    Memory(std::sync::Mutex<Vec<(Level, String)>>),
 }
 
 /// How the line looks.
@@ -152,6 +155,12 @@ impl LogLayer {
                         syslog::send(level, text);
                         continue;
                     }
+                    (_, Dest::Memory(m)) => {
+                        m.lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .push((*level, text.to_string()));
+                        continue;
+                    }
                     (Style::Full, _) => full
                         .get_or_insert_with(|| {
                             format::line(&format::now(), std::process::id(), level, text)
@@ -168,7 +177,7 @@ impl LogLayer {
                         let mut out = std::io::stdout().lock();
                         out.write_all(line.as_bytes()).and_then(|()| out.flush())
                     }
-                    Dest::Syslog => Ok(()),
+                    Dest::Syslog | Dest::Memory(_) => Ok(()),
                 };
             }
         });

@@ -140,6 +140,7 @@ fn destinations() -> TestResult {
                     Dest::Stderr => "stderr",
                     Dest::Stdout => "stdout",
                     Dest::Syslog => "syslog",
+                    Dest::Memory(_) => "memory",
                 };
                 (d, t.style, t.max)
             })

@@ -83,6 +83,7 @@ fn run(argv0: &OsString, args: &[OsString]) -> Result<i32, Exit> {
             format!("{what}: not implemented yet"),
         ));
     }
+    crate::log::init_buffered();
     let cfg = startup::configure(&inv)?;
     dispatch(&cfg, &inv)
 }
