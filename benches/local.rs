@@ -42,6 +42,11 @@ fn main() {
         .expect("run -q");
     let flush = t.elapsed();
     assert!(status.success(), "queue run failed");
+    let delivered = std::fs::read(dir.path().join("mail/alice"))
+        .map(|m| {
+            m.windows(6).filter(|w| w == b"\nFrom ").count() + usize::from(m.starts_with(b"From "))
+        })
+        .unwrap_or(0);
     let left = std::fs::read_dir(dir.path().join("spool"))
         .map(|d| d.count())
         .unwrap_or(0);
@@ -68,6 +73,7 @@ fn main() {
         "| `-q`: messages/s                                  | {:.0} |",
         1000.0 / flush.as_secs_f64()
     );
+    println!("| messages in the mbox after the run                | {delivered} |");
     println!("| files left in the spool after the run             | {left} |");
 }
 
@@ -77,6 +83,7 @@ fn ms(d: Duration) -> String {
 
 fn write_conf(root: &Path) -> std::path::PathBuf {
     let conf = root.join("masqmail.conf");
+    std::fs::create_dir(root.join("mail")).expect("mkdir mail");
     let r = root.display();
     std::fs::write(
         &conf,

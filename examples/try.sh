@@ -4,6 +4,7 @@
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${MASQMAIL:-$here/../target/release/masqmail}
+mkdir -p "$here/local/mail"   # masqmail creates spool, lock and log dirs itself
 [ -x "$bin" ] || (cd "$here/.." && cargo build --release --quiet)
 printf 'Subject: hello from masqmail\n\nIt works.\n' |
 	"$bin" -C "$here/masqmail.conf" root bob@remote.example

@@ -33,7 +33,10 @@ fn expansion_backslash_and_remote_targets() {
     let ids = env.queued();
     assert_eq!(ids.len(), 1, "{}", env.log());
     assert!(
-        env.log().contains(&format!("=> <root@{HOST}> with mbox")) || env.log().contains("root"),
+        env.log().contains(&format!("=> <root@{HOST}> with mbox"))
+            && env
+                .log()
+                .contains(&format!("=> carol@{HOST} <root@{HOST}> with mbox")),
         "{}",
         env.log()
     );

@@ -180,3 +180,23 @@ fn custom_templates_with_all_directives() {
     assert!(n.contains("body line\n"), "{n}");
     assert!(!n.contains("@unknown_directive"), "{n}");
 }
+
+/// A binary installed without its tpl/ directory still sends notices
+/// (built-in templates), instead of keeping failed mail forever.
+#[test]
+fn notices_without_installed_templates() {
+    let env = Env::new("");
+    let copy = env.path("bin/masqmail");
+    fs::copy(BIN, &copy).unwrap();
+    let mut c = std::process::Command::new(&copy);
+    c.arg("-C").arg(&env.conf).args(["-f", "sender", "a/b"]);
+    let out = run_with_input(c, b"Subject: nowhere\n\nx\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let notice = env.mbox("sender");
+    assert!(
+        notice.contains("Subject: Undeliverable:"),
+        "{notice}\n{}",
+        env.log()
+    );
+    assert!(env.queued().is_empty(), "{}", env.log());
+}

@@ -351,3 +351,29 @@ fn concurrent_deliveries_to_one_mbox_never_interleave() {
         );
     }
 }
+
+/// As root without run_as_user, the mbox is written as the recipient
+/// (issue 2 point 6); the spool directory belongs to the mail user.
+#[test]
+fn as_root_mbox_belongs_to_the_recipient() {
+    if !is_root() {
+        eprintln!("not root: skipping");
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::new("");
+    let conf = fs::read_to_string(&env.conf)
+        .unwrap()
+        .replace("run_as_user = true", "run_as_user = false");
+    fs::write(&env.conf, conf).unwrap();
+    // the recipient creates its own mailbox, as in a sticky /var/mail
+    set_mode(&env.path("mail"), 0o1777);
+    set_mode(env.dir.path(), 0o755);
+    env.ok(&["nobody"], b"Subject: as root\n\nx\n");
+    let meta = fs::metadata(env.path("mail/nobody")).unwrap();
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    assert_eq!(meta.uid(), nobody.uid.as_raw());
+    assert_eq!(meta.mode() & 0o777, 0o600);
+    let mail = nix::unistd::User::from_name("mail").unwrap().unwrap();
+    assert_eq!(fs::metadata(env.path("spool")).unwrap().uid(), mail.uid.as_raw());
+}

@@ -108,12 +108,7 @@ fn notice(
     let Some(recipient) = notice_recipient(cfg, msg, rcpts) else {
         return Ok(None);
     };
-    let path = template_path(cfg, kind)?;
-    let bytes = std::fs::read(&path).map_err(|source| BounceError::Unreadable {
-        path: path.clone(),
-        source,
-    })?;
-    let template = String::from_utf8(bytes).map_err(|_| BounceError::NotUtf8 { path })?;
+    let template = load_template(cfg, kind)?;
     // For the null sender `${return_path}` names the notice's recipient
     // (postmaster), so that `To: ${return_path}` is never empty.
     let return_path = if msg.return_path.is_null() {
@@ -179,6 +174,36 @@ fn multi_line(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The shipped templates, built in: a binary installed without its `tpl/`
+/// directory (`cargo install`, a copied file) still sends notices instead
+/// of keeping failed mail queued forever.
+const BUILT_IN: [(&str, &str); 2] = [
+    ("failmsg.tpl", include_str!("../../tpl/failmsg.tpl")),
+    ("warnmsg.tpl", include_str!("../../tpl/warnmsg.tpl")),
+];
+
+/// The template text: a configured file (an error when it is missing),
+/// else a shipped file found near the binary, else the built-in copy.
+fn load_template(cfg: &Config, kind: Kind) -> Result<String, BounceError> {
+    let path = match template_path(cfg, kind) {
+        Ok(path) => path,
+        Err(BounceError::NotFound { name, tried }) => {
+            tracing::debug!("no {name} found (tried {tried}); using the built-in one");
+            let text = BUILT_IN
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or("", |(_, t)| t);
+            return Ok(text.to_string());
+        }
+        Err(e) => return Err(e),
+    };
+    let bytes = std::fs::read(&path).map_err(|source| BounceError::Unreadable {
+        path: path.clone(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|_| BounceError::NotUtf8 { path })
 }
 
 /// Which template to read, in this order:

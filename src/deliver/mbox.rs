@@ -235,6 +235,12 @@ fn open_mailbox(path: &Path, owner: Uid) -> Result<File, MboxError> {
         };
         let fd = match rustix::fs::open(path, flags, Mode::from_raw_mode(0o600)) {
             Ok(fd) => fd,
+            // O_CREAT|O_EXCL gives ENOENT only for a missing directory.
+            Err(Errno::NOENT) if seen.is_none() => {
+                return Err(MboxError::io(path, "create (does mail_dir exist?)")(
+                    Errno::NOENT,
+                ));
+            }
             Err(Errno::NOENT) | Err(Errno::EXIST) => continue,
             Err(Errno::LOOP) => return Err(MboxError::unsafe_(path, "became a symbolic link")),
             Err(e) => return Err(MboxError::io(path, "open")(e)),

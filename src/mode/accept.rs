@@ -70,11 +70,27 @@ pub fn run(cfg: &Config, inv: &Invocation) -> Result<i32, Exit> {
 /// `-f` for privileged callers; everybody else sends as themselves
 /// (the rule; 1.0 refused the whole message instead).
 fn return_path(cfg: &Config, inv: &Invocation, login: &str) -> Result<Address, Exit> {
-    let own = || Address::new(login, cfg.host_name.as_str());
-    let Some(given) = &inv.return_path else {
+    let privileged = inv.return_path.is_some() && privs::is_privileged(cfg.run_as_user);
+    choose_return_path(
+        inv.return_path.as_deref(),
+        privileged,
+        login,
+        &cfg.host_name,
+    )
+}
+
+/// The decision of [`return_path`], on given facts.
+fn choose_return_path(
+    given: Option<&str>,
+    privileged: bool,
+    login: &str,
+    host_name: &str,
+) -> Result<Address, Exit> {
+    let own = || Address::new(login, host_name);
+    let Some(given) = given else {
         return Ok(own());
     };
-    if !privs::is_privileged(cfg.run_as_user) {
+    if !privileged {
         tracing::warn!(
             "-f {given:?} ignored: must be root, {} or in group {} for setting return path; using {login}",
             privs::MAIL_USER,
@@ -87,7 +103,7 @@ fn return_path(cfg: &Config, inv: &Invocation, login: &str) -> Result<Address, E
     Ok(if addr.is_null() {
         addr
     } else {
-        addr.qualify(&cfg.host_name)
+        addr.qualify(host_name)
     })
 }
 
@@ -118,5 +134,32 @@ fn in_background_child() -> bool {
             tracing::warn!("cannot fork for background delivery ({e}); delivering now");
             true
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_path_rules() {
+        let rp = |given, privileged| {
+            choose_return_path(given, privileged, "jo", "h.example")
+                .map(|a| a.to_string())
+                .map_err(|e| e.message)
+        };
+        assert_eq!(rp(None, false).unwrap(), "jo@h.example");
+        assert_eq!(rp(Some("boss@x.example"), false).unwrap(), "jo@h.example");
+        assert_eq!(rp(Some("boss@x.example"), true).unwrap(), "boss@x.example");
+        assert_eq!(rp(Some("boss"), true).unwrap(), "boss@h.example");
+        assert_eq!(rp(Some("<>"), true).unwrap(), "");
+        // an unprivileged caller's bad -f is ignored, not an error
+        assert_eq!(rp(Some("a..b"), false).unwrap(), "jo@h.example");
+        assert!(
+            rp(Some("a..b"), true)
+                .unwrap_err()
+                .starts_with("invalid return address 'a..b': ")
+        );
+        assert!(rp(Some("|/bin/sh"), true).is_err());
     }
 }

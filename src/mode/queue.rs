@@ -108,3 +108,44 @@ fn owned_by(msg: &Message, login: &str) -> Result<(), String> {
         Some(_) => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::address::Address;
+
+    fn msg(ident: Option<&str>, host: Option<&str>, protocol: Protocol) -> Message {
+        Message {
+            id: QueueId::parse("1xVrXk-3tM-00").expect("id"),
+            return_path: Address::new("jo", "h.example"),
+            rcpt_list: vec![Address::new("a", "h.example")],
+            top_done: Vec::new(),
+            finished: Vec::new(),
+            protocol,
+            received_host: host.map(str::to_string),
+            ident: ident.map(str::to_string),
+            data_size: 0,
+            received_time: 0,
+            warning_time: None,
+            headers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_local_messages_of_the_caller_are_theirs() {
+        assert!(owned_by(&msg(Some("jo"), None, Protocol::Local), "jo").is_ok());
+        let refused = |m: Message| owned_by(&m, "jo").unwrap_err();
+        assert_eq!(
+            refused(msg(None, None, Protocol::Local)),
+            "message 1xVrXk-3tM-00 does not have an ident"
+        );
+        assert_eq!(
+            refused(msg(Some("ann"), None, Protocol::Local)),
+            "you do not own message id 1xVrXk-3tM-00"
+        );
+        assert_eq!(
+            refused(msg(Some("jo"), Some("192.0.2.1"), Protocol::Esmtp)),
+            "message 1xVrXk-3tM-00 was not received locally"
+        );
+    }
+}
