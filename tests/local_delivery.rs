@@ -375,5 +375,8 @@ fn as_root_mbox_belongs_to_the_recipient() {
     assert_eq!(meta.uid(), nobody.uid.as_raw());
     assert_eq!(meta.mode() & 0o777, 0o600);
     let mail = nix::unistd::User::from_name("mail").unwrap().unwrap();
-    assert_eq!(fs::metadata(env.path("spool")).unwrap().uid(), mail.uid.as_raw());
+    assert_eq!(
+        fs::metadata(env.path("spool")).unwrap().uid(),
+        mail.uid.as_raw()
+    );
 }
