@@ -21,6 +21,7 @@ pub mod alias;
 pub mod bounce;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod deliver;
 pub mod fs;
 pub mod log;

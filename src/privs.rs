@@ -184,6 +184,32 @@ pub fn drop_permanently(uid: Uid, gid: Gid) -> Result<(), PrivError> {
     Ok(())
 }
 
+/// The daemon's identity after binding (cli.md §4.2): real and effective
+/// uid/gid become the mail user's, groups `[mail gid]`; the saved uid stays
+/// root so that local delivery can still take a recipient's identity for
+/// one thread ([`EffectiveIdentity`]), as 1.0 does. Checked by reading the
+/// credentials back; any difference is an error the caller treats as fatal.
+///
+/// Call it while the process has a single thread (libc broadcasts the
+/// change to all threads, but nothing should run in between).
+pub fn become_mail_user() -> Result<(), PrivError> {
+    let (uid, gid) = mail_user()?;
+    unistd::setgroups(&[gid]).map_err(call("setgroups"))?;
+    unistd::setresgid(gid, gid, gid).map_err(call("setresgid"))?;
+    unistd::setresuid(uid, uid, Uid::from_raw(0)).map_err(call("setresuid"))?;
+    let u = unistd::getresuid().map_err(call("getresuid"))?;
+    let g = unistd::getresgid().map_err(call("getresgid"))?;
+    if u.real != uid || u.effective != uid || g.real != gid || g.effective != gid {
+        return Err(PrivError::NotDropped {
+            what: "drop",
+            uid: uid.as_raw(),
+            gid: gid.as_raw(),
+            have: format!("uids {}/{}/{} gids {}/{}/{}", u.real, u.effective, u.saved, g.real, g.effective, g.saved),
+        });
+    }
+    Ok(())
+}
+
 /// A temporary effective identity of the calling thread; the previous one
 /// comes back on drop. Not `Send`: credentials belong to one thread.
 #[must_use = "the identity is restored when the guard is dropped"]

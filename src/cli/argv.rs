@@ -45,6 +45,7 @@ pub fn parse(argv0: &OsStr, args: &[OsString]) -> Result<Invocation, CliError> {
             queue_only: false,
             background: false,
             verbose: false,
+            foreground: false,
             operands: Vec::new(),
         },
     };
@@ -97,6 +98,13 @@ impl<'a> Scan<'a> {
                 queue_interval: None,
                 listen: true,
             })?,
+            "bD" => {
+                self.inv.foreground = true;
+                self.set_mode(Mode::Daemon {
+                    queue_interval: None,
+                    listen: true,
+                })?
+            }
             "bi" => self.set_mode(Mode::NoOp)?,
             "bs" => self.set_mode(Mode::Smtp)?,
             "bp" => self.set_mode(Mode::List)?,

@@ -21,6 +21,7 @@ fn base(mode: Mode) -> Invocation {
         queue_only: false,
         background: false,
         verbose: false,
+        foreground: false,
         operands: Vec::new(),
     }
 }

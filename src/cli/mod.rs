@@ -46,6 +46,8 @@ pub struct Invocation {
     pub background: bool,
     /// 0.2 `-v`: warnings echoed to stdout.
     pub verbose: bool,
+    /// `-bD` (sendmail 8.13): a daemon that stays in the foreground.
+    pub foreground: bool,
     /// Recipients (accept mode), message ids (remove mode); ignored otherwise.
     pub operands: Vec<String>,
 }

@@ -167,8 +167,12 @@ pub fn run_pipe(cfg: &Config, command: &str, content: &Content, vars: &Vars) -> 
 }
 
 /// Identity changes happen only for a real root without `run_as_user`.
+/// Started by root (or a daemon that dropped to the mail user but kept
+/// root as its saved uid): commands get a chosen identity.
 fn as_root(cfg: &Config) -> bool {
-    !cfg.run_as_user && nix::unistd::getuid().is_root()
+    !cfg.run_as_user
+        && (nix::unistd::getuid().is_root()
+            || nix::unistd::getresuid().is_ok_and(|ids| ids.saved.is_root()))
 }
 
 fn mail_identity() -> Result<(Uid, Gid), Outcome> {
@@ -269,6 +273,16 @@ fn spawn(
         // std clears the supplementary groups when root sets a uid.
         cmd.uid(uid.as_raw()).gid(gid.as_raw());
     }
+    // A daemon runs with the mail user's euid and root only as its saved
+    // uid: the forked child needs root to take the target identity, so the
+    // spawning thread holds it for the duration of the fork.
+    let _root = match identity {
+        Some(_) if !nix::unistd::geteuid().is_root() => Some(
+            privs::EffectiveIdentity::switch_to(Uid::from_raw(0), Gid::from_raw(0))
+                .map_err(io::Error::other)?,
+        ),
+        _ => None,
+    };
     let child = cmd.spawn()?;
     // `cmd` (and with it our copies of the pipe's write end) is gone here,
     // so the reader sees end of file once the command's side closes.

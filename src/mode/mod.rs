@@ -12,6 +12,7 @@
 
 mod accept;
 mod queue;
+mod smtp;
 mod startup;
 
 use std::ffi::OsString;
@@ -92,9 +93,6 @@ fn run(argv0: &OsString, args: &[OsString]) -> Result<i32, Exit> {
 /// a later issue.
 fn not_implemented(mode: &Mode) -> Option<&'static str> {
     match mode {
-        Mode::Daemon { listen: true, .. } => Some("-bd (SMTP daemon)"),
-        Mode::Daemon { .. } => Some("-q<interval> (queue daemon)"),
-        Mode::Smtp => Some("-bs (SMTP on stdin)"),
         Mode::QueueRun(QueueRun::Online { .. }) => Some("-qo (online queue run)"),
         Mode::Fetch { .. } => Some("-g (POP3 fetch)"),
         Mode::FetchDaemon { .. } => Some("-go (POP3 fetch daemon)"),
@@ -109,6 +107,11 @@ fn dispatch(cfg: &Config, inv: &Invocation) -> Result<i32, Exit> {
         Mode::List => queue::list(cfg),
         Mode::Remove => queue::remove(cfg, &inv.operands),
         Mode::NoOp => Ok(code::OK),
+        Mode::Smtp => smtp::session(cfg),
+        Mode::Daemon {
+            listen,
+            queue_interval,
+        } => smtp::daemon(cfg, inv, *listen, *queue_interval),
         other => Err(Exit::fail(format!("unknown mode: {}", other.number()))),
     }
 }

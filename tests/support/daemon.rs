@@ -1,0 +1,97 @@
+//! A masqmail daemon (`-bD`, foreground) of an `Env`, on an ephemeral
+//! port of 127.0.0.1; killed when dropped.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::Env;
+
+pub struct Daemon {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+/// A port that was free a moment ago (the kernel rarely reuses it at once).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("ephemeral port")
+        .port()
+}
+
+impl Env {
+    /// Adds `listen_addresses` on a fresh port to the config, starts
+    /// `masqmail -bD <extra>` and waits until it accepts connections.
+    pub fn daemon(&self, extra: &[&str]) -> Daemon {
+        let port = free_port();
+        let conf = std::fs::read_to_string(&self.conf).expect("conf");
+        let conf = match conf.find("\nlisten_addresses") {
+            Some(_) => conf,
+            None => format!("{conf}\nlisten_addresses = \"127.0.0.1:{port}\"\n"),
+        };
+        std::fs::write(&self.conf, &conf).expect("conf");
+        self.start_daemon(extra, port)
+    }
+
+    /// Starts `-bD` on a config that already names `port`.
+    pub fn start_daemon(&self, extra: &[&str], port: u16) -> Daemon {
+        let mut c = self.cmd();
+        c.arg("-bD").args(extra);
+        c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = c.spawn().expect("spawn daemon");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if TcpStream::connect(addr).is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("daemon exited early: {status}\nlog: {}", self.log());
+            }
+            assert!(Instant::now() < deadline, "daemon does not listen\nlog: {}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Daemon { child, addr }
+    }
+
+    /// Waits until `cond` holds (polling), panicking with `what` after 30 s.
+    pub fn wait_for(&self, what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}\nlog: {}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Daemon {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill has no memory preconditions.
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+
+    /// SIGTERM, then the exit status (waits up to 30 s).
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.signal(libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "daemon did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
