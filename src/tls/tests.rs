@@ -380,3 +380,76 @@ fn handshakes() {
         }
     }
 }
+
+/// A fixed RSA key (test fixture, not a secret): ring cannot generate RSA
+/// keys, and PKCS#1 files only exist for RSA.
+const RSA_PKCS8: &str = include_str!("testdata/rsa2048-pkcs8.pem");
+
+/// The private key inside a PKCS#8 `PrivateKeyInfo`: its OCTET STRING is
+/// the PKCS#1 `RSAPrivateKey` or the SEC1 `ECPrivateKey`.
+fn pkcs8_inner(der: &[u8]) -> Vec<u8> {
+    // Returns (tag, content, rest) of one DER element.
+    fn tlv(d: &[u8]) -> (u8, &[u8], &[u8]) {
+        let (len, hdr) = match d[1] {
+            n if n < 0x80 => (n as usize, 2),
+            0x81 => (d[2] as usize, 3),
+            0x82 => (((d[2] as usize) << 8) | d[3] as usize, 4),
+            other => panic!("length form {other:#x}"),
+        };
+        (d[0], &d[hdr..hdr + len], &d[hdr + len..])
+    }
+    let (tag, body, _) = tlv(der);
+    assert_eq!(tag, 0x30);
+    let (_, _, rest) = tlv(body); // version
+    let (_, _, rest) = tlv(rest); // algorithm
+    let (tag, key, _) = tlv(rest);
+    assert_eq!(tag, 0x04);
+    key.to_vec()
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let body: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        body.join("\n")
+    )
+}
+
+#[test]
+fn pkcs1_and_sec1_keys_serve_real_handshakes() {
+    let f = Files::new();
+    let ec = KeyPair::generate().unwrap();
+    let rsa = KeyPair::from_pem(RSA_PKCS8).unwrap();
+    for (label, key) in [("EC PRIVATE KEY", ec), ("RSA PRIVATE KEY", rsa)] {
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, label);
+        let cert = params.signed_by(&key, &f.ca.cert, &f.ca.key).unwrap();
+        let c = f.write("c.pem", cert.pem().as_bytes());
+        let k = f.write(
+            "k.pem",
+            pem(label, &pkcs8_inner(key.serialized_der())).as_bytes(),
+        );
+        let server = server_config(&c, &k).unwrap_or_else(|e| panic!("{label}: {e}"));
+        handshake(server, f.client(), "localhost").unwrap_or_else(|e| panic!("{label}: {e}"));
+        // The same key under the wrong certificate is still caught.
+        let err = server_config(&f.path("cert.pem"), &k)
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            matches!(err, TlsError::KeyMismatch { .. }),
+            "{label}: {err}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "depends on the machine's CA store; run by hand"]
+fn system_roots_load_here() {
+    client_config(None, true, None).unwrap();
+}
