@@ -31,3 +31,4 @@ pub mod mode;
 pub mod privs;
 pub mod queue;
 pub mod spool;
+pub mod tls;

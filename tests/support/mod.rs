@@ -4,6 +4,9 @@
 //! tests: every `Env` has its own directory.
 #![allow(dead_code)]
 
+pub mod ca;
+pub mod smtp;
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
