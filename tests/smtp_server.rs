@@ -39,7 +39,7 @@ fn bs_session_on_stdin_is_local() {
     assert_eq!(c.read_reply().unwrap().code, 220);
     ehlo(&mut c);
     // a local session may use unqualified addresses
-    let r = c.send_message("<jo>", &["<alice>"], b"Subject: via -bs\r\n\r\nhello\r\n").unwrap();
+    let r = c.send_message("jo", &["alice"], b"Subject: via -bs\r\n\r\nhello\r\n").unwrap();
     assert_eq!(r.code, 250, "{}", r.text());
     assert!(r.text().contains("id="), "{}", r.text());
     assert_eq!(c.cmd("QUIT").unwrap().code, 221);
@@ -61,7 +61,7 @@ fn daemon_accepts_delivers_and_stops_cleanly() {
     }
     assert!(!caps.contains("STARTTLS"), "no certificate, no STARTTLS: {caps}");
     let r = c
-        .send_message("<sender@remote.example>", &["<alice@host.example.org>"], b"Subject: over tcp\r\n\r\nbody\r\n")
+        .send_message("sender@remote.example", &["alice@host.example.org"], b"Subject: over tcp\r\n\r\nbody\r\n")
         .unwrap();
     assert_eq!((r.code, r.enhanced()), (250, Some("2.0.0")), "{}", r.text());
     env.wait_for("delivery to alice", || env.mbox("alice").contains("Subject: over tcp"));
@@ -170,7 +170,7 @@ fn bdat_chunks_and_errors() {
     c.send(&big).unwrap();
     let r = c.read_reply().unwrap();
     assert_eq!((r.code, r.enhanced()), (552, Some("5.3.4")), "{}", r.text());
-    let r = c.send_message("<s@remote.example>", &["<alice@host.example.org>"], b"Subject: after\r\n\r\nok\r\n").unwrap();
+    let r = c.send_message("s@remote.example", &["alice@host.example.org"], b"Subject: after\r\n\r\nok\r\n").unwrap();
     assert_eq!(r.code, 250);
     assert_eq!(env.queued().len(), 2);
 }
@@ -236,7 +236,7 @@ fn oversized_input_gets_clear_replies() {
     assert_eq!(c.cmd("RSET").unwrap().code, 250);
     // a body over max_msg_size, without SIZE: 552 after the end, nothing spooled
     let big = format!("Subject: big\r\n\r\n{}\r\n", "y".repeat(6000));
-    let r = c.send_message("<s@remote.example>", &["<alice@host.example.org>"], big.as_bytes()).unwrap();
+    let r = c.send_message("s@remote.example", &["alice@host.example.org"], big.as_bytes()).unwrap();
     assert_eq!((r.code, r.enhanced()), (552, Some("5.3.4")), "{}", r.text());
     assert!(env.spool_files().is_empty(), "{:?}", env.spool_files());
     // a long data line without newline stays bounded and is refused by size

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod ca;
+pub mod daemon;
 pub mod smtp;
 
 use std::fs;

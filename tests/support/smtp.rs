@@ -274,7 +274,21 @@ impl Client {
     /// `ca_pem` for `server_name`. Returns the 220 reply; an Err for any
     /// other reply, for plaintext sent after the 220, or a failed handshake.
     pub fn starttls(&mut self, ca_pem: &Path, server_name: &str) -> io::Result<Reply> {
-        let reply = self.cmd("STARTTLS")?;
+        self.starttls_with_injection(ca_pem, server_name, b"")
+    }
+
+    /// [`Client::starttls`], with `injected` sent in the same write right
+    /// after `STARTTLS` (RELIABILITY R07: the server must drop it).
+    pub fn starttls_with_injection(
+        &mut self,
+        ca_pem: &Path,
+        server_name: &str,
+        injected: &[u8],
+    ) -> io::Result<Reply> {
+        let mut raw = b"STARTTLS\r\n".to_vec();
+        raw.extend_from_slice(injected);
+        self.send(&raw)?;
+        let reply = self.read_reply()?;
         if reply.code != 220 {
             return Err(io::Error::other(format!("STARTTLS refused: {reply}")));
         }
