@@ -29,4 +29,5 @@ pub mod mode;
 
 pub mod privs;
 pub mod queue;
+pub mod smtp;
 pub mod spool;
