@@ -30,5 +30,6 @@ pub mod mode;
 
 pub mod privs;
 pub mod queue;
+pub mod smtp;
 pub mod spool;
 pub mod tls;
