@@ -91,10 +91,14 @@ fn session(addr: SocketAddr) {
     expect(&mut reader, 250);
     let mut body = b"Subject: bench\r\n\r\n".to_vec();
     while body.len() < 2048 {
-        body.extend_from_slice(b"The quick brown fox jumps over the lazy dog, again and again.\r\n");
+        body.extend_from_slice(
+            b"The quick brown fox jumps over the lazy dog, again and again.\r\n",
+        );
     }
     for _ in 0..PER_CLIENT {
-        let mut tx = b"MAIL FROM:<b@remote.example>\r\nRCPT TO:<alice@bench.example.org>\r\nDATA\r\n".to_vec();
+        let mut tx =
+            b"MAIL FROM:<b@remote.example>\r\nRCPT TO:<alice@bench.example.org>\r\nDATA\r\n"
+                .to_vec();
         w.write_all(&tx).expect("write");
         expect(&mut reader, 250);
         expect(&mut reader, 250);
@@ -112,7 +116,10 @@ fn expect(r: &mut impl BufRead, code: u16) {
     loop {
         let mut line = String::new();
         r.read_line(&mut line).expect("read");
-        assert!(line.starts_with(&code.to_string()), "expected {code}, got {line:?}");
+        assert!(
+            line.starts_with(&code.to_string()),
+            "expected {code}, got {line:?}"
+        );
         if line.as_bytes().get(3) != Some(&b'-') {
             return;
         }

@@ -58,7 +58,11 @@ pub enum DaemonError {
 
 /// Runs the daemon until it is told to stop; returns the exit code.
 pub fn run(cfg: Config, opts: Options) -> Result<i32, DaemonError> {
-    let listeners = if opts.listen { bind_all(&cfg)? } else { Vec::new() };
+    let listeners = if opts.listen {
+        bind_all(&cfg)?
+    } else {
+        Vec::new()
+    };
     let tls = match (&cfg.tls_cert_file, &cfg.tls_key_file) {
         (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
         _ => None,
@@ -101,7 +105,11 @@ fn bind_all(cfg: &Config) -> Result<Vec<StdListener>, DaemonError> {
         let addrs: Vec<SocketAddr> = match (iface.host.as_str(), iface.port).to_socket_addrs() {
             Ok(a) => a.collect(),
             Err(e) => {
-                tracing::error!("cannot resolve listen address {}:{}: {e}", iface.host, iface.port);
+                tracing::error!(
+                    "cannot resolve listen address {}:{}: {e}",
+                    iface.host,
+                    iface.port
+                );
                 continue;
             }
         };
@@ -131,10 +139,18 @@ fn detach(cfg: &Config) -> Result<(), DaemonError> {
         }
         nix::unistd::ForkResult::Child => {
             let _ = nix::unistd::setsid();
-            if let Ok(null) = std::fs::File::options().read(true).write(true).open("/dev/null") {
+            if let Ok(null) = std::fs::File::options()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+            {
                 use std::os::fd::AsRawFd;
                 let _ = nix::unistd::dup2(null.as_raw_fd(), 0);
                 let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
+                // stderr stays only when it is the log (empty log_dir).
+                if cfg.log_dir.is_some() || cfg.use_syslog {
+                    let _ = nix::unistd::dup2(null.as_raw_fd(), 2);
+                }
             }
             Ok(())
         }
@@ -157,7 +173,12 @@ async fn serve_until_stopped(ctx: Arc<ServerCtx>, listeners: Vec<StdListener>, o
     for l in listeners {
         match TcpListener::from_std(l) {
             Ok(l) => {
-                tasks.spawn(accept_loop(l, Arc::clone(&ctx), Arc::clone(&sessions), Arc::clone(&permits)));
+                tasks.spawn(accept_loop(
+                    l,
+                    Arc::clone(&ctx),
+                    Arc::clone(&sessions),
+                    Arc::clone(&permits),
+                ));
             }
             Err(e) => tracing::error!("cannot use listener: {e}"),
         }
@@ -166,17 +187,29 @@ async fn serve_until_stopped(ctx: Arc<ServerCtx>, listeners: Vec<StdListener>, o
         tasks.spawn(queue_timer(Arc::clone(&ctx), every));
     }
     wait_for_stop().await;
-    tracing::info!("stopping: no new connections; {} session(s) running", sessions.running());
+    tracing::info!(
+        "stopping: no new connections; {} session(s) running",
+        sessions.running()
+    );
     tasks.abort_all();
-    if tokio::time::timeout(GRACE, sessions.wait_idle()).await.is_err() {
-        tracing::info!("{} session(s) dropped after the grace period", sessions.running());
+    if tokio::time::timeout(GRACE, sessions.wait_idle())
+        .await
+        .is_err()
+    {
+        tracing::info!(
+            "{} session(s) dropped after the grace period",
+            sessions.running()
+        );
     }
     // A delivery may be in the middle of a mailbox append: let it end.
     ctx.deliveries.wait_idle().await;
 }
 
 async fn wait_for_stop() {
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers; stop with SIGKILL");
         return std::future::pending().await;
     };
@@ -186,7 +219,12 @@ async fn wait_for_stop() {
     }
 }
 
-async fn accept_loop(listener: TcpListener, ctx: Arc<ServerCtx>, sessions: Arc<Tracker>, permits: Arc<Semaphore>) {
+async fn accept_loop(
+    listener: TcpListener,
+    ctx: Arc<ServerCtx>,
+    sessions: Arc<Tracker>,
+    permits: Arc<Semaphore>,
+) {
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(c) => c,
@@ -201,7 +239,11 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<ServerCtx>, sessions: Arc<T
             tokio::spawn(too_many(stream, ctx.cfg.host_name.clone()));
             continue;
         };
-        tracing::debug!("connect from host {}, port {}", addr.ip().to_canonical(), addr.port());
+        tracing::debug!(
+            "connect from host {}, port {}",
+            addr.ip().to_canonical(),
+            addr.port()
+        );
         let guard = sessions.enter();
         let ctx = Arc::clone(&ctx);
         tokio::spawn(async move {

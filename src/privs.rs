@@ -204,7 +204,10 @@ pub fn become_mail_user() -> Result<(), PrivError> {
             what: "drop",
             uid: uid.as_raw(),
             gid: gid.as_raw(),
-            have: format!("uids {}/{}/{} gids {}/{}/{}", u.real, u.effective, u.saved, g.real, g.effective, g.saved),
+            have: format!(
+                "uids {}/{}/{} gids {}/{}/{}",
+                u.real, u.effective, u.saved, g.real, g.effective, g.saved
+            ),
         });
     }
     Ok(())

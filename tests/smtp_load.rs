@@ -19,7 +19,9 @@ fn delivered(env: &Env, users: &[String]) -> HashMap<String, usize> {
     for u in users {
         for m in mbox_messages(&env.mbox(u)) {
             if let Some(line) = m.lines().find(|l| l.starts_with("Subject: ")) {
-                *seen.entry(line["Subject: ".len()..].to_string()).or_insert(0) += 1;
+                *seen
+                    .entry(line["Subject: ".len()..].to_string())
+                    .or_insert(0) += 1;
             }
         }
     }
@@ -27,7 +29,9 @@ fn delivered(env: &Env, users: &[String]) -> HashMap<String, usize> {
 }
 
 fn send_batch(addr: std::net::SocketAddr, client: usize, acked: &Mutex<Vec<String>>) {
-    let Ok(mut c) = Client::connect(addr) else { return };
+    let Ok(mut c) = Client::connect(addr) else {
+        return;
+    };
     if c.read_reply().ok().map(|r| r.code) != Some(220) {
         return;
     }
@@ -62,14 +66,23 @@ fn fifty_clients_twenty_messages_each_delivered_once() {
         t.join().unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert_eq!(acked.len(), CLIENTS * PER_CLIENT, "every message got its 250");
+    assert_eq!(
+        acked.len(),
+        CLIENTS * PER_CLIENT,
+        "every message got its 250"
+    );
     let users: Vec<String> = (0..10).map(|u| format!("user{u}")).collect();
     env.wait_for("all deliveries", || {
         delivered(&env, &users).values().sum::<usize>() >= acked.len() && env.queued().is_empty()
     });
     let seen = delivered(&env, &users);
     for s in &acked {
-        assert_eq!(seen.get(s), Some(&1), "{s} delivered {:?} times", seen.get(s));
+        assert_eq!(
+            seen.get(s),
+            Some(&1),
+            "{s} delivered {:?} times",
+            seen.get(s)
+        );
     }
     assert_eq!(seen.len(), acked.len());
     assert!(d.stop().success());
@@ -79,7 +92,8 @@ fn fifty_clients_twenty_messages_each_delivered_once() {
 fn kill_9_under_load_then_restart_delivers_every_acknowledged_message() {
     let env = Env::new("do_queue = true\nmax_connections = 100");
     let port = daemon::free_port();
-    let conf = std::fs::read_to_string(&env.conf).unwrap() + &format!("listen_addresses = \"127.0.0.1:{port}\"\n");
+    let conf = std::fs::read_to_string(&env.conf).unwrap()
+        + &format!("listen_addresses = \"127.0.0.1:{port}\"\n");
     std::fs::write(&env.conf, conf).unwrap();
     let d = env.start_daemon(&[], port);
     let acked = Arc::new(Mutex::new(Vec::new()));
@@ -90,14 +104,19 @@ fn kill_9_under_load_then_restart_delivers_every_acknowledged_message() {
             std::thread::spawn(move || send_batch(addr, n, &acked))
         })
         .collect();
-    env.wait_for("some acknowledged messages", || acked.lock().unwrap().len() >= 30);
+    env.wait_for("some acknowledged messages", || {
+        acked.lock().unwrap().len() >= 30
+    });
     d.signal(libc::SIGKILL);
     for t in threads {
         t.join().unwrap();
     }
     drop(d);
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() < 10 * PER_CLIENT, "the kill came too late to test anything");
+    assert!(
+        acked.len() < 10 * PER_CLIENT,
+        "the kill came too late to test anything"
+    );
     // every -H has its -D; a restart (with its sweep) and a queue run deliver
     for id in env.queued() {
         assert!(env.path("spool").join(format!("{id}-D")).exists(), "{id}");
@@ -107,7 +126,10 @@ fn kill_9_under_load_then_restart_delivers_every_acknowledged_message() {
     let users: Vec<String> = (0..10).map(|u| format!("user{u}")).collect();
     let seen = delivered(&env, &users);
     for s in &acked {
-        assert!(seen.get(s).is_some_and(|&n| n >= 1), "acknowledged {s} lost");
+        assert!(
+            seen.get(s).is_some_and(|&n| n >= 1),
+            "acknowledged {s} lost"
+        );
     }
     assert!(d.stop().success());
 }

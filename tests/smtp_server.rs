@@ -35,18 +35,30 @@ fn bs_session_on_stdin_is_local() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn -bs");
-    let mut c = Client::over(child.stdout.take().expect("out"), child.stdin.take().expect("in"));
+    let mut c = Client::over(
+        child.stdout.take().expect("out"),
+        child.stdin.take().expect("in"),
+    );
     assert_eq!(c.read_reply().unwrap().code, 220);
     ehlo(&mut c);
     // a local session may use unqualified addresses
-    let r = c.send_message("jo", &["alice"], b"Subject: via -bs\r\n\r\nhello\r\n").unwrap();
+    let r = c
+        .send_message("jo", &["alice"], b"Subject: via -bs\r\n\r\nhello\r\n")
+        .unwrap();
     assert_eq!(r.code, 250, "{}", r.text());
     assert!(r.text().contains("id="), "{}", r.text());
     assert_eq!(c.cmd("QUIT").unwrap().code, 221);
     assert!(child.wait().unwrap().success());
     let mbox = env.mbox("alice");
-    assert!(mbox.contains("Subject: via -bs") && mbox.contains("Return-path: <jo@host.example.org>"), "{mbox}");
-    assert!(env.log().contains("<= <jo@host.example.org> with ESMTP"), "{}", env.log());
+    assert!(
+        mbox.contains("Subject: via -bs") && mbox.contains("Return-path: <jo@host.example.org>"),
+        "{mbox}"
+    );
+    assert!(
+        env.log().contains("<= <jo@host.example.org> with ESMTP"),
+        "{}",
+        env.log()
+    );
 }
 
 #[test]
@@ -56,17 +68,36 @@ fn daemon_accepts_delivers_and_stops_cleanly() {
     assert!(env.path("run/masqmail.pid").exists() || !env.path("run").exists());
     let mut c = client(&d);
     let caps = ehlo(&mut c).text();
-    for ext in ["PIPELINING", "8BITMIME", "SIZE 0", "ENHANCEDSTATUSCODES", "CHUNKING", "SMTPUTF8"] {
+    for ext in [
+        "PIPELINING",
+        "8BITMIME",
+        "SIZE 0",
+        "ENHANCEDSTATUSCODES",
+        "CHUNKING",
+        "SMTPUTF8",
+    ] {
         assert!(caps.contains(ext), "{ext} missing: {caps}");
     }
-    assert!(!caps.contains("STARTTLS"), "no certificate, no STARTTLS: {caps}");
+    assert!(
+        !caps.contains("STARTTLS"),
+        "no certificate, no STARTTLS: {caps}"
+    );
     let r = c
-        .send_message("sender@remote.example", &["alice@host.example.org"], b"Subject: over tcp\r\n\r\nbody\r\n")
+        .send_message(
+            "sender@remote.example",
+            &["alice@host.example.org"],
+            b"Subject: over tcp\r\n\r\nbody\r\n",
+        )
         .unwrap();
     assert_eq!((r.code, r.enhanced()), (250, Some("2.0.0")), "{}", r.text());
-    env.wait_for("delivery to alice", || env.mbox("alice").contains("Subject: over tcp"));
+    env.wait_for("delivery to alice", || {
+        env.mbox("alice").contains("Subject: over tcp")
+    });
     let log = env.log();
-    assert!(log.contains("<= <sender@remote.example> host=127.0.0.1 with ESMTP"), "{log}");
+    assert!(
+        log.contains("<= <sender@remote.example> host=127.0.0.1 with ESMTP"),
+        "{log}"
+    );
     assert_eq!(c.cmd("QUIT").unwrap().code, 221);
     let status = d.stop();
     assert!(status.success(), "{status:?}");
@@ -79,25 +110,53 @@ fn every_reply_has_an_enhanced_code_and_order_is_checked() {
     let d = env.daemon(&[]);
     let mut c = client(&d);
     let r = c.cmd("MAIL FROM:<a@b.example>").unwrap();
-    assert_eq!((r.code, r.enhanced()), (503, Some("5.5.1")), "MAIL before EHLO");
+    assert_eq!(
+        (r.code, r.enhanced()),
+        (503, Some("5.5.1")),
+        "MAIL before EHLO"
+    );
     ehlo(&mut c);
     let r = c.cmd("RCPT TO:<alice@host.example.org>").unwrap();
-    assert_eq!((r.code, r.enhanced()), (503, Some("5.5.1")), "RCPT before MAIL");
+    assert_eq!(
+        (r.code, r.enhanced()),
+        (503, Some("5.5.1")),
+        "RCPT before MAIL"
+    );
     assert_eq!(c.cmd("MAIL FROM:<a@b.example>").unwrap().code, 250);
     let r = c.cmd("MAIL FROM:<a@b.example>").unwrap();
     assert_eq!((r.code, r.enhanced()), (503, Some("5.5.1")), "second MAIL");
     let r = c.cmd("DATA").unwrap();
-    assert_eq!((r.code, r.enhanced()), (554, Some("5.5.1")), "DATA without recipients");
-    for (cmd, code) in [("NOOP", 250), ("VRFY alice", 252), ("HELP", 214), ("RSET", 250), ("FOO", 500)] {
+    assert_eq!(
+        (r.code, r.enhanced()),
+        (554, Some("5.5.1")),
+        "DATA without recipients"
+    );
+    for (cmd, code) in [
+        ("NOOP", 250),
+        ("VRFY alice", 252),
+        ("HELP", 214),
+        ("RSET", 250),
+        ("FOO", 500),
+    ] {
         let r = c.cmd(cmd).unwrap();
         assert_eq!(r.code, code, "{cmd}: {}", r.text());
         assert!(r.enhanced().is_some(), "{cmd}: {}", r.text());
     }
     // unqualified addresses from the network are refused
     assert_eq!(c.cmd("MAIL FROM:<a>").unwrap().code, 501);
-    assert_eq!(c.cmd("MAIL FROM:<a@b.example> BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=x").unwrap().code, 250);
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@b.example> BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=x")
+            .unwrap()
+            .code,
+        250
+    );
     assert_eq!(c.cmd("RCPT TO:<alice> NOTIFY=NEVER").unwrap().code, 501);
-    assert_eq!(c.cmd("RCPT TO:<alice@host.example.org> NOTIFY=NEVER ORCPT=rfc822;alice@host.example.org").unwrap().code, 250);
+    assert_eq!(
+        c.cmd("RCPT TO:<alice@host.example.org> NOTIFY=NEVER ORCPT=rfc822;alice@host.example.org")
+            .unwrap()
+            .code,
+        250
+    );
     assert_eq!(c.cmd("QUIT").unwrap().code, 221);
 }
 
@@ -130,7 +189,9 @@ fn pipelined_group_and_pipelined_body() {
     assert_eq!(got, [250, 250, 354, 250, 250]);
     assert_eq!(env.queued().len(), 2);
     let all: String = env.queued().iter().map(|id| env.header_file(id)).collect();
-    assert!(all.contains("RT: <alice@host.example.org>") && all.contains("RT: <bob@host.example.org>"));
+    assert!(
+        all.contains("RT: <alice@host.example.org>") && all.contains("RT: <bob@host.example.org>")
+    );
     assert!(!all.contains("elsewhere"), "{all}");
 }
 
@@ -144,20 +205,31 @@ fn bdat_chunks_and_errors() {
     assert_eq!(c.cmd("RCPT TO:<alice@host.example.org>").unwrap().code, 250);
     let part1 = b"Subject: chunked\r\n\r\nline one\r";
     let part2 = b"\nline two\r\n";
-    c.send(format!("BDAT {}\r\n", part1.len()).as_bytes()).unwrap();
+    c.send(format!("BDAT {}\r\n", part1.len()).as_bytes())
+        .unwrap();
     c.send(part1).unwrap();
     assert_eq!(c.read_reply().unwrap().code, 250);
-    c.send(format!("BDAT {} LAST\r\n", part2.len()).as_bytes()).unwrap();
+    c.send(format!("BDAT {} LAST\r\n", part2.len()).as_bytes())
+        .unwrap();
     c.send(part2).unwrap();
     let r = c.read_reply().unwrap();
     assert_eq!(r.code, 250, "{}", r.text());
     let id = &env.queued()[0];
     let data = std::fs::read_to_string(env.path("spool").join(format!("{id}-D"))).unwrap();
-    assert_eq!(data, format!("{id}\nline one\nline two\n"), "CRLF split over chunks");
+    assert_eq!(
+        data,
+        format!("{id}\nline one\nline two\n"),
+        "CRLF split over chunks"
+    );
     // bad sizes
     for bad in ["BDAT -1", "BDAT 18446744073709551616", "BDAT", "BDAT 12x"] {
         let r = c.cmd(bad).unwrap();
-        assert_eq!((r.code, r.enhanced()), (501, Some("5.5.4")), "{bad}: {}", r.text());
+        assert_eq!(
+            (r.code, r.enhanced()),
+            (501, Some("5.5.4")),
+            "{bad}: {}",
+            r.text()
+        );
     }
     // BDAT without a transaction: the chunk is still read, then refused
     c.send(b"BDAT 5 LAST\r\nhello").unwrap();
@@ -166,11 +238,18 @@ fn bdat_chunks_and_errors() {
     assert_eq!(c.cmd("MAIL FROM:<s@remote.example>").unwrap().code, 250);
     assert_eq!(c.cmd("RCPT TO:<alice@host.example.org>").unwrap().code, 250);
     let big = vec![b'x'; 2000];
-    c.send(format!("BDAT {} LAST\r\n", big.len()).as_bytes()).unwrap();
+    c.send(format!("BDAT {} LAST\r\n", big.len()).as_bytes())
+        .unwrap();
     c.send(&big).unwrap();
     let r = c.read_reply().unwrap();
     assert_eq!((r.code, r.enhanced()), (552, Some("5.3.4")), "{}", r.text());
-    let r = c.send_message("s@remote.example", &["alice@host.example.org"], b"Subject: after\r\n\r\nok\r\n").unwrap();
+    let r = c
+        .send_message(
+            "s@remote.example",
+            &["alice@host.example.org"],
+            b"Subject: after\r\n\r\nok\r\n",
+        )
+        .unwrap();
     assert_eq!(r.code, 250);
     assert_eq!(env.queued().len(), 2);
 }
@@ -205,9 +284,18 @@ fn smuggling_variants_never_split_a_message() {
         c.send(&body).unwrap();
         let r = c.read_reply().unwrap();
         assert_eq!(r.code, 250, "variant {i}: {}", r.text());
-        assert_eq!(c.cmd("QUIT").unwrap().code, 221, "variant {i}: nothing pipelined after the one message");
+        assert_eq!(
+            c.cmd("QUIT").unwrap().code,
+            221,
+            "variant {i}: nothing pipelined after the one message"
+        );
         let ids = env.queued();
-        assert_eq!(ids.len(), i + 1, "variant {i} {ending:?} produced {} messages", ids.len() - i);
+        assert_eq!(
+            ids.len(),
+            i + 1,
+            "variant {i} {ending:?} produced {} messages",
+            ids.len() - i
+        );
     }
     for id in env.queued() {
         let h = env.header_file(&id);
@@ -225,18 +313,31 @@ fn oversized_input_gets_clear_replies() {
     assert_eq!((r.code, r.enhanced()), (500, Some("5.5.2")), "{}", r.text());
     // the session goes on
     ehlo(&mut c);
-    let r = c.cmd("MAIL FROM:<s@remote.example> SIZE=999999999999").unwrap();
+    let r = c
+        .cmd("MAIL FROM:<s@remote.example> SIZE=999999999999")
+        .unwrap();
     assert_eq!((r.code, r.enhanced()), (552, Some("5.3.4")));
     assert_eq!(c.cmd("MAIL FROM:<s@remote.example>").unwrap().code, 250);
-    let rcpts: Vec<String> = (0..1001).map(|i| format!("RCPT TO:<u{i}@host.example.org>")).collect();
+    let rcpts: Vec<String> = (0..1001)
+        .map(|i| format!("RCPT TO:<u{i}@host.example.org>"))
+        .collect();
     let refs: Vec<&str> = rcpts.iter().map(String::as_str).collect();
     let replies = c.pipeline(&refs).unwrap();
     assert!(replies[..1000].iter().all(|r| r.code == 250));
-    assert_eq!((replies[1000].code, replies[1000].enhanced()), (452, Some("4.5.3")));
+    assert_eq!(
+        (replies[1000].code, replies[1000].enhanced()),
+        (452, Some("4.5.3"))
+    );
     assert_eq!(c.cmd("RSET").unwrap().code, 250);
     // a body over max_msg_size, without SIZE: 552 after the end, nothing spooled
     let big = format!("Subject: big\r\n\r\n{}\r\n", "y".repeat(6000));
-    let r = c.send_message("s@remote.example", &["alice@host.example.org"], big.as_bytes()).unwrap();
+    let r = c
+        .send_message(
+            "s@remote.example",
+            &["alice@host.example.org"],
+            big.as_bytes(),
+        )
+        .unwrap();
     assert_eq!((r.code, r.enhanced()), (552, Some("5.3.4")), "{}", r.text());
     assert!(env.spool_files().is_empty(), "{:?}", env.spool_files());
     // a long data line without newline stays bounded and is refused by size
@@ -265,7 +366,9 @@ fn disconnect_mid_data_leaves_nothing() {
     ehlo(&mut c);
     assert_eq!(c.cmd("QUIT").unwrap().code, 221);
     assert!(env.spool_files().is_empty(), "{:?}", env.spool_files());
-    env.wait_for("the abandoned message in the log", || env.log().contains("abandoned"));
+    env.wait_for("the abandoned message in the log", || {
+        env.log().contains("abandoned")
+    });
 }
 
 #[test]
@@ -275,7 +378,10 @@ fn relay_policy_for_untrusted_clients() {
     let d = env.daemon(&[]);
     let mut c = client(&d);
     ehlo(&mut c);
-    assert_eq!(c.cmd("MAIL FROM:<alice@host.example.org>").unwrap().code, 250);
+    assert_eq!(
+        c.cmd("MAIL FROM:<alice@host.example.org>").unwrap().code,
+        250
+    );
     for rcpt in [
         "<u@external.example>",
         "<u%external.example@host.example.org>",
@@ -284,7 +390,12 @@ fn relay_policy_for_untrusted_clients() {
         "<\"u@external.example\"@host.example.org>",
     ] {
         let r = c.cmd(&format!("RCPT TO:{rcpt}")).unwrap();
-        assert_eq!((r.code, r.enhanced()), (550, Some("5.7.1")), "{rcpt}: {}", r.text());
+        assert_eq!(
+            (r.code, r.enhanced()),
+            (550, Some("5.7.1")),
+            "{rcpt}: {}",
+            r.text()
+        );
     }
     assert_eq!(c.cmd("RCPT TO:<ALICE@HOST.EXAMPLE.ORG>").unwrap().code, 250);
     // trusted (default relay_nets include loopback): relaying is allowed
@@ -311,7 +422,13 @@ fn starttls_with_a_test_ca_and_no_plaintext_injection() {
     let mut c = client(&d);
     assert!(ehlo(&mut c).text().contains("STARTTLS"));
     // R07: a command sent together with STARTTLS must not survive the handshake
-    let r = c.starttls_with_injection(&ca.ca_pem, "localhost", b"MAIL FROM:<x@injected.example>\r\n").unwrap();
+    let r = c
+        .starttls_with_injection(
+            &ca.ca_pem,
+            "localhost",
+            b"MAIL FROM:<x@injected.example>\r\n",
+        )
+        .unwrap();
     assert_eq!(r.code, 220);
     let caps = ehlo(&mut c).text();
     assert!(!caps.contains("STARTTLS"), "{caps}");
@@ -328,12 +445,23 @@ fn starttls_with_a_test_ca_and_no_plaintext_injection() {
 fn connections_over_the_limit_get_421() {
     let env = Env::new("max_connections = 2");
     let d = env.daemon(&[]);
-    let _a = client(&d);
-    let _b = client(&d);
+    // the harness's readiness probe may hold a slot for a moment
+    let mut held = Vec::new();
+    env.wait_for("two sessions", || {
+        held.retain_mut(|c: &mut Client| c.cmd("NOOP").is_ok());
+        while held.len() < 2 {
+            let mut c = Client::connect(d.addr).unwrap();
+            match c.read_reply() {
+                Ok(r) if r.code == 220 => held.push(c),
+                _ => return false,
+            }
+        }
+        true
+    });
     let mut c = Client::connect(d.addr).unwrap();
     let r = c.read_reply().unwrap();
     assert_eq!((r.code, r.enhanced()), (421, Some("4.7.0")), "{}", r.text());
-    drop(_a);
+    held.pop();
     // a freed slot is usable again
     env.wait_for("a free slot", || {
         let mut c = Client::connect(d.addr).unwrap();
@@ -346,6 +474,96 @@ fn interval_queue_runs_in_the_daemon() {
     let env = Env::new("");
     env.ok(&["-odq", "alice"], b"Subject: queued\n\nx\n");
     let _d = env.daemon(&["-q1s"]);
-    env.wait_for("the interval run", || env.mbox("alice").contains("Subject: queued"));
+    env.wait_for("the interval run", || {
+        env.mbox("alice").contains("Subject: queued")
+    });
     assert!(env.queued().is_empty());
+}
+
+#[test]
+fn bd_detaches_writes_the_pid_file_and_sigterm_removes_it() {
+    let env = Env::new("");
+    std::fs::create_dir(env.path("run")).unwrap();
+    let port = daemon::free_port();
+    let conf = std::fs::read_to_string(&env.conf).unwrap()
+        + &format!("listen_addresses = \"127.0.0.1:{port}\"\n");
+    std::fs::write(&env.conf, conf).unwrap();
+    let out = env.run(&["-bd"], b"");
+    assert!(out.status.success(), "the parent exits 0: {}", stderr(&out));
+    let pid_file = env.path("run/masqmail.pid");
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut c = Client::connect(addr).unwrap();
+    assert_eq!(c.read_reply().unwrap().code, 220);
+    // an idle session does not keep the daemon alive past the grace period
+    // SAFETY: kill has no memory preconditions.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    env.wait_for("the pid file to go", || !pid_file.exists());
+    env.wait_for("the process to end", || unsafe { libc::kill(pid, 0) } != 0);
+    assert!(env.log().contains("daemon quitting"), "{}", env.log());
+    assert!(c.cmd("NOOP").is_err(), "the idle session was dropped");
+}
+
+/// Started as root: binds, then runs as the mail user; local delivery
+/// still writes the mailbox as the recipient.
+#[test]
+fn as_root_the_daemon_drops_to_the_mail_user() {
+    if !is_root() {
+        eprintln!("not root: skipping");
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::new("");
+    let conf = std::fs::read_to_string(&env.conf)
+        .unwrap()
+        .replace("run_as_user = true", "run_as_user = false");
+    std::fs::write(&env.conf, conf).unwrap();
+    set_mode(env.dir.path(), 0o755);
+    set_mode(&env.path("mail"), 0o1777);
+    let d = env.daemon(&[]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
+    let mail = nix::unistd::User::from_name("mail")
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw();
+    let uids: Vec<u32> = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(
+        (uids[0], uids[1]),
+        (mail, mail),
+        "real and effective uid: {status}"
+    );
+    let mut c = client(&d);
+    ehlo(&mut c);
+    let r = c
+        .send_message(
+            "s@remote.example",
+            &["nobody@host.example.org"],
+            b"Subject: root\r\n\r\nx\r\n",
+        )
+        .unwrap();
+    assert_eq!(r.code, 250, "{}", r.text());
+    env.wait_for("delivery", || env.mbox("nobody").contains("Subject: root"));
+    let _ = c.cmd("QUIT");
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw();
+    assert_eq!(
+        std::fs::metadata(env.path("mail/nobody")).unwrap().uid(),
+        nobody
+    );
+    assert!(d.stop().success());
 }

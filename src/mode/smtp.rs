@@ -17,7 +17,9 @@ pub fn session(cfg: &Config) -> Result<i32, Exit> {
     let spool = Spool::open(&cfg.spool_dir, &cfg.lock_dir)
         .map_err(|e| Exit::new(code::TEMPFAIL, format!("cannot open the spool: {e}")))?;
     let tls = match (&cfg.tls_cert_file, &cfg.tls_key_file) {
-        (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key).map_err(|e| Exit::fail(e.to_string()))?),
+        (Some(cert), Some(key)) => {
+            Some(crate::tls::server_config(cert, key).map_err(|e| Exit::fail(e.to_string()))?)
+        }
         _ => None,
     };
     let peer = match stdin_peer() {
@@ -55,11 +57,19 @@ fn stdin_peer() -> Option<std::net::SocketAddr> {
 }
 
 /// `-bd`, `-bD`, `-q<ival>`: root or the mail user only (cli.md §4.2).
-pub fn daemon(cfg: &Config, inv: &Invocation, listen: bool, queue_interval: Option<std::time::Duration>) -> Result<i32, Exit> {
+pub fn daemon(
+    cfg: &Config,
+    inv: &Invocation,
+    listen: bool,
+    queue_interval: Option<std::time::Duration>,
+) -> Result<i32, Exit> {
     let ruid = nix::unistd::getuid();
     let mail = privs::mail_user().ok().map(|(u, _)| u);
     if !cfg.run_as_user && !ruid.is_root() && Some(ruid) != mail {
-        return Err(Exit::fail(format!("must be root or {} for daemon.", privs::MAIL_USER)));
+        return Err(Exit::fail(format!(
+            "must be root or {} for daemon.",
+            privs::MAIL_USER
+        )));
     }
     let opts = daemon::Options {
         listen,

@@ -2,7 +2,7 @@
 //! port of 127.0.0.1; killed when dropped.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use super::Env;
@@ -38,7 +38,9 @@ impl Env {
     pub fn start_daemon(&self, extra: &[&str], port: u16) -> Daemon {
         let mut c = self.cmd();
         c.arg("-bD").args(extra);
-        c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        c.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = c.spawn().expect("spawn daemon");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -49,7 +51,11 @@ impl Env {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("daemon exited early: {status}\nlog: {}", self.log());
             }
-            assert!(Instant::now() < deadline, "daemon does not listen\nlog: {}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "daemon does not listen\nlog: {}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         Daemon { child, addr }
@@ -59,7 +65,11 @@ impl Env {
     pub fn wait_for(&self, what: &str, mut cond: impl FnMut() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !cond() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}\nlog: {}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\nlog: {}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -15,10 +15,10 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::ServerCtx;
 use super::data::{ChunkAssembler, DataDecoder, DataError, Feed};
 use super::io::{Conn, Stop};
 use super::session::{Envelope, Peer, Session};
-use super::ServerCtx;
 use crate::accept::{AcceptError, Submission, accept};
 use crate::deliver::runner::Scope;
 use crate::message::Protocol;
@@ -28,7 +28,10 @@ use crate::message::read::{ReadOptions, read_message};
 pub struct Gone;
 
 impl Session {
-    pub async fn data<S: AsyncRead + AsyncWrite + Unpin>(&mut self, conn: &mut Conn<S>) -> Result<(), Gone> {
+    pub async fn data<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<S>,
+    ) -> Result<(), Gone> {
         if self.helo.is_none() {
             conn.reply(503, "5.5.1", &["need HELO or EHLO."]);
             return Ok(());
@@ -38,7 +41,11 @@ impl Session {
             return Ok(());
         }
         if self.env.rcpts.is_empty() {
-            conn.reply(554, "5.5.1", &["need RCPT TO: before DATA (no valid recipients)"]);
+            conn.reply(
+                554,
+                "5.5.1",
+                &["need RCPT TO: before DATA (no valid recipients)"],
+            );
             return Ok(());
         }
         conn.reply(354, "", &["okay, and do not forget the dot"]);
@@ -70,6 +77,17 @@ impl Session {
         size: u64,
         last: bool,
     ) -> Result<(), Gone> {
+        // A chunk far beyond the limit would only be read to be thrown
+        // away: end the session instead of reading gigabytes.
+        if size > self.ctx.limits.max_body.saturating_add(1 << 20) {
+            conn.reply(
+                552,
+                "5.3.4",
+                &["chunk larger than the message size limit; closing"],
+            );
+            let _ = conn.flush().await;
+            return Err(Gone);
+        }
         // The chunk is read in every case, so that the next command is
         // found where the client put it (RFC 3030 §2).
         let ready = self.helo.is_some() && self.env.from.is_some() && !self.env.rcpts.is_empty();
@@ -96,7 +114,11 @@ impl Session {
             } else {
                 "need RCPT TO: before BDAT (no valid recipients)"
             };
-            conn.reply(if self.env.from.is_none() { 503 } else { 554 }, "5.5.1", &[text]);
+            conn.reply(
+                if self.env.from.is_none() { 503 } else { 554 },
+                "5.5.1",
+                &[text],
+            );
             return Ok(());
         }
         self.env.chunking = true;
@@ -110,11 +132,25 @@ impl Session {
         Ok(())
     }
 
-    async fn abandoned<S: AsyncRead + AsyncWrite + Unpin>(&mut self, conn: &mut Conn<S>, stop: Stop) {
-        tracing::info!("{}: message abandoned before its end; nothing was spooled", self.who());
+    async fn abandoned<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<S>,
+        stop: Stop,
+    ) {
+        tracing::info!(
+            "{}: message abandoned before its end; nothing was spooled",
+            self.who()
+        );
         self.env = Envelope::default();
         if matches!(stop, Stop::Timeout) {
-            conn.reply(421, "4.4.2", &[&format!("{} timeout, closing connection", self.ctx.cfg.host_name)]);
+            conn.reply(
+                421,
+                "4.4.2",
+                &[&format!(
+                    "{} timeout, closing connection",
+                    self.ctx.cfg.host_name
+                )],
+            );
             let _ = conn.flush().await;
         }
     }
@@ -154,14 +190,20 @@ impl Session {
             recipients: env.rcpts,
             recipients_from_headers: false,
             full_name: None,
-            protocol: if self.esmtp { Protocol::Esmtp } else { Protocol::Smtp },
+            protocol: if self.esmtp {
+                Protocol::Esmtp
+            } else {
+                Protocol::Smtp
+            },
             received_host: host,
             ident,
             uid,
         };
         let ctx = Arc::clone(&self.ctx);
         let transfer = ctx.next_transfer();
-        let result = tokio::task::spawn_blocking(move || accept(&ctx.cfg, &ctx.spool, sub, raw, transfer)).await;
+        let result =
+            tokio::task::spawn_blocking(move || accept(&ctx.cfg, &ctx.spool, sub, raw, transfer))
+                .await;
         match result {
             Ok(Ok(msg)) => {
                 conn.reply(250, "2.0.0", &[&format!("OK id={}", msg.id)]);
@@ -169,7 +211,9 @@ impl Session {
                     deliver_now(&self.ctx, msg.id);
                 }
             }
-            Ok(Err(AcceptError::NoRecipients)) => conn.reply(554, "5.5.1", &["no valid recipients"]),
+            Ok(Err(AcceptError::NoRecipients)) => {
+                conn.reply(554, "5.5.1", &["no valid recipients"])
+            }
             Ok(Err(e)) => {
                 tracing::error!("{}: {e}", self.who());
                 conn.reply(451, "4.3.0", &["Could not write spool file"]);

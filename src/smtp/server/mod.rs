@@ -114,7 +114,11 @@ pub struct ServerCtx {
 }
 
 impl ServerCtx {
-    pub fn new(cfg: Arc<Config>, spool: Spool, tls: Option<Arc<rustls::ServerConfig>>) -> ServerCtx {
+    pub fn new(
+        cfg: Arc<Config>,
+        spool: Spool,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> ServerCtx {
         let limits = Limits::for_config(&cfg);
         ServerCtx {
             cfg,
@@ -139,7 +143,11 @@ where
 {
     let mut session = Session::new(Arc::clone(&ctx), peer);
     let mut conn = Conn::new(stream);
-    let greeting = format!("{} MasqMail {} ESMTP", ctx.cfg.host_name, crate::accept::VERSION);
+    let greeting = format!(
+        "{} MasqMail {} ESMTP",
+        ctx.cfg.host_name,
+        crate::accept::VERSION
+    );
     conn.reply(220, "", &[&greeting]);
     let plain = match session.run(conn).await {
         End::Closed => return,

@@ -52,7 +52,7 @@ pub fn check_rcpt(cfg: &Config, peer: &Peer, from: &Address, rcpt: &Address) -> 
     if !trusted {
         return RcptVerdict::Refuse("client not in relay_nets");
     }
-    if !cfg.do_relay && !(from.is_null() || locality.is_local(from)) {
+    if !(cfg.do_relay || from.is_null() || locality.is_local(from)) {
         return RcptVerdict::Refuse("do_relay is off and neither address is local");
     }
     RcptVerdict::Accept
@@ -81,8 +81,14 @@ mod tests {
         let outside = "127.0.0.2";
         let inside = "127.0.0.1";
         // from outside: only plain local recipients
-        assert_eq!(verdict(&c, outside, "a@x.example", "u@local.example"), RcptVerdict::Accept);
-        assert_eq!(verdict(&c, outside, "a@x.example", "U@LOCAL.EXAMPLE"), RcptVerdict::Accept);
+        assert_eq!(
+            verdict(&c, outside, "a@x.example", "u@local.example"),
+            RcptVerdict::Accept
+        );
+        assert_eq!(
+            verdict(&c, outside, "a@x.example", "U@LOCAL.EXAMPLE"),
+            RcptVerdict::Accept
+        );
         for rcpt in [
             "u@external.example",
             "u%external.example@local.example",
@@ -92,15 +98,32 @@ mod tests {
             "u@[192.0.2.1]",
         ] {
             assert!(
-                matches!(verdict(&c, outside, "a@local.example", rcpt), RcptVerdict::Refuse(_)),
+                matches!(
+                    verdict(&c, outside, "a@local.example", rcpt),
+                    RcptVerdict::Refuse(_)
+                ),
                 "{rcpt}"
             );
         }
         // IPv4-mapped IPv6 is the same peer
-        assert_eq!(verdict(&c, "[::ffff:127.0.0.1]", "a@x.example", "u@external.example"), RcptVerdict::Accept);
+        assert_eq!(
+            verdict(
+                &c,
+                "[::ffff:127.0.0.1]",
+                "a@x.example",
+                "u@external.example"
+            ),
+            RcptVerdict::Accept
+        );
         // from inside: relaying allowed (do_relay defaults to true)
-        assert_eq!(verdict(&c, inside, "a@x.example", "u@external.example"), RcptVerdict::Accept);
-        assert_eq!(verdict(&c, inside, "a@x.example", "u%v@local.example"), RcptVerdict::Accept);
+        assert_eq!(
+            verdict(&c, inside, "a@x.example", "u@external.example"),
+            RcptVerdict::Accept
+        );
+        assert_eq!(
+            verdict(&c, inside, "a@x.example", "u%v@local.example"),
+            RcptVerdict::Accept
+        );
     }
 
     #[test]
@@ -108,16 +131,31 @@ mod tests {
         let mut c = cfg();
         c.do_relay = false;
         let inside = "127.0.0.1";
-        assert!(matches!(verdict(&c, inside, "a@x.example", "u@y.example"), RcptVerdict::Refuse(_)));
-        assert_eq!(verdict(&c, inside, "a@local.example", "u@y.example"), RcptVerdict::Accept);
-        assert_eq!(verdict(&c, inside, "a@x.example", "u@local.example"), RcptVerdict::Accept);
+        assert!(matches!(
+            verdict(&c, inside, "a@x.example", "u@y.example"),
+            RcptVerdict::Refuse(_)
+        ));
+        assert_eq!(
+            verdict(&c, inside, "a@local.example", "u@y.example"),
+            RcptVerdict::Accept
+        );
+        assert_eq!(
+            verdict(&c, inside, "a@x.example", "u@local.example"),
+            RcptVerdict::Accept
+        );
     }
 
     #[test]
     fn local_bs_users_are_trusted() {
         let c = cfg();
-        let peer = Peer::Local { login: "jo".into(), uid: 1000 };
+        let peer = Peer::Local {
+            login: "jo".into(),
+            uid: 1000,
+        };
         let a = |s: &str| parse_path(s, PipePolicy::Refuse).expect("address");
-        assert_eq!(check_rcpt(&c, &peer, &a("jo@local.example"), &a("u@far.example")), RcptVerdict::Accept);
+        assert_eq!(
+            check_rcpt(&c, &peer, &a("jo@local.example"), &a("u@far.example")),
+            RcptVerdict::Accept
+        );
     }
 }

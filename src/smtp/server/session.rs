@@ -31,7 +31,10 @@ pub enum Peer {
     Tcp(SocketAddr),
     /// `-bs` on a pipe or terminal: a local user; addresses are qualified
     /// and the message counts as local (ident = login).
-    Local { login: String, uid: u32 },
+    Local {
+        login: String,
+        uid: u32,
+    },
 }
 
 impl Peer {
@@ -88,7 +91,10 @@ impl Session {
 
     /// Runs the command loop on `conn` until QUIT, EOF, a timeout or
     /// STARTTLS.
-    pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(&mut self, mut conn: Conn<S>) -> End<S> {
+    pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
+        &mut self,
+        mut conn: Conn<S>,
+    ) -> End<S> {
         loop {
             let line = match conn.take_line() {
                 Some(line) => line,
@@ -116,7 +122,11 @@ impl Session {
             match command::parse(&line) {
                 Err(e) => self.refuse(&mut conn, &e),
                 Ok(Command::Quit) => {
-                    conn.reply(221, "2.0.0", &[&format!("{} closing connection", self.host())]);
+                    conn.reply(
+                        221,
+                        "2.0.0",
+                        &[&format!("{} closing connection", self.host())],
+                    );
                     let _ = conn.flush().await;
                     return End::Closed;
                 }
@@ -148,7 +158,11 @@ impl Session {
             Stop::Eof => tracing::debug!("{}: received EOF", self.who()),
             Stop::Timeout => {
                 tracing::info!("{}: connection timed out", self.who());
-                conn.reply(421, "4.4.2", &[&format!("{} timeout, closing connection", self.host())]);
+                conn.reply(
+                    421,
+                    "4.4.2",
+                    &[&format!("{} timeout, closing connection", self.host())],
+                );
                 let _ = conn.flush().await;
             }
             Stop::Io(e) => tracing::info!("{}: connection error: {e}", self.who()),
@@ -172,7 +186,11 @@ impl Session {
         match cmd {
             Command::Helo(name) => {
                 self.greeted(name, false);
-                conn.reply(250, "", &[&format!("{} pretty old mailer, huh?", self.host())]);
+                conn.reply(
+                    250,
+                    "",
+                    &[&format!("{} pretty old mailer, huh?", self.host())],
+                );
             }
             Command::Ehlo(name) => {
                 self.greeted(name, true);
@@ -218,7 +236,14 @@ impl Session {
     fn ehlo_lines(&self) -> Vec<String> {
         let mut lines = vec![format!("{} Nice to meet you with ESMTP", self.host())];
         lines.push(format!("SIZE {}", self.ctx.cfg.max_msg_size));
-        for ext in ["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "CHUNKING", "SMTPUTF8", "DSN"] {
+        for ext in [
+            "PIPELINING",
+            "8BITMIME",
+            "ENHANCEDSTATUSCODES",
+            "CHUNKING",
+            "SMTPUTF8",
+            "DSN",
+        ] {
             lines.push(ext.to_string());
         }
         if self.ctx.tls.is_some() && !self.tls {
@@ -228,7 +253,12 @@ impl Session {
         lines
     }
 
-    fn mail<S: AsyncRead + AsyncWrite + Unpin>(&mut self, conn: &mut Conn<S>, token: &str, params: &command::MailParams) {
+    fn mail<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<S>,
+        token: &str,
+        params: &command::MailParams,
+    ) {
         if self.helo.is_none() {
             return conn.reply(503, "5.5.1", &["need HELO or EHLO"]);
         }
@@ -305,13 +335,20 @@ impl Session {
     }
 
     /// `Some(End::StartTls(()))` when the handshake is to start now.
-    async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(&mut self, conn: &mut Conn<S>) -> Option<End<()>> {
+    async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        conn: &mut Conn<S>,
+    ) -> Option<End<()>> {
         if self.ctx.tls.is_none() || self.tls {
             conn.reply(502, "5.5.1", &["STARTTLS not available"]);
             return None;
         }
         if !conn.input.is_empty() {
-            tracing::warn!("{}: dropping {} bytes sent after STARTTLS", self.who(), conn.input.len());
+            tracing::warn!(
+                "{}: dropping {} bytes sent after STARTTLS",
+                self.who(),
+                conn.input.len()
+            );
             conn.input.clear();
         }
         conn.reply(220, "2.0.0", &["ready to start TLS"]);
