@@ -164,6 +164,9 @@ fn write_pid_file(path: &PathBuf, pid: u32) {
 }
 
 async fn serve_until_stopped(ctx: Arc<ServerCtx>, listeners: Vec<StdListener>, opts: Options) {
+    // Handlers first: a SIGTERM must never find the default action once
+    // clients can connect.
+    let stop = wait_for_stop();
     let sessions = Arc::new(Tracker::default());
     let permits = Arc::new(Semaphore::new(match ctx.cfg.max_connections {
         0 => Semaphore::MAX_PERMITS,
@@ -186,7 +189,7 @@ async fn serve_until_stopped(ctx: Arc<ServerCtx>, listeners: Vec<StdListener>, o
     if let Some(every) = opts.queue_interval {
         tasks.spawn(queue_timer(Arc::clone(&ctx), every));
     }
-    wait_for_stop().await;
+    stop.await;
     tracing::info!(
         "stopping: no new connections; {} session(s) running",
         sessions.running()
