@@ -49,6 +49,27 @@ pub enum AcceptError {
     Unsafe(&'static str),
     #[error("Could not write spool file: {0}")]
     Spool(#[from] SpoolError),
+    /// Free space below `queue_minfree` (RELIABILITY R36): try later.
+    #[error("not enough free space in the spool ({free} bytes free, {needed} needed)")]
+    NoSpace { free: u64, needed: u64 },
+}
+
+/// Refuses new mail while the spool's file system has less than
+/// `queue_minfree` plus `size` bytes free. Queue runs are not affected, so
+/// delivering (and removing) mail frees space.
+pub fn check_space(cfg: &Config, spool: &Spool, size: u64) -> Result<(), AcceptError> {
+    if cfg.queue_minfree == 0 {
+        return Ok(());
+    }
+    let needed = cfg.queue_minfree.saturating_add(size);
+    match spool.free_bytes() {
+        Ok(free) if free < needed => {
+            tracing::warn!("refusing mail: {free} bytes free in the spool, {needed} needed");
+            Err(AcceptError::NoSpace { free, needed })
+        }
+        // Unknown free space must not stop mail; the write will tell.
+        _ => Ok(()),
+    }
 }
 
 /// Spools `raw` with the envelope of `sub` after the header processing of
@@ -69,6 +90,7 @@ pub fn accept(
         headers: input_headers,
         body,
     } = raw;
+    check_space(cfg, spool, body.len() as u64)?;
     if sub.recipients_from_headers {
         for h in input_headers
             .iter()

@@ -567,3 +567,50 @@ fn as_root_the_daemon_drops_to_the_mail_user() {
     );
     assert!(d.stop().success());
 }
+
+/// R36: below queue_minfree new mail gets 452 4.3.1 (sendmail: exit 75),
+/// while queue runs go on delivering.
+#[test]
+fn free_space_admission() {
+    let env = Env::new("");
+    env.ok(&["-odq", "alice"], b"Subject: before\n\nx\n");
+    let conf =
+        std::fs::read_to_string(&env.conf).unwrap() + "queue_minfree = 1152921504606846976\n";
+    std::fs::write(&env.conf, conf).unwrap();
+    let out = env.run(&["bob"], b"Subject: refused\n\nx\n");
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not enough free space"),
+        "{}",
+        stderr(&out)
+    );
+    let d = env.daemon(&[]);
+    let mut c = client(&d);
+    ehlo(&mut c);
+    let r = c.cmd("MAIL FROM:<s@remote.example>").unwrap();
+    assert_eq!((r.code, r.enhanced()), (452, Some("4.3.1")), "{}", r.text());
+    assert_eq!(c.cmd("QUIT").unwrap().code, 221);
+    env.ok(&["-q"], b"");
+    assert!(env.mbox("alice").contains("Subject: before"));
+    assert!(env.queued().is_empty());
+}
+
+/// R40: an idle client is dropped after smtp_command_timeout with 421.
+#[test]
+fn idle_clients_time_out() {
+    let env = Env::new("smtp_command_timeout = 1s\nsmtp_data_timeout = 1s");
+    let d = env.daemon(&[]);
+    let mut c = client(&d);
+    let r = c.read_reply().unwrap();
+    assert_eq!((r.code, r.enhanced()), (421, Some("4.4.2")), "{}", r.text());
+    // in the middle of DATA too, and nothing is spooled
+    let mut c = client(&d);
+    ehlo(&mut c);
+    assert_eq!(c.cmd("MAIL FROM:<s@remote.example>").unwrap().code, 250);
+    assert_eq!(c.cmd("RCPT TO:<alice@host.example.org>").unwrap().code, 250);
+    assert_eq!(c.cmd("DATA").unwrap().code, 354);
+    c.send(b"Subject: slow\r\n").unwrap();
+    let r = c.read_reply().unwrap();
+    assert_eq!((r.code, r.enhanced()), (421, Some("4.4.2")), "{}", r.text());
+    assert!(env.queued().is_empty());
+}

@@ -221,6 +221,9 @@ fn apply(
         M::MaxConnections => c.max_connections = at.number(v)?,
         M::MaxDeferTime => c.max_defer_time = at.interval(v)?,
         M::CommandTimeLimit => c.command_time_limit = at.interval(v)?,
+        M::QueueMinfree => c.queue_minfree = at.number(v)?,
+        M::SmtpCommandTimeout => c.smtp_command_timeout = at.interval(v)?,
+        M::SmtpDataTimeout => c.smtp_data_timeout = at.interval(v)?,
         M::WarnIntervals => {
             c.warn_intervals = at
                 .list(v, opt.incl)?

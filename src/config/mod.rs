@@ -158,6 +158,13 @@ pub struct Config {
     /// Directory of the shipped templates (failmsg.tpl, warnmsg.tpl);
     /// `None`: `tpl/` found relative to the binary.
     pub template_dir: Option<PathBuf>,
+    /// Free bytes the spool's file system must keep: below it (plus the
+    /// announced size) new mail is refused with a temporary error.
+    pub queue_minfree: u64,
+    /// SMTP server: waiting for a command (RFC 5321 §4.5.3.2.7).
+    pub smtp_command_timeout: Duration,
+    /// SMTP server: waiting for the next block of message data.
+    pub smtp_data_timeout: Duration,
 }
 
 impl Config {
@@ -240,6 +247,9 @@ impl Config {
             relay_nets: nets.iter().filter_map(|n| n.parse().ok()).collect(),
             max_connections: 100,
             command_time_limit: Duration::from_secs(1000),
+            queue_minfree: 10 * 1024 * 1024,
+            smtp_command_timeout: Duration::from_secs(300),
+            smtp_data_timeout: Duration::from_secs(180),
             template_dir: None,
         }
     }

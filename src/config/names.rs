@@ -119,6 +119,7 @@ pub enum M {
     OnlineDetect, OnlineFile, OnlinePipe, MserverIface, Get, OnlineGets, RemotePort,
     IdentTrustedNets, ErrmsgFile, WarnmsgFile, WarnIntervals, MaxDeferTime, LogUser,
     TlsCertFile, TlsKeyFile, DnsServers, RelayNets, MaxConnections, CommandTimeLimit, TemplateDir,
+    QueueMinfree, SmtpCommandTimeout, SmtpDataTimeout,
 }
 
 pub const MBOX_DEFAULT: &[&str] = &["mbox", "mda", "maildir"];
@@ -191,6 +192,9 @@ pub static MAIN: &[Opt<M>] = &[
     o("max_connections", M::MaxConnections, Ty::Number),
     o("command_time_limit", M::CommandTimeLimit, Ty::Time),
     o("template_dir", M::TemplateDir, Ty::Path),
+    o("queue_minfree", M::QueueMinfree, Ty::Number),
+    o("smtp_command_timeout", M::SmtpCommandTimeout, Ty::Time),
+    o("smtp_data_timeout", M::SmtpDataTimeout, Ty::Time),
 ];
 
 /// Fields of a route that options set.

@@ -54,7 +54,9 @@ pub fn run(cfg: &Config, inv: &Invocation) -> Result<i32, Exit> {
     let msg = accept(cfg, &spool, sub, raw, 0).map_err(|e| match e {
         AcceptError::NoRecipients => Exit::fail("no recipients."),
         AcceptError::Unsafe(_) => Exit::new(code::USAGE, e.to_string()),
-        AcceptError::Spool(_) => Exit::new(code::TEMPFAIL, e.to_string()),
+        AcceptError::Spool(_) | AcceptError::NoSpace { .. } => {
+            Exit::new(code::TEMPFAIL, e.to_string())
+        }
     })?;
 
     if cfg.do_queue {

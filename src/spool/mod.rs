@@ -79,6 +79,12 @@ impl Spool {
         self.dir.path()
     }
 
+    /// Bytes available to unprivileged writers on the spool's file system.
+    pub fn free_bytes(&self) -> std::io::Result<u64> {
+        let st = rustix::fs::fstatvfs(self.dir.fd())?;
+        Ok(st.f_bavail.saturating_mul(st.f_frsize))
+    }
+
     /// Reads and parses the header file of `id`.
     pub fn read(&self, id: &QueueId) -> Result<Message, SpoolError> {
         let name = header_name(id);

@@ -50,8 +50,8 @@ pub const HARD_MAX_BODY: u64 = 512 * 1024 * 1024;
 impl Limits {
     pub fn for_config(cfg: &Config) -> Limits {
         Limits {
-            command_timeout: Duration::from_secs(300),
-            data_timeout: Duration::from_secs(180),
+            command_timeout: cfg.smtp_command_timeout,
+            data_timeout: cfg.smtp_data_timeout,
             max_rcpts: 1000,
             max_body: match cfg.max_msg_size {
                 0 => HARD_MAX_BODY,

@@ -275,6 +275,11 @@ impl Session {
         if token.len() > 256 {
             return conn.reply(553, "5.1.7", &["Address too long."]);
         }
+        if crate::accept::check_space(&self.ctx.cfg, &self.ctx.spool, params.size.unwrap_or(0))
+            .is_err()
+        {
+            return conn.reply(452, "4.3.1", &["Insufficient system storage"]);
+        }
         let addr = match parse_path(token, PipePolicy::Refuse) {
             Ok(a) => a,
             Err(e) => return conn.reply(501, "5.1.7", &[&format!("{token}: {e}")]),
