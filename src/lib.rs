@@ -27,6 +27,7 @@ pub mod fs;
 pub mod log;
 pub mod message;
 pub mod mode;
+pub mod online;
 
 pub mod privs;
 pub mod queue;
