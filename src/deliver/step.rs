@@ -24,20 +24,74 @@ pub const MAX_HOPS: usize = 50;
 
 /// What happened to the leaves of one message in this step.
 #[derive(Default)]
-struct Tally {
-    delivered: usize,
-    failed: Vec<(Address, String)>,
-    deferred: Vec<(Address, String)>,
+pub struct Tally {
+    pub delivered: usize,
+    pub failed: Vec<(Address, String)>,
+    pub deferred: Vec<(Address, String)>,
+}
+
+/// One locked message between its local step and its conclusion: the
+/// remote step of a batch works on these.
+pub struct InFlight {
+    pub msg: Message,
+    pub body: Vec<u8>,
+    pub tally: Tally,
+    /// Envelope recipients and their delivery targets after aliasing.
+    pub expanded: Vec<(Address, Vec<Address>)>,
+    /// Remote targets still pending after the local step.
+    pub remote: Vec<Address>,
+    pub now: i64,
+}
+
+impl InFlight {
+    /// Records a remote target's outcome.
+    pub fn record(&mut self, leaf: &Address, outcome: Outcome) {
+        self.tally.deferred.retain(|(a, _)| a != leaf);
+        match outcome {
+            Outcome::Delivered => {
+                self.msg.mark(leaf, Done::Delivered);
+                self.tally.delivered += 1;
+            }
+            Outcome::Deferred(why) => self.tally.deferred.push((leaf.clone(), why)),
+            Outcome::Failed(why) => {
+                self.msg.mark(leaf, Done::Failed);
+                self.tally.failed.push((leaf.clone(), why));
+            }
+        }
+    }
+
+    /// Remote targets not finished yet.
+    pub fn pending_remote(&self) -> Vec<Address> {
+        self.remote
+            .iter()
+            .filter(|a| self.msg.finished_state(a).is_none())
+            .cloned()
+            .collect()
+    }
 }
 
 impl Runner<'_> {
-    /// Delivers what can be delivered of `msg` (locked by the caller).
-    pub fn deliver_message(&mut self, mut msg: Message) {
+    /// Delivers what can be delivered of `msg` (locked by the caller),
+    /// alone: the local step, the remote step for this one message, the
+    /// conclusion.
+    pub fn deliver_message(&mut self, msg: Message) {
+        if let Some(state) = self.local_step(msg) {
+            let mut batch = vec![state];
+            self.remote_step(&mut batch);
+            for state in batch {
+                self.conclude(state);
+            }
+        }
+    }
+
+    /// Aliases, loop check and local delivery; remote targets are left in
+    /// [`InFlight::remote`]. `None` when the message cannot be read.
+    pub fn local_step(&mut self, mut msg: Message) -> Option<InFlight> {
         let body = match self.spool.read_body(&msg.id, &msg) {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!("{}: cannot read message body: {e}", msg.id);
-                return;
+                return None;
             }
         };
         let now = chrono::Utc::now().timestamp();
@@ -53,6 +107,7 @@ impl Runner<'_> {
 
         let hops = msg.headers.iter().filter(|h| h.is("Received")).count();
         let mut expanded: Vec<(Address, Vec<Address>)> = Vec::new();
+        let mut remote: Vec<Address> = Vec::new();
         for top in tops {
             if hops > MAX_HOPS {
                 tracing::warn!(
@@ -89,11 +144,8 @@ impl Runner<'_> {
                 }
                 let is_local = leaf.is_pipe() || self.cfg.locality().is_local(leaf);
                 if !is_local {
-                    if self.scope.remote {
-                        tracing::info!(
-                            "{} == <{leaf}> no route available now, kept in queue",
-                            msg.id
-                        );
+                    if !remote.contains(leaf) {
+                        remote.push(leaf.clone());
                     }
                     continue;
                 }
@@ -114,6 +166,27 @@ impl Runner<'_> {
             }
         }
 
+        Some(InFlight {
+            msg,
+            body,
+            tally,
+            expanded,
+            remote,
+            now,
+        })
+    }
+
+    /// Expiry, envelope recipients' states, notices, then the spool update
+    /// of spool.md §5.
+    pub fn conclude(&mut self, state: InFlight) {
+        let InFlight {
+            mut msg,
+            body,
+            mut tally,
+            expanded,
+            now,
+            ..
+        } = state;
         if !tally.deferred.is_empty()
             && bounce::expired(msg.received_time, now, self.cfg.max_defer_time)
         {
@@ -144,11 +217,7 @@ impl Runner<'_> {
                 );
             }
         }
-        self.conclude(msg, &body, tally, now);
-    }
-
-    /// Notices, then the spool update of spool.md §5.
-    fn conclude(&mut self, mut msg: Message, body: &[u8], tally: Tally, now: i64) {
+        let body = body.as_slice();
         let mut notices_ok = true;
         if !tally.failed.is_empty() {
             let rcpts: Vec<Address> = tally.failed.iter().map(|(a, _)| a.clone()).collect();
