@@ -29,6 +29,7 @@ pub mod message;
 pub mod mode;
 
 pub mod privs;
+pub mod route;
 pub mod queue;
 pub mod smtp;
 pub mod spool;
