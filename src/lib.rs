@@ -29,8 +29,8 @@ pub mod message;
 pub mod mode;
 
 pub mod privs;
-pub mod route;
 pub mod queue;
+pub mod route;
 pub mod smtp;
 pub mod spool;
 pub mod tls;

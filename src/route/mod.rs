@@ -19,6 +19,5 @@ mod splice;
 
 pub use rewrite::{Rewritten, rewrite};
 pub use select::{
-    Claims, accepts_message, accepts_rcpt, default_local_net_route, local_net_applies,
-    route_files,
+    Claims, accepts_message, accepts_rcpt, default_local_net_route, local_net_applies, route_files,
 };

@@ -92,8 +92,12 @@ pub fn rewrite(route: &Route, cfg: &Config, msg: &Message) -> Rewritten {
     let loc = cfg.locality();
     let return_path = return_path(route, &loc, &msg.return_path);
 
-    let set_from = valid_domain(route, "set_h_from_domain", route.set_h_from_domain.as_deref())
-        .filter(|_| route.map_h_from_addresses.is_empty());
+    let set_from = valid_domain(
+        route,
+        "set_h_from_domain",
+        route.set_h_from_domain.as_deref(),
+    )
+    .filter(|_| route.map_h_from_addresses.is_empty());
     let set_reply = valid_domain(
         route,
         "set_h_reply_to_domain",

@@ -43,7 +43,7 @@ pub fn accepts_message(route: &Route, cfg: &Config, msg: &Message) -> bool {
         return false;
     }
     // 0.2: exact, case-sensitive equality on the local part.
-    let locals = |l: &[String]| l.iter().any(|x| *x == rp.local);
+    let locals = |l: &[String]| l.contains(&rp.local);
     if !route.allowed_mail_locals.is_empty() && !locals(&route.allowed_mail_locals) {
         return false;
     }

@@ -54,29 +54,94 @@ fn message_filters() {
         ("denied_senders = \"<>\"", "<>", None, false),
         ("denied_senders = \"<>\"", "a@b", None, true),
         // deny wins over allow
-        ("allowed_senders = \"*\"\ndenied_senders = \"*@spam.example\"", "x@SPAM.example", None, false),
-        ("allowed_senders = \"*\"\ndenied_senders = \"*@spam.example\"", "x@ham.example", None, true),
+        (
+            "allowed_senders = \"*\"\ndenied_senders = \"*@spam.example\"",
+            "x@SPAM.example",
+            None,
+            false,
+        ),
+        (
+            "allowed_senders = \"*\"\ndenied_senders = \"*@spam.example\"",
+            "x@ham.example",
+            None,
+            true,
+        ),
         // 0.2 mail locals: exact, case-sensitive
         ("allowed_mail_locals = \"alice;bob\"", "alice@x", None, true),
-        ("allowed_mail_locals = \"alice;bob\"", "Alice@x", None, false),
+        (
+            "allowed_mail_locals = \"alice;bob\"",
+            "Alice@x",
+            None,
+            false,
+        ),
         ("allowed_mail_locals = \"alice;bob\"", "<>", None, false),
         ("not_allowed_mail_locals = \"root\"", "root@x", None, false),
         ("not_allowed_mail_locals = \"root\"", "rooty@x", None, true),
         // 0.2 return paths
-        ("allowed_return_paths = \"<>;*@home.example\"", "<>", None, true),
-        ("allowed_return_paths = \"<>;*@home.example\"", "a@HOME.example", None, true),
-        ("allowed_return_paths = \"<>;*@home.example\"", "a@away.example", None, false),
-        ("not_allowed_return_paths = \"<a@b.example>\"", "a@b.example", None, false),
+        (
+            "allowed_return_paths = \"<>;*@home.example\"",
+            "<>",
+            None,
+            true,
+        ),
+        (
+            "allowed_return_paths = \"<>;*@home.example\"",
+            "a@HOME.example",
+            None,
+            true,
+        ),
+        (
+            "allowed_return_paths = \"<>;*@home.example\"",
+            "a@away.example",
+            None,
+            false,
+        ),
+        (
+            "not_allowed_return_paths = \"<a@b.example>\"",
+            "a@b.example",
+            None,
+            false,
+        ),
         // From: header filter, unqualified From qualified with host_name
-        ("allowed_from_hdrs = \"*@host.example.org\"", "x@y", Some("root"), true),
-        ("allowed_from_hdrs = \"*@host.example.org\"", "x@y", Some("Root <root@other.example>"), false),
-        ("allowed_from_hdrs = \"*@host.example.org\"", "x@y", None, true),
-        ("allowed_from_hdrs = \"*@host.example.org\"", "x@y", Some("\"A, B\" <b@HOST.example.org>, c@d"), true),
+        (
+            "allowed_from_hdrs = \"*@host.example.org\"",
+            "x@y",
+            Some("root"),
+            true,
+        ),
+        (
+            "allowed_from_hdrs = \"*@host.example.org\"",
+            "x@y",
+            Some("Root <root@other.example>"),
+            false,
+        ),
+        (
+            "allowed_from_hdrs = \"*@host.example.org\"",
+            "x@y",
+            None,
+            true,
+        ),
+        (
+            "allowed_from_hdrs = \"*@host.example.org\"",
+            "x@y",
+            Some("\"A, B\" <b@HOST.example.org>, c@d"),
+            true,
+        ),
         // first address only
         ("denied_from_hdrs = \"c@d\"", "x@y", Some("a@b, c@d"), true),
-        ("denied_from_hdrs = \"a\"", "x@y", Some("(c) a@b, c@d"), false),
+        (
+            "denied_from_hdrs = \"a\"",
+            "x@y",
+            Some("(c) a@b, c@d"),
+            false,
+        ),
         // unparsable From: skips the route
-        ("allowed_from_hdrs = \"*\"", "x@y", Some("undisclosed:;"), false),
+        (
+            "allowed_from_hdrs = \"*\"",
+            "x@y",
+            Some("undisclosed:;"),
+            false,
+        ),
         ("denied_from_hdrs = \"z\"", "x@y", Some("<<<"), false),
         // without From filters an unparsable From does not matter
         ("", "x@y", Some("<<<"), true),
@@ -94,20 +159,56 @@ fn message_filters() {
 fn recipient_filters() {
     for (conf, rcpt, want) in [
         ("", "a@b.example", true),
-        ("allowed_recipients = \"*@lan.example;boss\"", "x@LAN.example", true),
-        ("allowed_recipients = \"*@lan.example;boss\"", "boss@anywhere", true),
-        ("allowed_recipients = \"*@lan.example;boss\"", "Boss@anywhere", false),
-        ("allowed_recipients = \"*@lan.example;boss\"", "x@wan.example", false),
+        (
+            "allowed_recipients = \"*@lan.example;boss\"",
+            "x@LAN.example",
+            true,
+        ),
+        (
+            "allowed_recipients = \"*@lan.example;boss\"",
+            "boss@anywhere",
+            true,
+        ),
+        (
+            "allowed_recipients = \"*@lan.example;boss\"",
+            "Boss@anywhere",
+            false,
+        ),
+        (
+            "allowed_recipients = \"*@lan.example;boss\"",
+            "x@wan.example",
+            false,
+        ),
         ("allowed_recipients = \"<>\"", "x@wan.example", false),
-        ("denied_recipients = \"*@*.lan.example\"", "x@a.lan.example", false),
-        ("denied_recipients = \"*@*.lan.example\"", "x@lan.example", true),
-        ("allowed_recipients = \"*\"\ndenied_recipients = \"x@*\"", "x@a", false),
+        (
+            "denied_recipients = \"*@*.lan.example\"",
+            "x@a.lan.example",
+            false,
+        ),
+        (
+            "denied_recipients = \"*@*.lan.example\"",
+            "x@lan.example",
+            true,
+        ),
+        (
+            "allowed_recipients = \"*\"\ndenied_recipients = \"x@*\"",
+            "x@a",
+            false,
+        ),
         ("allowed_rcpt_domains = \"*.lan;lan\"", "x@A.LAN", true),
         ("allowed_rcpt_domains = \"*.lan;lan\"", "x@lan", true),
         ("allowed_rcpt_domains = \"*.lan;lan\"", "x@wan", false),
-        ("not_allowed_rcpt_domains = \"wan*\"", "x@wan.example", false),
+        (
+            "not_allowed_rcpt_domains = \"wan*\"",
+            "x@wan.example",
+            false,
+        ),
         ("not_allowed_rcpt_domains = \"wan*\"", "x@lan.example", true),
-        ("allowed_rcpt_domains = \"*\"\nnot_allowed_rcpt_domains = \"*\"", "x@lan", false),
+        (
+            "allowed_rcpt_domains = \"*\"\nnot_allowed_rcpt_domains = \"*\"",
+            "x@lan",
+            false,
+        ),
     ] {
         let r = route(conf);
         assert_eq!(accepts_rcpt(&r, &addr(rcpt)), want, "{conf:?} {rcpt}");
@@ -155,7 +256,10 @@ fn run_route_files() {
     c.permanent_routes = vec![PathBuf::from("/p1"), PathBuf::from("/p2")];
     c.query_routes = vec![
         ("isp".into(), vec![PathBuf::from("/isp1")]),
-        ("work".into(), vec![PathBuf::from("/w1"), PathBuf::from("/w2")]),
+        (
+            "work".into(),
+            vec![PathBuf::from("/w1"), PathBuf::from("/w2")],
+        ),
         ("isp".into(), vec![PathBuf::from("/second")]),
     ];
     let p = |v: &[&str]| v.iter().map(PathBuf::from).collect::<Vec<_>>();

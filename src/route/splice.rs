@@ -106,7 +106,9 @@ fn domain_edit(value: &[u8], la: &ListAddress, domain: &str) -> (Range<usize>, V
     }
     (
         la.spec.clone(),
-        Address::new(a.local.clone(), domain).to_string().into_bytes(),
+        Address::new(a.local.clone(), domain)
+            .to_string()
+            .into_bytes(),
     )
 }
 
