@@ -382,3 +382,40 @@ fn every_occurrence_and_order_kept() {
         ]
     );
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn controls(b: &[u8]) -> usize {
+        b.iter().filter(|&&c| c < b' ' || c == 0x7f).count()
+    }
+
+    proptest! {
+        /// Whatever the header holds, rewriting adds no control byte (no
+        /// line, no field), keeps the field name, and changes nothing
+        /// when no rule applies.
+        #[test]
+        fn no_injection(value in proptest::collection::vec(
+            prop_oneof![
+                Just(b'\n'), Just(b'\t'), Just(b' '), Just(b','), Just(b'<'), Just(b'>'),
+                Just(b'('), Just(b')'), Just(b'"'), Just(b'@'), Just(b':'), Just(b';'),
+                Just(b'\\'), Just(b'r'), Just(b'h'), Just(0xe9), Just(0), Just(b'\r'),
+            ],
+            0..60,
+        )) {
+            let mut h = b"From: ".to_vec();
+            h.extend_from_slice(&value);
+            h.push(b'\n');
+            let r = route(concat!(
+                "map_h_from_addresses = \"r: Root User <root@public.example>; h: *@o.example\"",
+            ));
+            let out = rewrite(&r, &cfg(), &msg("a@b", &[&h]));
+            let got = &out.headers[0].raw;
+            prop_assert_eq!(controls(got), controls(&h));
+            prop_assert!(got.starts_with(b"From: "));
+            let none = rewrite(&route(""), &cfg(), &msg("a@b", &[&h]));
+            prop_assert_eq!(&none.headers[0].raw, &h);
+        }
+    }
+}
