@@ -407,9 +407,7 @@ mod props {
             let mut h = b"From: ".to_vec();
             h.extend_from_slice(&value);
             h.push(b'\n');
-            let r = route(concat!(
-                "map_h_from_addresses = \"r: Root User <root@public.example>; h: *@o.example\"",
-            ));
+            let r = route("map_h_from_addresses = \"r: Root User <root@public.example>; h: *@o.example\"");
             let out = rewrite(&r, &cfg(), &msg("a@b", &[&h]));
             let got = &out.headers[0].raw;
             prop_assert_eq!(controls(got), controls(&h));
