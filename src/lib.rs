@@ -31,6 +31,7 @@ pub mod online;
 
 pub mod privs;
 pub mod queue;
+pub mod route;
 pub mod smtp;
 pub mod spool;
 pub mod tls;

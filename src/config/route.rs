@@ -125,6 +125,10 @@ pub struct Route {
     pub set_return_path_domain: Option<String>,
     pub expand_h_sender_domain: bool,
     pub expand_h_sender_address: bool,
+    /// `expand_h_sender_address` was written in the file. Its 0.2 default
+    /// (true) would rewrite `Sender:` for every 1.0 route, which 1.0 never
+    /// does; the rewriter honours the option only when it was written.
+    pub expand_h_sender_address_set: bool,
     pub pop3_login: Option<PathBuf>,
     // DESIGN.md
     pub tls: Option<TlsMode>,
@@ -180,6 +184,7 @@ impl Route {
             set_return_path_domain: None,
             expand_h_sender_domain: false,
             expand_h_sender_address: true,
+            expand_h_sender_address_set: false,
             pop3_login: None,
             tls: None,
             tls_verify: true,

@@ -96,6 +96,9 @@ pub(super) fn apply(
 ) -> Result<(), ConfigError> {
     if let Some(b) = bool_field(r, opt.field) {
         *b = at.boolean(v)?;
+        if opt.field == R::ExpandHSenderAddress {
+            r.expand_h_sender_address_set = true;
+        }
         return Ok(());
     }
     if let Some(p) = pattern_field(r, opt.field) {

@@ -74,6 +74,15 @@ fn route_defaults_and_values() {
     assert_eq!((r.smtp_port, r.helo_name.as_str()), (25, "h.example"));
     assert_eq!(r.resolve_list, [Resolver::DnsMx, Resolver::ByName]);
     assert!(r.do_pipelining && r.tls_verify && r.expand_h_sender_address);
+    assert!(!r.expand_h_sender_address_set);
+    for (text, value) in [
+        ("expand_h_sender_address = yes", true),
+        ("expand_h_sender_address = off", false),
+    ] {
+        let r = route(text).unwrap();
+        assert!(r.expand_h_sender_address_set, "{text}");
+        assert_eq!(r.expand_h_sender_address, value, "{text}");
+    }
     assert_eq!((r.tls, r.auth_name), (None, None));
 
     let r = route(concat!(
