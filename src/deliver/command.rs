@@ -141,6 +141,36 @@ pub fn run_mda(
     )
 }
 
+/// Runs a route's `pipe` command for one recipient (§10.7): split words,
+/// each expanded with the recipient's variables; as root it runs as the
+/// mail user.
+pub fn run_route_pipe(cfg: &Config, spec: &CommandSpec, content: &Content, vars: &Vars) -> Outcome {
+    let argv: Vec<String> = spec
+        .words
+        .iter()
+        .map(|w| vars::expand_word(w, &|n| vars.lookup(n)))
+        .collect();
+    if argv.iter().any(String::is_empty) {
+        return Outcome::Failed(format!("5.3.0 command '{}' expands to an empty word", spec.text));
+    }
+    let identity = if as_root(cfg) {
+        match mail_identity() {
+            Ok(id) => Some(id),
+            Err(o) => return o,
+        }
+    } else {
+        None
+    };
+    run(
+        &argv,
+        &spec.text,
+        content,
+        vars.environment(),
+        identity,
+        cfg.command_time_limit,
+    )
+}
+
 /// Runs an alias pipe: `command` is the text after `|`, split with shell
 /// rules and not expanded (§7.3).
 pub fn run_pipe(cfg: &Config, command: &str, content: &Content, vars: &Vars) -> Outcome {

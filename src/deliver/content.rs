@@ -88,14 +88,43 @@ impl<'a> Content<'a> {
     where
         Tz::Offset: std::fmt::Display,
     {
+        Content::build(msg, Some(original), body, opts, now)
+    }
+
+    /// The content with the stored headers only (no `Envelope-to:` and
+    /// `Return-path:`): what a route's pipe transport sends (§10.7).
+    pub fn stored<Tz: TimeZone>(
+        msg: &Message,
+        body: Body<'a>,
+        opts: ContentOptions,
+        now: &DateTime<Tz>,
+    ) -> Content<'a>
+    where
+        Tz::Offset: std::fmt::Display,
+    {
+        Content::build(msg, None, body, opts, now)
+    }
+
+    fn build<Tz: TimeZone>(
+        msg: &Message,
+        original: Option<&Address>,
+        body: Body<'a>,
+        opts: ContentOptions,
+        now: &DateTime<Tz>,
+    ) -> Content<'a>
+    where
+        Tz::Offset: std::fmt::Display,
+    {
         let mut head = Vec::new();
         let rp = msg.return_path.to_string();
         if opts.fromline {
             head.extend_from_slice(format!("From {rp} {}\n", ctime(now)).as_bytes());
         }
-        head.extend_from_slice(
-            format!("Envelope-to: <{original}>\nReturn-path: <{rp}>\n").as_bytes(),
-        );
+        if let Some(original) = original {
+            head.extend_from_slice(
+                format!("Envelope-to: <{original}>\nReturn-path: <{rp}>\n").as_bytes(),
+            );
+        }
         for h in &msg.headers {
             head.extend_from_slice(&h.raw);
             // A stored header always ends in LF; never let one merge with the next.

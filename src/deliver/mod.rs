@@ -5,8 +5,10 @@ pub mod content;
 pub mod local;
 pub mod maildir;
 pub mod mbox;
+pub mod remote;
 pub mod runner;
 pub mod step;
+pub mod transport;
 pub mod vars;
 
 /// The result of one delivery attempt for one recipient. No booleans.

@@ -32,6 +32,10 @@ pub struct Runner<'a> {
     /// Notices spooled during this run, to be delivered after it.
     pub notices: Vec<QueueId>,
     transfer: u32,
+    /// `-qo NAME`: the connection, instead of asking online detection.
+    pub connection: Option<String>,
+    /// Permanent routes and the online set, read at first need.
+    pub routes: Option<Vec<crate::config::route::Route>>,
 }
 
 impl<'a> Runner<'a> {
@@ -57,6 +61,8 @@ impl<'a> Runner<'a> {
             normal: load(&cfg.alias_file),
             notices: Vec::new(),
             transfer: 0,
+            connection: None,
+            routes: None,
         }
     }
 

@@ -93,7 +93,6 @@ fn run(argv0: &OsString, args: &[OsString]) -> Result<i32, Exit> {
 /// a later issue.
 fn not_implemented(mode: &Mode) -> Option<&'static str> {
     match mode {
-        Mode::QueueRun(QueueRun::Online { .. }) => Some("-qo (online queue run)"),
         Mode::Fetch { .. } => Some("-g (POP3 fetch)"),
         Mode::FetchDaemon { .. } => Some("-go (POP3 fetch daemon)"),
         _ => None,
@@ -103,7 +102,8 @@ fn not_implemented(mode: &Mode) -> Option<&'static str> {
 fn dispatch(cfg: &Config, inv: &Invocation) -> Result<i32, Exit> {
     match &inv.mode {
         Mode::Accept => accept::run(cfg, inv),
-        Mode::QueueRun(QueueRun::All) => queue::run(cfg),
+        Mode::QueueRun(QueueRun::All) => queue::run(cfg, None),
+        Mode::QueueRun(QueueRun::Online { name }) => queue::run(cfg, Some(name)),
         Mode::List => queue::list(cfg),
         Mode::Remove => queue::remove(cfg, &inv.operands),
         Mode::NoOp => Ok(code::OK),

@@ -15,8 +15,8 @@ fn open(cfg: &Config) -> Result<Spool, Exit> {
         .map_err(|e| Exit::fail(format!("cannot open the spool: {e}")))
 }
 
-/// `-q`, `runq`: privileged callers only (cli.md §4.2).
-pub fn run(cfg: &Config) -> Result<i32, Exit> {
+/// `-q`, `runq`, `-qo NAME`: privileged callers only (cli.md §4.2).
+pub fn run(cfg: &Config, online: Option<&str>) -> Result<i32, Exit> {
     if !privs::is_privileged(cfg.run_as_user) {
         return Err(Exit::fail(format!(
             "must be root, {} or in group {} for queue run.",
@@ -25,8 +25,11 @@ pub fn run(cfg: &Config) -> Result<i32, Exit> {
         )));
     }
     let spool = open(cfg)?;
-    queue::run_all(cfg, &spool, Scope::ALL)
-        .map_err(|e| Exit::fail(format!("queue run failed: {e}")))?;
+    let result = match online {
+        Some(name) => queue::run_online(cfg, &spool, name),
+        None => queue::run_all(cfg, &spool, Scope::ALL),
+    };
+    result.map_err(|e| Exit::fail(format!("queue run failed: {e}")))?;
     Ok(code::OK)
 }
 

@@ -46,9 +46,7 @@ pub fn connection_name(cfg: &Config, forced: Option<&str>) -> Option<String> {
         }),
         (None, None, None) => None,
     };
-    if let Some(n) = &name {
-        tracing::info!("detected online configuration `{n}'");
-    }
+    // `route::route_files` logs the name it uses.
     name
 }
 

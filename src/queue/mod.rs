@@ -35,10 +35,29 @@ pub fn run_all(cfg: &Config, spool: &Spool, scope: Scope) -> Result<(), crate::s
     Ok(())
 }
 
+/// `-qo NAME`: remote recipients only, over the permanent routes and
+/// the route set of connection `name` (cli.md §8).
+pub fn run_online(cfg: &Config, spool: &Spool, name: &str) -> Result<(), crate::spool::SpoolError> {
+    tracing::info!("Starting online queue run.");
+    let ids = spool.ids()?;
+    let scope = Scope {
+        local: false,
+        remote: true,
+    };
+    deliver_with(cfg, spool, scope, Some(name), &ids);
+    tracing::info!("Finished online queue run.");
+    Ok(())
+}
+
 /// Delivers the given messages (instant delivery after acceptance uses a
 /// one-message list), then the notices the run produced.
 pub fn deliver_ids(cfg: &Config, spool: &Spool, scope: Scope, ids: &[QueueId]) {
+    deliver_with(cfg, spool, scope, None, ids);
+}
+
+fn deliver_with(cfg: &Config, spool: &Spool, scope: Scope, connection: Option<&str>, ids: &[QueueId]) {
     let mut runner = Runner::new(cfg, spool, scope);
+    runner.connection = connection.map(str::to_string);
     for chunk in ids.chunks(CHUNK) {
         deliver_chunk(&mut runner, chunk);
     }
@@ -77,7 +96,19 @@ fn deliver_chunk(runner: &mut Runner<'_>, ids: &[QueueId]) {
             Err(e) => tracing::error!("{e}"),
         }
     }
-    for (_lock, msg) in locked {
-        runner.deliver_message(msg);
+    // Local delivery per message, then the remote step over the whole
+    // chunk (one connection per host), then each message's conclusion.
+    let mut locks = Vec::with_capacity(locked.len());
+    let mut batch = Vec::with_capacity(locked.len());
+    for (lock, msg) in locked {
+        if let Some(state) = runner.local_step(msg) {
+            batch.push(state);
+            locks.push(lock);
+        }
     }
+    runner.remote_step(&mut batch);
+    for state in batch {
+        runner.conclude(state);
+    }
+    drop(locks);
 }

@@ -1,0 +1,267 @@
+//! A route's transport for its share of a batch (delivery.md §10): the
+//! pipe transport per recipient, or SMTP — to `mail_host`, through a
+//! `wrapper`, or directly to each domain's mail exchangers — with all
+//! messages for one host over one connection.
+//!
+//! # Security
+//! What goes out is the route's rewritten header set and the stored body;
+//! the SMTP client converts line ends and dot-stuffs, so no stored byte
+//! can end the data early (R02). Credentials are only sent as the client's
+//! TLS policy allows.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use chrono::Local;
+
+use crate::address::Address;
+use crate::config::route::{Route, Transport};
+use crate::deliver::Outcome;
+use crate::deliver::command::{self, Vars};
+use crate::deliver::content::{Body, Content, ContentOptions};
+use crate::deliver::runner::Runner;
+use crate::deliver::step::InFlight;
+use crate::route::rewrite;
+use crate::smtp::client::Outgoing;
+
+mod connect;
+
+/// One message's recipients for this route.
+pub struct Job {
+    /// Index into the batch.
+    pub index: usize,
+    pub rcpts: Vec<Address>,
+}
+
+/// Outcomes as (batch index, recipient, outcome).
+pub type Outcomes = Vec<(usize, Address, Outcome)>;
+
+pub fn deliver(runner: &mut Runner<'_>, route: &Route, batch: &[InFlight], jobs: &[Job]) -> Outcomes {
+    match (route.protocol, &route.pipe) {
+        (Transport::Pipe, Some(spec)) => pipe(runner, route, spec, batch, jobs),
+        (Transport::Pipe, None) => all(jobs, |_| {
+            Outcome::Deferred(format!("4.3.5 route {} has protocol pipe but no pipe command", route.file.display()))
+        }),
+        (Transport::Smtp, _) => smtp(runner, route, batch, jobs),
+    }
+}
+
+/// The same outcome for every recipient of `jobs`.
+fn all(jobs: &[Job], outcome: impl Fn(&Address) -> Outcome) -> Outcomes {
+    jobs.iter()
+        .flat_map(|j| j.rcpts.iter().map(move |r| (j.index, r.clone())))
+        .map(|(i, r)| {
+            let o = outcome(&r);
+            (i, r, o)
+        })
+        .collect()
+}
+
+/// §10.7: per message and recipient, the stored headers, no rewriting.
+fn pipe(runner: &Runner<'_>, route: &Route, spec: &crate::config::CommandSpec, batch: &[InFlight], jobs: &[Job]) -> Outcomes {
+    let cfg = runner.cfg;
+    let opts = ContentOptions {
+        fromline: route.pipe_fromline,
+        fromhack: route.pipe_fromhack,
+    };
+    let now = Local::now();
+    let mut out = Vec::new();
+    for job in jobs {
+        let state = &batch[job.index];
+        for rcpt in &job.rcpts {
+            let content = Content::stored(&state.msg, Body::Bytes(&state.body), opts, &now);
+            let vars = Vars::new(cfg, &state.msg, rcpt, rcpt);
+            let outcome = match command::run_route_pipe(cfg, spec, &content, &vars) {
+                Outcome::Delivered => {
+                    tracing::info!("{} => {rcpt} with pipe (cmd = {})", state.msg.id, spec.text);
+                    Outcome::Delivered
+                }
+                Outcome::Failed(why) if why.starts_with("5.3.0") => Outcome::Failed(why),
+                Outcome::Failed(why) | Outcome::Deferred(why) => {
+                    let why = format!("Remote delivery using pipe command failed: {why}");
+                    if route.connect_error_fail {
+                        Outcome::Failed(why)
+                    } else {
+                        Outcome::Deferred(why)
+                    }
+                }
+            };
+            out.push((job.index, rcpt.clone(), outcome));
+        }
+    }
+    out
+}
+
+/// One SMTP target: where to connect and which recipients of which jobs.
+struct Target {
+    /// For logs: `mail_host`, the domain, or `... (via wrapper)`.
+    label: String,
+    kind: TargetKind,
+    jobs: Vec<Job>,
+}
+
+enum TargetKind {
+    Wrapper,
+    Host { host: String, port: u16 },
+    Domain { domain: String },
+}
+
+fn smtp(runner: &mut Runner<'_>, route: &Route, batch: &[InFlight], jobs: &[Job]) -> Outcomes {
+    let targets = targets(route, jobs);
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return all(jobs, |_| Outcome::Deferred(format!("4.3.0 cannot start the runtime: {e}"))),
+    };
+    let mut out = Vec::new();
+    for target in targets {
+        // The message text with this route's rewriting, per job.
+        let msgs: Vec<Outgoing> = target
+            .jobs
+            .iter()
+            .map(|j| outgoing(runner, route, &batch[j.index], &j.rcpts))
+            .collect();
+        let ids: Vec<String> = target.jobs.iter().map(|j| batch[j.index].msg.id.to_string()).collect();
+        let results = runtime.block_on(connect::send(runner, route, &target.kind, &target.label, &msgs));
+        for (n, job) in target.jobs.iter().enumerate() {
+            for (rcpt, outcome) in job_outcomes(route, &target.label, &ids[n], job, &results, n) {
+                out.push((job.index, rcpt, outcome));
+            }
+        }
+    }
+    out
+}
+
+/// Groups the jobs into connections (§10.1).
+fn targets(route: &Route, jobs: &[Job]) -> Vec<Target> {
+    let copy = |j: &Job| Job {
+        index: j.index,
+        rcpts: j.rcpts.clone(),
+    };
+    if route.wrapper.is_some() || route.mail_host.is_some() {
+        let (label, kind) = match (&route.wrapper, &route.mail_host) {
+            (Some(w), host) => (
+                format!("{} (via wrapper)", host.as_ref().map_or(w.text.clone(), |h| h.host.clone())),
+                TargetKind::Wrapper,
+            ),
+            (None, Some(h)) => (
+                h.host.clone(),
+                TargetKind::Host {
+                    host: h.host.clone(),
+                    port: h.port,
+                },
+            ),
+            (None, None) => unreachable!("checked above"),
+        };
+        return vec![Target {
+            label,
+            kind,
+            jobs: jobs.iter().map(copy).collect(),
+        }];
+    }
+    let mut order: Vec<String> = Vec::new();
+    let mut by_domain: HashMap<String, Vec<Job>> = HashMap::new();
+    for job in jobs {
+        for rcpt in &job.rcpts {
+            let domain = rcpt.domain.to_ascii_lowercase();
+            let list = by_domain.entry(domain.clone()).or_insert_with(|| {
+                order.push(domain.clone());
+                Vec::new()
+            });
+            match list.iter_mut().find(|j| j.index == job.index) {
+                Some(j) => j.rcpts.push(rcpt.clone()),
+                None => list.push(Job {
+                    index: job.index,
+                    rcpts: vec![rcpt.clone()],
+                }),
+            }
+        }
+    }
+    order
+        .into_iter()
+        .map(|domain| Target {
+            label: domain.clone(),
+            jobs: by_domain.remove(&domain).unwrap_or_default(),
+            kind: TargetKind::Domain { domain },
+        })
+        .collect()
+}
+
+fn outgoing(runner: &Runner<'_>, route: &Route, state: &InFlight, rcpts: &[Address]) -> Outgoing {
+    let rewritten = rewrite::rewrite(route, runner.cfg, &state.msg);
+    let mut text = Vec::with_capacity(state.body.len() + 1024);
+    for h in &rewritten.headers {
+        text.extend_from_slice(&h.raw);
+        if h.raw.last() != Some(&b'\n') {
+            text.push(b'\n');
+        }
+    }
+    text.push(b'\n');
+    text.extend_from_slice(&state.body);
+    let ascii = |a: &Address| a.local.is_ascii() && a.domain.is_ascii();
+    Outgoing {
+        smtputf8: !ascii(&rewritten.return_path) || !rcpts.iter().all(ascii),
+        eightbit: !text.is_ascii(),
+        return_path: rewritten.return_path,
+        rcpts: rcpts.to_vec(),
+        text,
+    }
+}
+
+/// The outcome of each recipient of message `n` of a target.
+fn job_outcomes(
+    route: &Route,
+    label: &str,
+    id: &str,
+    job: &Job,
+    results: &connect::Results,
+    n: usize,
+) -> Vec<(Address, Outcome)> {
+    match results {
+        connect::Results::NotConnected { reason } => {
+            let why = format!("{label}: {reason}");
+            job.rcpts
+                .iter()
+                .map(|r| {
+                    let o = if route.connect_error_fail {
+                        Outcome::Failed(format!("5.4.4 {why}"))
+                    } else {
+                        Outcome::Deferred(format!("4.4.1 {why}"))
+                    };
+                    (r.clone(), o)
+                })
+                .collect()
+        }
+        connect::Results::Session { error, .. } if results.message(n).is_none() => {
+            let (permanent, reason) = error.clone().unwrap_or((false, "session ended early".to_string()));
+            job.rcpts
+                .iter()
+                .map(|r| {
+                    let why = format!("host={label}: {reason}");
+                    (r.clone(), if permanent { Outcome::Failed(why) } else { Outcome::Deferred(why) })
+                })
+                .collect()
+        }
+        connect::Results::Session { host, .. } => {
+            let Some(result) = results.message(n) else {
+                return Vec::new();
+            };
+            job.rcpts
+                .iter()
+                .map(|r| {
+                    let o = connect::outcome(result, r);
+                    if o == Outcome::Delivered {
+                        tracing::info!("{id} => <{r}> host={host}");
+                    }
+                    (r.clone(), o)
+                })
+                .collect()
+        }
+    }
+}
+
+/// Parses `host` as an IP literal (a target that is an address is used
+/// directly, §10.2).
+pub fn literal(host: &str, port: u16) -> Option<SocketAddr> {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.parse().ok().map(|ip| SocketAddr::new(ip, port))
+}
