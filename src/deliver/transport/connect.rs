@@ -1,0 +1,276 @@
+//! Getting a stream to an SMTP target (delivery.md §10.2, §10.5) and
+//! running the client session on it.
+//!
+//! * `wrapper`: the command gets one end of a socket pair as stdin and
+//!   stdout; we speak SMTP on the other end.
+//! * `mail_host`: resolved with the route's `resolve_list` (an IP literal
+//!   is used as is), addresses tried in order.
+//! * direct: the domain's mail exchangers from [`crate::dns`].
+//!
+//! # Security
+//! The secret of `auth_secret_command` is read from the first line of the
+//! command's output and never logged.
+
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use super::TargetKind;
+use crate::address::Address;
+use crate::config::Config;
+use crate::config::route::{Resolver, Route, TlsMode};
+use crate::deliver::Outcome;
+use crate::deliver::runner::Runner;
+use crate::dns::Dns;
+use crate::smtp::client::{AuthOptions, ClientOptions, MessageResult, Outgoing, RcptResult, Timeouts, send_batch};
+
+/// Per address.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What happened with one target.
+pub enum Results {
+    /// No session: resolution or every connection failed.
+    NotConnected { reason: String },
+    Session {
+        /// The host name or address the session ran with (logs).
+        host: String,
+        results: Vec<MessageResult>,
+        /// Why the session ended before all messages: (permanent, text).
+        error: Option<(bool, String)>,
+    },
+}
+
+impl Results {
+    pub fn message(&self, n: usize) -> Option<&MessageResult> {
+        match self {
+            Results::Session { results, .. } => results.get(n),
+            Results::NotConnected { .. } => None,
+        }
+    }
+}
+
+/// A recipient's outcome in a message result.
+pub fn outcome(result: &MessageResult, rcpt: &Address) -> Outcome {
+    match result.rcpts.iter().find(|(a, _)| a == rcpt).map(|(_, r)| r) {
+        Some(RcptResult::Accepted) => Outcome::Delivered,
+        Some(RcptResult::Deferred(t)) => Outcome::Deferred(t.clone()),
+        Some(RcptResult::Failed(t)) => Outcome::Failed(t.clone()),
+        None => Outcome::Deferred("4.3.0 no result for this recipient".into()),
+    }
+}
+
+pub async fn send(runner: &Runner<'_>, route: &Route, kind: &TargetKind, label: &str, msgs: &[Outgoing]) -> Results {
+    let cfg = runner.cfg;
+    match kind {
+        TargetKind::Wrapper => {
+            let Some(spec) = &route.wrapper else {
+                return not_connected("no wrapper command");
+            };
+            let stream = match wrapper(spec) {
+                Ok(s) => s,
+                Err(e) => return not_connected(format!("Failed to launch connection wrapper: {e}")),
+            };
+            let opts = match options(cfg, route, label) {
+                Ok(o) => o,
+                Err(e) => return not_connected(e),
+            };
+            session(stream, &opts, label.to_string(), msgs).await
+        }
+        TargetKind::Host { host, port } => {
+            let addrs = match super::literal(host, *port) {
+                Some(a) => vec![a],
+                None => match resolve_host(cfg, route, host, *port).await {
+                    Ok(a) => a,
+                    Err(e) => return not_connected(format!("Could not resolve host {host}: {e}")),
+                },
+            };
+            connect_and_send(cfg, route, host, &addrs, msgs).await
+        }
+        TargetKind::Domain { domain } => {
+            let dns = match Dns::new(&cfg.dns_servers) {
+                Ok(d) => d,
+                Err(e) => return not_connected(e.to_string()),
+            };
+            let targets = match dns.targets(domain, &route.resolve_list).await {
+                Ok(t) => t,
+                Err(e) if e.is_permanent() => {
+                    return Results::Session {
+                        host: domain.clone(),
+                        results: Vec::new(),
+                        error: Some((true, format!("5.1.2 {e}"))),
+                    };
+                }
+                Err(e) => return not_connected(format!("4.4.3 {e}")),
+            };
+            let mut last = String::from("no address");
+            for t in &targets {
+                let addrs: Vec<SocketAddr> = t.addrs.iter().map(|ip| SocketAddr::new(*ip, route.smtp_port)).collect();
+                match connect_and_send(cfg, route, &t.host, &addrs, msgs).await {
+                    Results::NotConnected { reason } => last = reason,
+                    done => return done,
+                }
+            }
+            not_connected(last)
+        }
+    }
+}
+
+fn not_connected(reason: impl Into<String>) -> Results {
+    Results::NotConnected { reason: reason.into() }
+}
+
+async fn connect_and_send(cfg: &Config, route: &Route, host: &str, addrs: &[SocketAddr], msgs: &[Outgoing]) -> Results {
+    let mut last = String::from("no address");
+    for addr in addrs {
+        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                let opts = match options(cfg, route, host) {
+                    Ok(o) => o,
+                    Err(e) => return not_connected(e),
+                };
+                return session(stream, &opts, host.to_string(), msgs).await;
+            }
+            Ok(Err(e)) => {
+                tracing::info!("connection to {addr} failed: {e}");
+                last = format!("Could not connect to {host}:{}: {e}", addr.port());
+            }
+            Err(_) => {
+                tracing::info!("connection to {addr} failed: timed out");
+                last = format!("Could not connect to {host}:{}: timed out", addr.port());
+            }
+        }
+    }
+    not_connected(last)
+}
+
+async fn session<S>(stream: S, opts: &ClientOptions, host: String, msgs: &[Outgoing]) -> Results
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    match send_batch(stream, opts, msgs).await {
+        Ok(batch) => {
+            tracing::debug!("session with {host}: {} round trip(s)", batch.stats.round_trips);
+            Results::Session {
+                host,
+                results: batch.results,
+                error: batch.aborted.map(|e| (false, e.to_string())),
+            }
+        }
+        Err(e) => Results::Session {
+            host,
+            results: Vec::new(),
+            error: Some((e.is_permanent(), e.to_string())),
+        },
+    }
+}
+
+/// `mail_host` addresses via the route's methods (`byname` = getaddrinfo,
+/// the DNS methods = A/AAAA of the name).
+async fn resolve_host(cfg: &Config, route: &Route, host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    let dns_first = route.resolve_list.iter().any(|r| *r != Resolver::ByName);
+    if dns_first && let Ok(dns) = Dns::new(&cfg.dns_servers) {
+        if let Ok(t) = dns.targets(host, &[Resolver::DnsA]).await {
+            return Ok(t.iter().flat_map(|t| t.addrs.iter().map(|ip| SocketAddr::new(*ip, port))).collect());
+        }
+    }
+    tokio::net::lookup_host((host, port))
+        .await
+        .map(Iterator::collect)
+        .map_err(|e| e.to_string())
+}
+
+/// Client options from the route (TLS policy and files, AUTH secret).
+fn options(cfg: &Config, route: &Route, server_name: &str) -> Result<ClientOptions, String> {
+    let tls_config = match route.tls {
+        Some(TlsMode::None) => None,
+        mode => match crate::tls::client_config(
+            route.tls_ca_file.as_deref(),
+            route.tls_verify,
+            route.tls_cert_file.as_deref().zip(route.tls_key_file.as_deref()),
+        ) {
+            Ok(c) => Some(c),
+            // Opportunistic STARTTLS without usable roots: plain text (and
+            // no AUTH, which the client refuses without TLS).
+            Err(e) if mode.is_none() => {
+                tracing::warn!("route {}: TLS unavailable: {e}", route.file.display());
+                None
+            }
+            Err(e) => return Err(e.to_string()),
+        },
+    };
+    let auth = match (&route.auth_login, secret(route)?) {
+        (Some(login), Some(secret)) => Some(AuthOptions {
+            mech: route.auth_name,
+            login: login.clone(),
+            secret,
+        }),
+        _ => None,
+    };
+    let helo_name = if route.helo_name.is_empty() {
+        cfg.host_name.clone()
+    } else {
+        route.helo_name.clone()
+    };
+    Ok(ClientOptions {
+        helo_name,
+        pipelining: route.do_pipelining,
+        instant_helo: route.instant_helo,
+        tls: route.tls,
+        tls_config,
+        server_name: server_name.trim_start_matches('[').trim_end_matches(']').to_string(),
+        auth,
+        timeouts: Timeouts::default(),
+    })
+}
+
+fn secret(route: &Route) -> Result<Option<String>, String> {
+    if let Some(s) = &route.auth_secret {
+        return Ok(Some(s.expose().to_string()));
+    }
+    let Some(cmd) = &route.auth_secret_command else {
+        return Ok(None);
+    };
+    let (program, args) = cmd.words.split_first().ok_or("empty auth_secret_command")?;
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("auth_secret_command {}: {e}", cmd.text))?;
+    if !out.status.success() {
+        return Err(format!("auth_secret_command {} failed: {}", cmd.text, out.status));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().next().unwrap_or("").trim_end();
+    if line.is_empty() {
+        return Err(format!("auth_secret_command {} printed no secret", cmd.text));
+    }
+    Ok(Some(line.to_string()))
+}
+
+/// Starts the wrapper with one end of a socket pair as stdin and stdout.
+fn wrapper(spec: &crate::config::CommandSpec) -> std::io::Result<tokio::net::UnixStream> {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+    let (program, args) = spec
+        .words
+        .split_first()
+        .ok_or_else(|| std::io::Error::other("empty wrapper command"))?;
+    let theirs_out: OwnedFd = theirs.try_clone()?.into();
+    let theirs_in: OwnedFd = theirs.into();
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::from(theirs_in))
+        .stdout(Stdio::from(theirs_out))
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    // Reap the wrapper when it ends, without blocking the session.
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
+    ours.set_nonblocking(true)?;
+    tokio::net::UnixStream::from_std(ours)
+}
