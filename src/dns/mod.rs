@@ -31,6 +31,7 @@
 //! a slow server defers the message instead of hanging the queue run.
 
 mod error;
+mod lookup;
 mod order;
 
 use std::net::{IpAddr, SocketAddr};
@@ -41,11 +42,12 @@ use hickory_resolver::config::{
     ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
 };
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use hickory_resolver::proto::rr::{RData, RecordType};
 
 use crate::config::Resolver;
 pub use error::DnsError;
 use error::LookupFail;
+use lookup::{absolute, host_addrs};
 use order::{Mx, ip_literal, is_null_mx, normalize, order_addrs, order_mx};
 
 /// CNAME chains longer than this are treated as loops (hickory follows
@@ -364,71 +366,4 @@ impl Dns {
             preference: None,
         })
     }
-}
-
-/// The absolute (dotted) name, so no search list is applied.
-fn absolute(name: &str) -> Result<Name, DnsError> {
-    let invalid = || DnsError::InvalidName {
-        name: name.to_string(),
-    };
-    let mut n = Name::from_utf8(name).map_err(|_| invalid())?;
-    if n.is_root() {
-        return Err(invalid());
-    }
-    n.set_fqdn(true);
-    Ok(n)
-}
-
-/// AAAA and A of one host, queried concurrently. One family failing is
-/// fine when the other has addresses.
-async fn host_addrs(
-    resolver: &TokioResolver,
-    host: &str,
-    cap: usize,
-) -> Result<Vec<IpAddr>, LookupFail> {
-    let fqdn = absolute(host).map_err(|_| LookupFail::NxDomain)?;
-    let (six, four) = tokio::join!(
-        resolver.lookup(fqdn.clone(), RecordType::AAAA),
-        resolver.lookup(fqdn, RecordType::A)
-    );
-    let ips = |r: &Result<hickory_resolver::lookup::Lookup, _>| -> Vec<IpAddr> {
-        match r {
-            Ok(l) => l
-                .answers()
-                .iter()
-                .filter_map(|r| match &r.data {
-                    RData::A(a) => Some(IpAddr::V4(a.0)),
-                    RData::AAAA(a) => Some(IpAddr::V6(a.0)),
-                    _ => None,
-                })
-                .collect(),
-            Err(_) => Vec::new(),
-        }
-    };
-    let (v6, v4) = (ips(&six), ips(&four));
-    if v6.is_empty() && v4.is_empty() {
-        let fails: Vec<LookupFail> = [six.err(), four.err()]
-            .iter()
-            .flatten()
-            .map(LookupFail::from)
-            .collect();
-        return Err(
-            if let Some(t) = fails.iter().find(|f| matches!(f, LookupFail::Temporary(_))) {
-                t.clone()
-            } else if fails.len() == 2 && fails.iter().all(|f| *f == LookupFail::NxDomain) {
-                LookupFail::NxDomain
-            } else {
-                LookupFail::NoData
-            },
-        );
-    }
-    let (addrs, capped) = order_addrs(&v6, &v4, cap);
-    if capped {
-        tracing::warn!(
-            "{host}: {} addresses, using the first {}",
-            v6.len() + v4.len(),
-            addrs.len()
-        );
-    }
-    Ok(addrs)
 }
