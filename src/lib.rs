@@ -23,6 +23,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod deliver;
+pub mod dns;
 pub mod fs;
 pub mod log;
 pub mod message;

@@ -6,6 +6,7 @@
 
 pub mod ca;
 pub mod daemon;
+pub mod dns;
 pub mod smtp;
 
 use std::fs;
