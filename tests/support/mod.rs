@@ -6,6 +6,7 @@
 
 pub mod ca;
 pub mod daemon;
+pub mod sink;
 pub mod smtp;
 
 use std::fs;
