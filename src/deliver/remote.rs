@@ -6,7 +6,7 @@
 //! Recipients no route takes stay queued without a warning (§9.1).
 
 use crate::address::Address;
-use crate::config::route::Route;
+use crate::config::Route;
 use crate::deliver::Outcome;
 use crate::deliver::runner::Runner;
 use crate::deliver::step::InFlight;

@@ -35,7 +35,7 @@ pub struct Runner<'a> {
     /// `-qo NAME`: the connection, instead of asking online detection.
     pub connection: Option<String>,
     /// Permanent routes and the online set, read at first need.
-    pub routes: Option<Vec<crate::config::route::Route>>,
+    pub routes: Option<Vec<crate::config::Route>>,
 }
 
 impl<'a> Runner<'a> {

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use chrono::Local;
 
 use crate::address::Address;
-use crate::config::route::{Route, Transport};
+use crate::config::{Route, Transport};
 use crate::deliver::Outcome;
 use crate::deliver::command::{self, Vars};
 use crate::deliver::content::{Body, Content, ContentOptions};

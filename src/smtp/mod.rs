@@ -1,4 +1,4 @@
-//! SMTP: the server's protocol layer (and later the client's).
+//! SMTP: the server's protocol layer and the client.
 //!
 //! Everything below `smtp` that parses or decodes is sans-IO: it takes bytes
 //! and returns values, so every edge case is an ordinary unit test.
@@ -7,4 +7,5 @@
 //! The peer is hostile. The parsers bound every buffer they keep and never
 //! panic on input; the async drivers add timeouts.
 
+pub mod client;
 pub mod server;

@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use super::TargetKind;
 use crate::address::Address;
 use crate::config::Config;
-use crate::config::route::{Resolver, Route, TlsMode};
+use crate::config::{Resolver, Route, TlsMode};
 use crate::deliver::Outcome;
 use crate::deliver::runner::Runner;
 use crate::dns::Dns;

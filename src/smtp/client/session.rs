@@ -1,0 +1,213 @@
+//! The session around the messages: greeting, EHLO/HELO, STARTTLS or
+//! smtps, AUTH, then [`super::transfer`], then QUIT.
+//!
+//! Guarantees: TLS policy per [`super::ClientOptions::tls`]: a required
+//! STARTTLS that is not offered, refused (454) or fails its handshake ends
+//! the session before anything is sent; so does an offered STARTTLS that
+//! fails in opportunistic mode (no silent fallback, R28). After STARTTLS
+//! the capabilities are those of the EHLO sent over TLS only.
+//!
+//! # Security
+//! Credentials go out only over TLS or with an explicit `tls = none`.
+//! Unparsed plaintext is thrown away before the handshake (R07). The helo
+//! name is checked so it cannot inject a command.
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use super::auth::{self, Sasl};
+use super::conn::Conn;
+use super::reply::Caps;
+use super::{AuthMech, BatchOutcome, ClientOptions, Outgoing, SessionError, Stats, TlsMode, transfer};
+
+pub async fn run<S>(stream: S, opts: &ClientOptions, msgs: &[Outgoing]) -> Result<BatchOutcome, SessionError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    if opts.helo_name.is_empty() || opts.helo_name.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(SessionError::Protocol(format!("invalid helo name {:?}", opts.helo_name)));
+    }
+    let t = &opts.timeouts;
+    if opts.tls == Some(TlsMode::Smtps) {
+        let tls = handshake(stream, opts).await?;
+        let mut conn = Conn::new(tls, Stats::default(), t.write);
+        let caps = open(&mut conn, opts).await?;
+        return finish(conn, &caps, opts, msgs, true).await;
+    }
+    let mut conn = Conn::new(stream, Stats::default(), t.write);
+    let caps = open(&mut conn, opts).await?;
+    let want_tls = match opts.tls {
+        Some(TlsMode::StartTls) if !caps.starttls => {
+            return Err(SessionError::Tls("the server does not offer STARTTLS, which the route requires".into()));
+        }
+        Some(TlsMode::StartTls) => true,
+        None => caps.starttls && opts.tls_config.is_some(),
+        Some(TlsMode::None) | Some(TlsMode::Smtps) => false,
+    };
+    if !want_tls {
+        return finish(conn, &caps, opts, msgs, false).await;
+    }
+    conn.send(b"STARTTLS\r\n", "STARTTLS").await?;
+    let r = conn.reply(t.command, "the reply to STARTTLS").await?;
+    if !r.is_positive() {
+        return Err(SessionError::Tls(format!("STARTTLS refused: {}", r.text())));
+    }
+    let (stream, stats, injected) = conn.into_parts();
+    if injected > 0 {
+        tracing::warn!("discarded {injected} bytes the server sent after its STARTTLS reply");
+    }
+    let tls = handshake(stream, opts).await?;
+    let mut conn = Conn::new(tls, stats, t.write);
+    let caps = ehlo(&mut conn, opts, false).await?;
+    finish(conn, &caps, opts, msgs, true).await
+}
+
+/// TLS client handshake (smtps, or after STARTTLS's 220).
+async fn handshake<S>(stream: S, opts: &ClientOptions) -> Result<TlsStream<S>, SessionError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Some(config) = &opts.tls_config else {
+        return Err(SessionError::Tls("TLS needed but no TLS configuration given".into()));
+    };
+    let name = rustls::pki_types::ServerName::try_from(opts.server_name.clone())
+        .map_err(|_| SessionError::Tls(format!("invalid server name {:?}", opts.server_name)))?;
+    let connect = TlsConnector::from(config.clone()).connect(name, stream);
+    match tokio::time::timeout(opts.timeouts.command, connect).await {
+        Err(_) => Err(SessionError::Timeout("the TLS handshake".into())),
+        Ok(Err(e)) => Err(SessionError::Tls(format!("handshake with {}: {e}", opts.server_name))),
+        Ok(Ok(s)) => Ok(s),
+    }
+}
+
+/// Greeting (unless `instant_helo`) and EHLO.
+async fn open<T>(conn: &mut Conn<T>, opts: &ClientOptions) -> Result<Caps, SessionError>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    if !opts.instant_helo {
+        let r = conn.reply(opts.timeouts.greeting, "the greeting").await?;
+        if !r.is_positive() {
+            return Err(SessionError::Greeting {
+                permanent: r.class() == 5,
+                reply: r.text(),
+            });
+        }
+    }
+    ehlo(conn, opts, opts.instant_helo).await
+}
+
+/// EHLO, falling back to HELO on 5xx. `late_greeting`: a 220 may arrive
+/// first (instant_helo) and is skipped.
+async fn ehlo<T>(conn: &mut Conn<T>, opts: &ClientOptions, late_greeting: bool) -> Result<Caps, SessionError>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let t = opts.timeouts.command;
+    conn.send(format!("EHLO {}\r\n", opts.helo_name).as_bytes(), "EHLO").await?;
+    let mut r = conn.reply(t, "the reply to EHLO").await?;
+    if late_greeting && r.code == 220 {
+        tracing::info!("greeting arrived after EHLO: {}", r.text());
+        r = conn.reply(t, "the reply to EHLO").await?;
+    }
+    if r.is_positive() {
+        return Ok(Caps::from_ehlo(&r));
+    }
+    if r.class() != 5 {
+        return Err(SessionError::Helo {
+            permanent: false,
+            reply: r.text(),
+        });
+    }
+    conn.send(format!("HELO {}\r\n", opts.helo_name).as_bytes(), "HELO").await?;
+    let r = conn.reply(t, "the reply to HELO").await?;
+    if !r.is_positive() {
+        return Err(SessionError::Helo {
+            permanent: r.class() == 5,
+            reply: r.text(),
+        });
+    }
+    Ok(Caps::default())
+}
+
+/// AUTH, the messages, QUIT.
+async fn finish<T>(
+    mut conn: Conn<T>,
+    caps: &Caps,
+    opts: &ClientOptions,
+    msgs: &[Outgoing],
+    tls: bool,
+) -> Result<BatchOutcome, SessionError>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let auth = match &opts.auth {
+        Some(a) => authenticate(&mut conn, caps, opts, a, tls).await?,
+        None => None,
+    };
+    let (results, aborted, quit_sent) = transfer::run(&mut conn, caps, opts, msgs).await;
+    if aborted.is_none() {
+        if !quit_sent {
+            // QUIT's reply is not awaited (delivery.md §10.3 step 5).
+            let _ = conn.send(b"QUIT\r\n", "QUIT").await;
+        }
+        conn.shutdown().await;
+    }
+    Ok(BatchOutcome {
+        results,
+        aborted,
+        stats: conn.stats,
+        tls,
+        auth,
+    })
+}
+
+async fn authenticate<T>(
+    conn: &mut Conn<T>,
+    caps: &Caps,
+    opts: &ClientOptions,
+    a: &super::AuthOptions,
+    tls: bool,
+) -> Result<Option<AuthMech>, SessionError>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let Some(mech) = auth::choose(a.mech, &caps.auth) else {
+        // delivery.md §10.3 step 3: go on without AUTH.
+        tracing::warn!(
+            "no usable auth method ({} wanted, server offers {:?}); sending without AUTH",
+            a.mech.map_or("any", auth::mech_name),
+            caps.auth
+        );
+        return Ok(None);
+    };
+    if !tls && opts.tls != Some(TlsMode::None) {
+        return Err(SessionError::Auth(
+            "refusing to send credentials over an unencrypted connection (the route does not say tls = none)".into(),
+        ));
+    }
+    let t = opts.timeouts.command;
+    let mut sasl = Sasl::new(mech, &a.login, &a.secret);
+    conn.send(&sasl.command(), "AUTH").await?;
+    // Bounded: no mechanism has more than two challenges.
+    for _ in 0..4 {
+        let r = conn.reply(t, "the reply to AUTH").await?;
+        match r.class() {
+            2 => return Ok(Some(mech)),
+            3 => {
+                let challenge = r.lines.first().map(Vec::as_slice).unwrap_or_default();
+                match sasl.answer(challenge) {
+                    Ok(line) => conn.send(&line, "AUTH").await?,
+                    Err(why) => {
+                        conn.send(b"*\r\n", "AUTH").await?;
+                        let _ = conn.reply(t, "the reply to AUTH").await?;
+                        return Err(SessionError::Auth(why));
+                    }
+                }
+            }
+            _ => return Err(SessionError::Auth(format!("{} refused: {}", auth::mech_name(mech), r.text()))),
+        }
+    }
+    Err(SessionError::Auth("too many AUTH challenges".into()))
+}

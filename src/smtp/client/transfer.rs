@@ -1,0 +1,384 @@
+//! The message transactions of one session: a planner that decides what
+//! to write next from the replies read so far, and the loop that drives it
+//! over a [`Conn`].
+//!
+//! Three modes (see the round-trip rules in the module above):
+//! * lockstep (no PIPELINING, or `do_pipelining = false`): one command,
+//!   one reply;
+//! * pipelined: `[RSET] MAIL RCPT.. DATA` in one write; on 354 the body,
+//!   the dot and the next message's envelope (or QUIT) in the next one;
+//! * chunked (PIPELINING + CHUNKING): `[RSET] MAIL RCPT.. BDAT n LAST
+//!   body` for every message back to back, then QUIT; at most about
+//!   [`WATERMARK`] bytes are queued ahead of the socket.
+//!
+//! Guarantees: replies are matched to commands strictly in order; a reply
+//! with no command waiting (except after QUIT), a 3xx where none belongs,
+//! or a failing RSET ends the session. Recipients are accepted only when
+//! RCPT and the end of data both got 2xx. A transaction that may still be
+//! open after a failure is RSET before the next MAIL.
+//!
+//! # Security
+//! Nothing from a reply is echoed into a command. A 354 after all
+//! recipients failed gets an empty body (just the dot): the text is never
+//! sent to nobody.
+
+use std::collections::VecDeque;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::conn::{Conn, Out};
+use super::encode::{addr_needs_utf8, dot_stuff, envelope_addr, has_8bit, wire_text};
+use super::reply::{Caps, Reply};
+use super::{ClientOptions, MessageResult, Outgoing, RcptResult, SessionError, Timeouts};
+
+/// How far the chunked mode queues ahead of what the socket took.
+const WATERMARK: usize = 256 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Lockstep,
+    Pipelined,
+    Chunked,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Expect {
+    Rset,
+    Mail(usize),
+    Rcpt(usize, usize),
+    Data(usize),
+    Dot(usize),
+    Bdat(usize),
+}
+
+#[derive(Default)]
+struct State {
+    /// Failed before anything was sent (size, SMTPUTF8, return path).
+    local: Option<String>,
+    /// The `<addr>` of each recipient; `None`: invalid, not sent.
+    addrs: Vec<Option<String>>,
+    mail: Option<Reply>,
+    rcpt: Vec<Option<Reply>>,
+    data: Option<Result<(), (bool, String)>>,
+    /// The CRLF text, kept until the 354.
+    wire: Option<Vec<u8>>,
+    /// A 354 came after no recipient was accepted: only a dot was sent.
+    discard: bool,
+    done: bool,
+}
+
+impl State {
+    fn mail_ok(&self) -> bool {
+        self.mail.as_ref().is_some_and(Reply::is_positive)
+    }
+
+    fn accepted(&self) -> usize {
+        self.rcpt.iter().flatten().filter(|r| r.is_positive()).count()
+    }
+}
+
+struct Plan<'a> {
+    msgs: &'a [Outgoing],
+    caps: &'a Caps,
+    mode: Mode,
+    t: Timeouts,
+    st: Vec<State>,
+    next: usize,
+    expect: VecDeque<Expect>,
+    out: Out,
+    need_rset: bool,
+    quit_sent: bool,
+}
+
+/// Sends `msgs`: (results for the messages attempted, why the session
+/// broke off, whether QUIT was written).
+pub async fn run<T>(
+    conn: &mut Conn<T>,
+    caps: &Caps,
+    opts: &ClientOptions,
+    msgs: &[Outgoing],
+) -> (Vec<MessageResult>, Option<SessionError>, bool)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let mode = match (opts.pipelining && caps.pipelining, caps.chunking) {
+        (false, _) => Mode::Lockstep,
+        (true, false) => Mode::Pipelined,
+        (true, true) => Mode::Chunked,
+    };
+    let mut plan = Plan {
+        msgs,
+        caps,
+        mode,
+        t: opts.timeouts,
+        st: msgs.iter().map(|_| State::default()).collect(),
+        next: 0,
+        expect: VecDeque::new(),
+        out: Out::default(),
+        need_rset: false,
+        quit_sent: false,
+    };
+    plan.start_next();
+    let err = plan.drive(conn).await.err();
+    let abort = err.as_ref().map(|e| e.to_string());
+    let results = (0..plan.next).map(|m| plan.result(m, abort.as_deref())).collect();
+    (results, err, plan.quit_sent)
+}
+
+impl Plan<'_> {
+    async fn drive<T>(&mut self, conn: &mut Conn<T>) -> Result<(), SessionError>
+    where
+        T: AsyncRead + AsyncWrite + Unpin,
+    {
+        loop {
+            while let Some(r) = conn.take_reply()? {
+                match self.expect.pop_front() {
+                    Some(e) => self.on_reply(e, r)?,
+                    None if self.quit_sent => {} // the reply to QUIT
+                    None => return Err(SessionError::Protocol(format!("unexpected reply {}", r.text()))),
+                }
+            }
+            if self.mode == Mode::Chunked {
+                while self.out.pending().len() < WATERMARK && !self.quit_sent {
+                    self.start_next();
+                }
+            }
+            let (timeout, what) = match self.expect.front() {
+                Some(e) => self.waiting_for(*e),
+                None => (self.t.command, "QUIT to be written"),
+            };
+            if conn.busy(&self.out) {
+                conn.pump(&mut self.out, timeout, what).await?;
+            } else if self.expect.is_empty() {
+                return Ok(());
+            } else {
+                conn.wait(timeout, what).await?;
+            }
+        }
+    }
+
+    fn waiting_for(&self, e: Expect) -> (std::time::Duration, &'static str) {
+        match e {
+            Expect::Rset => (self.t.command, "the reply to RSET"),
+            Expect::Mail(_) => (self.t.command, "the reply to MAIL"),
+            Expect::Rcpt(..) => (self.t.command, "the reply to RCPT"),
+            Expect::Data(_) => (self.t.data_init, "the reply to DATA"),
+            Expect::Dot(_) => (self.t.data_final, "the reply after the end of data"),
+            Expect::Bdat(_) => (self.t.data_final, "the reply to BDAT"),
+        }
+    }
+
+    /// Queues the next message that can be sent (or, pipelined, QUIT when
+    /// none is left).
+    fn start_next(&mut self) {
+        while self.next < self.msgs.len() {
+            let m = self.next;
+            self.next += 1;
+            if self.queue_message(m) {
+                return;
+            }
+        }
+        if self.mode != Mode::Lockstep && !self.quit_sent {
+            self.out.push(b"QUIT\r\n");
+            self.quit_sent = true;
+        }
+    }
+
+    /// Checks message `m` and queues its first commands; false when it
+    /// failed locally and nothing was queued.
+    fn queue_message(&mut self, m: usize) -> bool {
+        let msg = &self.msgs[m];
+        let caps = self.caps;
+        let st = &mut self.st[m];
+        st.addrs = msg.rcpts.iter().map(envelope_addr).collect();
+        st.rcpt = vec![None; msg.rcpts.len()];
+        let utf8 = msg.smtputf8
+            || addr_needs_utf8(&msg.return_path)
+            || msg.rcpts.iter().any(addr_needs_utf8);
+        let wire = wire_text(&msg.text);
+        let from = envelope_addr(&msg.return_path);
+        st.local = if from.is_none() {
+            Some("invalid return path".into())
+        } else if utf8 && !caps.smtputf8 {
+            Some("the server does not support SMTPUTF8, which this message needs".into())
+        } else if st.addrs.iter().all(Option::is_none) {
+            Some("no valid recipient address".into())
+        } else {
+            caps.size.filter(|&max| wire.len() as u64 > max).map(|max| {
+                format!("message size ({}) exceeds the server's maximum ({max})", wire.len())
+            })
+        };
+        let Some(from) = from.filter(|_| st.local.is_none()) else {
+            st.done = true;
+            return false;
+        };
+        let mut mail = format!("MAIL FROM:{from}");
+        if caps.size_ext {
+            mail.push_str(&format!(" SIZE={}", wire.len()));
+        }
+        if caps.eightbitmime && (msg.eightbit || has_8bit(&msg.text)) {
+            mail.push_str(" BODY=8BITMIME");
+        }
+        if utf8 {
+            mail.push_str(" SMTPUTF8");
+        }
+        mail.push_str("\r\n");
+        if std::mem::take(&mut self.need_rset) {
+            self.out.push(b"RSET\r\n");
+            self.expect.push_back(Expect::Rset);
+        }
+        self.out.push(mail.as_bytes());
+        self.expect.push_back(Expect::Mail(m));
+        if self.mode == Mode::Lockstep {
+            self.st[m].wire = Some(wire);
+            return true;
+        }
+        self.queue_rcpts(m, 0, usize::MAX);
+        if self.mode == Mode::Pipelined {
+            self.out.push(b"DATA\r\n");
+            self.expect.push_back(Expect::Data(m));
+            self.st[m].wire = Some(wire);
+        } else {
+            self.out.push(format!("BDAT {} LAST\r\n", wire.len()).as_bytes());
+            self.out.push(&wire);
+            self.expect.push_back(Expect::Bdat(m));
+            // The transaction may be left open by a failure we have not
+            // read yet: the next message starts clean.
+            self.need_rset = true;
+        }
+        true
+    }
+
+    /// Queues up to `max` valid RCPTs of `m` from index `from`; how many.
+    fn queue_rcpts(&mut self, m: usize, from: usize, max: usize) -> usize {
+        let mut n = 0;
+        for (i, a) in self.st[m].addrs.iter().enumerate().skip(from) {
+            if n == max {
+                break;
+            }
+            if let Some(a) = a {
+                self.out.push(format!("RCPT TO:{a}\r\n").as_bytes());
+                self.expect.push_back(Expect::Rcpt(m, i));
+                n += 1;
+            }
+        }
+        n
+    }
+
+    fn on_reply(&mut self, e: Expect, r: Reply) -> Result<(), SessionError> {
+        let lockstep = self.mode == Mode::Lockstep;
+        let is_data = matches!(e, Expect::Data(_));
+        if (r.class() == 3 && !is_data) || (r.class() == 2 && is_data) {
+            let (_, what) = self.waiting_for(e);
+            return Err(SessionError::Protocol(format!("{} as {what}", r.text())));
+        }
+        match e {
+            Expect::Rset if !r.is_positive() => {
+                return Err(SessionError::Protocol(format!("RSET failed: {}", r.text())));
+            }
+            Expect::Rset => {}
+            Expect::Mail(m) => {
+                let ok = r.is_positive();
+                self.st[m].mail = Some(r);
+                if lockstep && (!ok || self.queue_rcpts(m, 0, 1) == 0) {
+                    self.end_unsent(m);
+                }
+            }
+            Expect::Rcpt(m, i) => {
+                self.st[m].rcpt[i] = Some(r);
+                if lockstep && self.queue_rcpts(m, i + 1, 1) == 0 {
+                    if self.st[m].accepted() > 0 {
+                        self.out.push(b"DATA\r\n");
+                        self.expect.push_back(Expect::Data(m));
+                    } else {
+                        self.end_unsent(m);
+                    }
+                }
+            }
+            Expect::Data(m) => {
+                let st = &mut self.st[m];
+                let wire = st.wire.take().unwrap_or_default();
+                if r.class() == 3 {
+                    if st.mail_ok() && st.accepted() > 0 {
+                        self.out.push(&dot_stuff(&wire));
+                    } else {
+                        st.discard = true;
+                        self.out.push(b".\r\n");
+                    }
+                    self.expect.push_back(Expect::Dot(m));
+                    if !lockstep {
+                        self.start_next();
+                    }
+                } else {
+                    st.data = Some(Err((r.class() == 5, r.text())));
+                    self.need_rset = st.mail_ok();
+                    st.done = true;
+                    self.start_next();
+                }
+            }
+            Expect::Dot(m) | Expect::Bdat(m) => {
+                let st = &mut self.st[m];
+                if !st.discard {
+                    st.data = Some(if r.is_positive() { Ok(()) } else { Err((r.class() == 5, r.text())) });
+                }
+                st.done = true;
+                if lockstep {
+                    self.start_next();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Message `m` ends without DATA (MAIL failed or no RCPT accepted).
+    fn end_unsent(&mut self, m: usize) {
+        let st = &mut self.st[m];
+        st.done = true;
+        st.wire = None;
+        self.need_rset = st.mail_ok();
+        self.start_next();
+    }
+
+    fn result(&self, m: usize, abort: Option<&str>) -> MessageResult {
+        let st = &self.st[m];
+        let msg = &self.msgs[m];
+        let of = |r: &Reply| match r.class() {
+            2 => RcptResult::Accepted,
+            5 => RcptResult::Failed(r.text()),
+            _ => RcptResult::Deferred(r.text()),
+        };
+        let unfinished = || RcptResult::Deferred(abort.unwrap_or("transaction not completed").to_string());
+        let rcpts: Vec<RcptResult> = (0..msg.rcpts.len())
+            .map(|i| match (&st.local, &st.addrs[i], &st.mail, &st.rcpt[i]) {
+                (Some(why), ..) => RcptResult::Failed(why.clone()),
+                (_, None, ..) => RcptResult::Failed("invalid recipient address".into()),
+                (_, _, Some(mail), _) if !mail.is_positive() => of(mail),
+                (_, _, None, _) | (.., None) => unfinished(),
+                (.., Some(r)) if !r.is_positive() => of(r),
+                _ => match &st.data {
+                    Some(Ok(())) => RcptResult::Accepted,
+                    Some(Err((true, t))) => RcptResult::Failed(t.clone()),
+                    Some(Err((false, t))) => RcptResult::Deferred(t.clone()),
+                    None => unfinished(),
+                },
+            })
+            .collect();
+        let data = match (&st.local, &st.data) {
+            (Some(why), _) => Err((true, why.clone())),
+            (None, Some(d)) => d.clone(),
+            (None, None) => {
+                let permanent = rcpts.iter().all(|r| matches!(r, RcptResult::Failed(_)));
+                let why = match &st.mail {
+                    Some(mail) if !mail.is_positive() => mail.text(),
+                    Some(_) if st.done => "no recipient accepted".to_string(),
+                    _ => abort.unwrap_or("transaction not completed").to_string(),
+                };
+                Err((permanent, why))
+            }
+        };
+        MessageResult {
+            rcpts: msg.rcpts.iter().cloned().zip(rcpts).collect(),
+            data,
+        }
+    }
+}

@@ -1,0 +1,524 @@
+//! A configurable, blocking test SMTP server ("smarthost") on
+//! 127.0.0.1:0, one thread per connection, that records what it receives.
+//!
+//! It reads commands as they come and answers pipelined commands in
+//! order: all complete commands in its buffer are processed and their
+//! replies collected, and the replies are written only when it needs more
+//! input. [`Sink::round_trips`] counts those flushes (each is followed by a
+//! wait for the client). It can misbehave on command: no ESMTP, SIZE
+//! limits, rejected/deferred recipients, raw bytes as the STARTTLS reply
+//! (R07), AUTH offered in clear.
+#![allow(dead_code)]
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use hmac::{Hmac, Mac};
+
+#[derive(Clone)]
+pub struct SinkConfig {
+    /// Answer EHLO (false: 500 to EHLO, only HELO works).
+    pub esmtp: bool,
+    pub pipelining: bool,
+    pub chunking: bool,
+    /// Advertise `SIZE n` and refuse MAIL with a larger SIZE=.
+    pub size: Option<u64>,
+    pub smtputf8: bool,
+    pub eightbitmime: bool,
+    /// (certificate PEM file, key PEM file): offer STARTTLS.
+    pub starttls: Option<(PathBuf, PathBuf)>,
+    /// Raw bytes sent (in one write) instead of the 220 to STARTTLS.
+    pub starttls_reply: Option<Vec<u8>>,
+    /// Accepted (login, secret); AUTH is offered when set (over TLS only,
+    /// unless `auth_in_clear`).
+    pub auth: Option<(String, String)>,
+    pub auth_mechs: Vec<String>,
+    pub auth_in_clear: bool,
+    /// MAIL before a successful AUTH gets 530.
+    pub auth_required: bool,
+    /// Recipients (exact `local@domain`) that get 550 / 450.
+    pub reject_rcpts: Vec<String>,
+    pub defer_rcpts: Vec<String>,
+}
+
+impl Default for SinkConfig {
+    fn default() -> SinkConfig {
+        SinkConfig {
+            esmtp: true,
+            pipelining: true,
+            chunking: false,
+            size: None,
+            smtputf8: false,
+            eightbitmime: true,
+            starttls: None,
+            starttls_reply: None,
+            auth: None,
+            auth_mechs: ["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"].map(String::from).to_vec(),
+            auth_in_clear: false,
+            auth_required: false,
+            reject_rcpts: Vec::new(),
+            defer_rcpts: Vec::new(),
+        }
+    }
+}
+
+/// One accepted message.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub from: String,
+    /// MAIL parameters after the path (`SIZE=123`, `BODY=8BITMIME`, ...).
+    pub params: Vec<String>,
+    pub rcpts: Vec<String>,
+    /// The bytes as on the wire: DATA up to and including `.\r\n`, or the
+    /// BDAT chunks.
+    pub data: Vec<u8>,
+    /// Decoded: dot-stuffing undone (DATA), CR LF turned into LF.
+    pub text: Vec<u8>,
+    pub bdat: bool,
+    pub tls: bool,
+    /// The AUTH mechanism used, if any.
+    pub auth: Option<String>,
+}
+
+#[derive(Default)]
+struct Shared {
+    messages: Vec<Received>,
+    round_trips: u32,
+    raw: Vec<u8>,
+    connections: u32,
+}
+
+pub struct Sink {
+    pub addr: SocketAddr,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl Sink {
+    pub fn start(cfg: SinkConfig) -> Sink {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind sink");
+        let addr = listener.local_addr().expect("sink addr");
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let cfg = Arc::new(cfg);
+        let sh = shared.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (cfg, sh) = (cfg.clone(), sh.clone());
+                lock(&sh).connections += 1;
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
+                    let mut s = Session::new(cfg, sh, stream);
+                    let _ = s.run();
+                });
+            }
+        });
+        Sink { addr, shared }
+    }
+
+    pub fn messages(&self) -> Vec<Received> {
+        lock(&self.shared).messages.clone()
+    }
+
+    /// Times the sink flushed replies and then waited for input.
+    pub fn round_trips(&self) -> u32 {
+        lock(&self.shared).round_trips
+    }
+
+    /// Every byte received from clients (decrypted), all connections.
+    pub fn raw_log(&self) -> Vec<u8> {
+        lock(&self.shared).raw.clone()
+    }
+
+    pub fn connections(&self) -> u32 {
+        lock(&self.shared).connections
+    }
+}
+
+fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(b),
+            Stream::Tls(s) => s.read(b),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(b),
+            Stream::Tls(s) => s.write(b),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+struct Session {
+    cfg: Arc<SinkConfig>,
+    shared: Arc<Mutex<Shared>>,
+    stream: Stream,
+    input: Vec<u8>,
+    out: Vec<u8>,
+    tls: bool,
+    auth: Option<String>,
+    mail: Option<(String, Vec<String>)>,
+    rcpts: Vec<String>,
+    chunks: Vec<u8>,
+}
+
+fn eof() -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, "client closed")
+}
+
+impl Session {
+    fn new(cfg: Arc<SinkConfig>, shared: Arc<Mutex<Shared>>, tcp: TcpStream) -> Session {
+        Session {
+            cfg,
+            shared,
+            stream: Stream::Plain(tcp),
+            input: Vec::new(),
+            out: Vec::new(),
+            tls: false,
+            auth: None,
+            mail: None,
+            rcpts: Vec::new(),
+            chunks: Vec::new(),
+        }
+    }
+
+    fn reply(&mut self, r: &str) {
+        self.out.extend_from_slice(r.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.out.is_empty() {
+            self.stream.write_all(&self.out)?;
+            self.stream.flush()?;
+            self.out.clear();
+            lock(&self.shared).round_trips += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes pending replies, then reads more input.
+    fn fill(&mut self) -> io::Result<()> {
+        self.flush()?;
+        let mut buf = [0u8; 16384];
+        let n = self.stream.read(&mut buf)?;
+        if n == 0 {
+            return Err(eof());
+        }
+        self.input.extend_from_slice(&buf[..n]);
+        lock(&self.shared).raw.extend_from_slice(&buf[..n]);
+        Ok(())
+    }
+
+    fn line(&mut self) -> io::Result<String> {
+        loop {
+            if let Some(i) = self.input.iter().position(|&b| b == b'\n') {
+                let raw: Vec<u8> = self.input.drain(..=i).collect();
+                let s = String::from_utf8_lossy(&raw);
+                return Ok(s.trim_end_matches(['\r', '\n']).to_string());
+            }
+            self.fill()?;
+        }
+    }
+
+    fn take(&mut self, n: usize) -> io::Result<Vec<u8>> {
+        while self.input.len() < n {
+            self.fill()?;
+        }
+        Ok(self.input.drain(..n).collect())
+    }
+
+    fn run(&mut self) -> io::Result<()> {
+        self.reply("220 sink.test ESMTP ready");
+        loop {
+            let line = self.line()?;
+            let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
+            let arg = line.get(verb.len()..).unwrap_or("").trim().to_string();
+            match verb.as_str() {
+                "EHLO" if self.cfg.esmtp => self.ehlo(),
+                "HELO" => self.reply("250 sink.test"),
+                "MAIL" => self.mail(&arg),
+                "RCPT" => self.rcpt(&arg),
+                "DATA" => self.data()?,
+                "BDAT" if self.cfg.chunking => self.bdat(&arg)?,
+                "RSET" => {
+                    self.reset();
+                    self.reply("250 reset");
+                }
+                "NOOP" => self.reply("250 ok"),
+                "STARTTLS" if self.cfg.starttls.is_some() && !self.tls => self.starttls()?,
+                "AUTH" if self.auth_offered() && self.auth.is_none() => self.auth(&arg)?,
+                "QUIT" => {
+                    self.reply("221 bye");
+                    self.stream.write_all(&self.out)?;
+                    return self.stream.flush();
+                }
+                _ => self.reply("500 5.5.1 unrecognised command"),
+            }
+        }
+    }
+
+    fn auth_offered(&self) -> bool {
+        self.cfg.auth.is_some() && (self.tls || self.cfg.auth_in_clear)
+    }
+
+    fn ehlo(&mut self) {
+        self.reset();
+        let c = self.cfg.clone();
+        let mut lines = vec!["sink.test".to_string()];
+        let flags = [
+            (c.pipelining, "PIPELINING"),
+            (c.chunking, "CHUNKING"),
+            (c.eightbitmime, "8BITMIME"),
+            (c.smtputf8, "SMTPUTF8"),
+            (c.starttls.is_some() && !self.tls, "STARTTLS"),
+        ];
+        lines.extend(flags.iter().filter(|f| f.0).map(|f| f.1.to_string()));
+        if let Some(n) = c.size {
+            lines.push(format!("SIZE {n}"));
+        }
+        if self.auth_offered() {
+            lines.push(format!("AUTH {}", c.auth_mechs.join(" ")));
+        }
+        let last = lines.len() - 1;
+        for (i, l) in lines.iter().enumerate() {
+            let sep = if i == last { ' ' } else { '-' };
+            self.reply(&format!("250{sep}{l}"));
+        }
+    }
+
+    fn reset(&mut self) {
+        self.mail = None;
+        self.rcpts.clear();
+        self.chunks.clear();
+    }
+
+    fn mail(&mut self, arg: &str) {
+        let Some((path, params)) = parse_path(arg, "FROM:") else {
+            return self.reply("501 5.5.4 syntax");
+        };
+        let size = params.iter().find_map(|p| p.strip_prefix("SIZE=")?.parse::<u64>().ok());
+        if self.cfg.auth_required && self.auth.is_none() {
+            self.reply("530 5.7.0 authentication required");
+        } else if self.mail.is_some() {
+            self.reply("503 5.5.1 nested MAIL");
+        } else if matches!((size, self.cfg.size), (Some(s), Some(max)) if s > max) {
+            self.reply("552 5.3.4 message too big");
+        } else {
+            self.mail = Some((path, params));
+            self.reply("250 2.1.0 ok");
+        }
+    }
+
+    fn rcpt(&mut self, arg: &str) {
+        let Some((path, _)) = parse_path(arg, "TO:") else {
+            return self.reply("501 5.5.4 syntax");
+        };
+        if self.mail.is_none() {
+            self.reply("503 5.5.1 MAIL first");
+        } else if self.cfg.reject_rcpts.contains(&path) {
+            self.reply("550 5.1.1 no such user");
+        } else if self.cfg.defer_rcpts.contains(&path) {
+            self.reply("450 4.2.0 try later");
+        } else {
+            self.rcpts.push(path);
+            self.reply("250 2.1.5 ok");
+        }
+    }
+
+    fn data(&mut self) -> io::Result<()> {
+        if self.mail.is_none() {
+            self.reply("503 5.5.1 MAIL first");
+            return Ok(());
+        }
+        if self.rcpts.is_empty() {
+            self.reply("554 5.5.1 no valid recipients");
+            return Ok(());
+        }
+        self.reply("354 go ahead");
+        let end = loop {
+            if self.input.starts_with(b".\r\n") {
+                break 3;
+            }
+            if let Some(i) = self.input.windows(5).position(|w| w == b"\r\n.\r\n") {
+                break i + 5;
+            }
+            self.fill()?;
+        };
+        let raw: Vec<u8> = self.input.drain(..end).collect();
+        let body = &raw[..raw.len() - 3];
+        let mut text = Vec::new();
+        for line in body.split_inclusive(|&b| b == b'\n') {
+            let line = line.strip_prefix(b".").unwrap_or(line);
+            text.extend_from_slice(line.strip_suffix(b"\r\n").unwrap_or(line));
+            if line.ends_with(b"\r\n") {
+                text.push(b'\n');
+            }
+        }
+        self.deliver(raw, text, false);
+        Ok(())
+    }
+
+    fn bdat(&mut self, arg: &str) -> io::Result<()> {
+        let mut words = arg.split_whitespace();
+        let n: usize = words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        let last = words.next().is_some_and(|w| w.eq_ignore_ascii_case("LAST"));
+        let chunk = self.take(n)?;
+        if self.mail.is_none() {
+            self.reply("503 5.5.1 MAIL first");
+        } else if self.rcpts.is_empty() {
+            self.reply("554 5.5.1 no valid recipients");
+        } else {
+            self.chunks.extend_from_slice(&chunk);
+            if last {
+                let raw = std::mem::take(&mut self.chunks);
+                let text = crlf_to_lf(&raw);
+                self.deliver(raw, text, true);
+            } else {
+                self.reply("250 2.0.0 chunk ok");
+            }
+        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, data: Vec<u8>, text: Vec<u8>, bdat: bool) {
+        let (from, params) = self.mail.take().unwrap_or_default();
+        let rcpts = std::mem::take(&mut self.rcpts);
+        let msg = Received {
+            from,
+            params,
+            rcpts,
+            data,
+            text,
+            bdat,
+            tls: self.tls,
+            auth: self.auth.clone(),
+        };
+        lock(&self.shared).messages.push(msg);
+        self.reset();
+        self.reply("250 2.0.0 queued");
+    }
+
+    fn starttls(&mut self) -> io::Result<()> {
+        match self.cfg.starttls_reply.clone() {
+            Some(raw) => self.out.extend_from_slice(&raw),
+            None => self.reply("220 2.0.0 go ahead"),
+        }
+        self.flush()?;
+        // Server-side R07: nothing read before the handshake counts.
+        self.input.clear();
+        let Some((cert, key)) = &self.cfg.starttls else {
+            return Err(eof());
+        };
+        let config = masqmail::tls::server_config(cert, key).map_err(io::Error::other)?;
+        let conn = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
+        let Stream::Plain(tcp) = &self.stream else {
+            return Err(eof());
+        };
+        let tcp = tcp.try_clone()?;
+        self.stream = Stream::Tls(Box::new(rustls::StreamOwned::new(conn, tcp)));
+        self.tls = true;
+        self.reset();
+        Ok(())
+    }
+
+    fn auth(&mut self, arg: &str) -> io::Result<()> {
+        let mut words = arg.split_whitespace();
+        let mech = words.next().unwrap_or("").to_ascii_uppercase();
+        let ir = words.next().map(str::to_string);
+        let Some((login, secret)) = self.cfg.auth.clone() else {
+            self.reply("503 no auth");
+            return Ok(());
+        };
+        if !self.cfg.auth_mechs.contains(&mech) {
+            self.reply("504 5.5.4 unknown mechanism");
+            return Ok(());
+        }
+        let ok = match mech.as_str() {
+            "PLAIN" => {
+                let resp = self.response(ir, "")?;
+                resp == format!("\0{login}\0{secret}").as_bytes()
+            }
+            "XOAUTH2" => {
+                let resp = self.response(ir, "")?;
+                resp == format!("user={login}\x01auth=Bearer {secret}\x01\x01").as_bytes()
+            }
+            "LOGIN" => {
+                let l = self.response(None, "VXNlcm5hbWU6")?;
+                let s = self.response(None, "UGFzc3dvcmQ6")?;
+                l == login.as_bytes() && s == secret.as_bytes()
+            }
+            _ => {
+                let challenge = format!("<{}.{}@sink.test>", fastrand::u32(..), std::process::id());
+                let resp = self.response(None, &B64.encode(&challenge))?;
+                let mut mac = Hmac::<md5::Md5>::new_from_slice(secret.as_bytes()).map_err(io::Error::other)?;
+                mac.update(challenge.as_bytes());
+                let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+                resp == format!("{login} {hex}").as_bytes()
+            }
+        };
+        if ok {
+            self.auth = Some(mech);
+            self.reply("235 2.7.0 authenticated");
+        } else {
+            self.reply("535 5.7.8 bad credentials");
+        }
+        Ok(())
+    }
+
+    /// The decoded initial response, or the answer to a 334 challenge.
+    fn response(&mut self, ir: Option<String>, challenge: &str) -> io::Result<Vec<u8>> {
+        let line = match ir {
+            Some(ir) => ir,
+            None => {
+                self.reply(&format!("334 {challenge}"));
+                self.line()?
+            }
+        };
+        Ok(B64.decode(line.trim()).unwrap_or_default())
+    }
+}
+
+/// `FROM:<path> params` → (path, params).
+fn parse_path(arg: &str, prefix: &str) -> Option<(String, Vec<String>)> {
+    let head = arg.get(..prefix.len())?;
+    if !head.eq_ignore_ascii_case(prefix) {
+        return None;
+    }
+    let rest = arg[prefix.len()..].trim_start().strip_prefix('<')?;
+    let end = rest.find('>')?;
+    let params = rest[end + 1..].split_whitespace().map(String::from).collect();
+    Some((rest[..end].to_string(), params))
+}
+
+fn crlf_to_lf(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, &b) in raw.iter().enumerate() {
+        if !(b == b'\r' && raw.get(i + 1) == Some(&b'\n')) {
+            out.push(b);
+        }
+    }
+    out
+}
