@@ -151,7 +151,10 @@ pub fn run_route_pipe(cfg: &Config, spec: &CommandSpec, content: &Content, vars:
         .map(|w| vars::expand_word(w, &|n| vars.lookup(n)))
         .collect();
     if argv.iter().any(String::is_empty) {
-        return Outcome::Failed(format!("5.3.0 command '{}' expands to an empty word", spec.text));
+        return Outcome::Failed(format!(
+            "5.3.0 command '{}' expands to an empty word",
+            spec.text
+        ));
     }
     let identity = if as_root(cfg) {
         match mail_identity() {

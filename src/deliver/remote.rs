@@ -23,11 +23,13 @@ impl Runner<'_> {
         // routes, before the online set.
         if !self.cfg.local_nets.is_empty() && self.connection.is_none() {
             let routes = self.local_net_routes();
-            self.run_routes(batch, &routes, |cfg, rcpt| local_net_applies(cfg, rcpt));
+            self.run_routes(batch, &routes, local_net_applies);
         }
         let routes = self.online_routes();
         let cfg = self.cfg;
-        self.run_routes(batch, &routes, |_, rcpt| !local_net_applies(cfg, rcpt) || cfg.local_nets.is_empty());
+        self.run_routes(batch, &routes, |_, rcpt| {
+            !local_net_applies(cfg, rcpt) || cfg.local_nets.is_empty()
+        });
     }
 
     fn run_routes(

@@ -36,11 +36,19 @@ pub struct Job {
 /// Outcomes as (batch index, recipient, outcome).
 pub type Outcomes = Vec<(usize, Address, Outcome)>;
 
-pub fn deliver(runner: &mut Runner<'_>, route: &Route, batch: &[InFlight], jobs: &[Job]) -> Outcomes {
+pub fn deliver(
+    runner: &mut Runner<'_>,
+    route: &Route,
+    batch: &[InFlight],
+    jobs: &[Job],
+) -> Outcomes {
     match (route.protocol, &route.pipe) {
         (Transport::Pipe, Some(spec)) => pipe(runner, route, spec, batch, jobs),
         (Transport::Pipe, None) => all(jobs, |_| {
-            Outcome::Deferred(format!("4.3.5 route {} has protocol pipe but no pipe command", route.file.display()))
+            Outcome::Deferred(format!(
+                "4.3.5 route {} has protocol pipe but no pipe command",
+                route.file.display()
+            ))
         }),
         (Transport::Smtp, _) => smtp(runner, route, batch, jobs),
     }
@@ -58,7 +66,13 @@ fn all(jobs: &[Job], outcome: impl Fn(&Address) -> Outcome) -> Outcomes {
 }
 
 /// §10.7: per message and recipient, the stored headers, no rewriting.
-fn pipe(runner: &Runner<'_>, route: &Route, spec: &crate::config::CommandSpec, batch: &[InFlight], jobs: &[Job]) -> Outcomes {
+fn pipe(
+    runner: &Runner<'_>,
+    route: &Route,
+    spec: &crate::config::CommandSpec,
+    batch: &[InFlight],
+    jobs: &[Job],
+) -> Outcomes {
     let cfg = runner.cfg;
     let opts = ContentOptions {
         fromline: route.pipe_fromline,
@@ -108,9 +122,16 @@ enum TargetKind {
 
 fn smtp(runner: &mut Runner<'_>, route: &Route, batch: &[InFlight], jobs: &[Job]) -> Outcomes {
     let targets = targets(route, jobs);
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
-        Err(e) => return all(jobs, |_| Outcome::Deferred(format!("4.3.0 cannot start the runtime: {e}"))),
+        Err(e) => {
+            return all(jobs, |_| {
+                Outcome::Deferred(format!("4.3.0 cannot start the runtime: {e}"))
+            });
+        }
     };
     let mut out = Vec::new();
     for target in targets {
@@ -120,8 +141,18 @@ fn smtp(runner: &mut Runner<'_>, route: &Route, batch: &[InFlight], jobs: &[Job]
             .iter()
             .map(|j| outgoing(runner, route, &batch[j.index], &j.rcpts))
             .collect();
-        let ids: Vec<String> = target.jobs.iter().map(|j| batch[j.index].msg.id.to_string()).collect();
-        let results = runtime.block_on(connect::send(runner, route, &target.kind, &target.label, &msgs));
+        let ids: Vec<String> = target
+            .jobs
+            .iter()
+            .map(|j| batch[j.index].msg.id.to_string())
+            .collect();
+        let results = runtime.block_on(connect::send(
+            runner,
+            route,
+            &target.kind,
+            &target.label,
+            &msgs,
+        ));
         for (n, job) in target.jobs.iter().enumerate() {
             for (rcpt, outcome) in job_outcomes(route, &target.label, &ids[n], job, &results, n) {
                 out.push((job.index, rcpt, outcome));
@@ -140,7 +171,10 @@ fn targets(route: &Route, jobs: &[Job]) -> Vec<Target> {
     if route.wrapper.is_some() || route.mail_host.is_some() {
         let (label, kind) = match (&route.wrapper, &route.mail_host) {
             (Some(w), host) => (
-                format!("{} (via wrapper)", host.as_ref().map_or(w.text.clone(), |h| h.host.clone())),
+                format!(
+                    "{} (via wrapper)",
+                    host.as_ref().map_or(w.text.clone(), |h| h.host.clone())
+                ),
                 TargetKind::Wrapper,
             ),
             (None, Some(h)) => (
@@ -232,12 +266,21 @@ fn job_outcomes(
                 .collect()
         }
         connect::Results::Session { error, .. } if results.message(n).is_none() => {
-            let (permanent, reason) = error.clone().unwrap_or((false, "session ended early".to_string()));
+            let (permanent, reason) = error
+                .clone()
+                .unwrap_or((false, "session ended early".to_string()));
             job.rcpts
                 .iter()
                 .map(|r| {
                     let why = format!("host={label}: {reason}");
-                    (r.clone(), if permanent { Outcome::Failed(why) } else { Outcome::Deferred(why) })
+                    (
+                        r.clone(),
+                        if permanent {
+                            Outcome::Failed(why)
+                        } else {
+                            Outcome::Deferred(why)
+                        },
+                    )
                 })
                 .collect()
         }

@@ -55,7 +55,13 @@ pub fn deliver_ids(cfg: &Config, spool: &Spool, scope: Scope, ids: &[QueueId]) {
     deliver_with(cfg, spool, scope, None, ids);
 }
 
-fn deliver_with(cfg: &Config, spool: &Spool, scope: Scope, connection: Option<&str>, ids: &[QueueId]) {
+fn deliver_with(
+    cfg: &Config,
+    spool: &Spool,
+    scope: Scope,
+    connection: Option<&str>,
+    ids: &[QueueId],
+) {
     let mut runner = Runner::new(cfg, spool, scope);
     runner.connection = connection.map(str::to_string);
     for chunk in ids.chunks(CHUNK) {

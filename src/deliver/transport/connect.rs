@@ -25,7 +25,9 @@ use crate::config::{Resolver, Route, TlsMode};
 use crate::deliver::Outcome;
 use crate::deliver::runner::Runner;
 use crate::dns::Dns;
-use crate::smtp::client::{AuthOptions, ClientOptions, MessageResult, Outgoing, RcptResult, Timeouts, send_batch};
+use crate::smtp::client::{
+    AuthOptions, ClientOptions, MessageResult, Outgoing, RcptResult, Timeouts, send_batch,
+};
 
 /// Per address.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -62,7 +64,13 @@ pub fn outcome(result: &MessageResult, rcpt: &Address) -> Outcome {
     }
 }
 
-pub async fn send(runner: &Runner<'_>, route: &Route, kind: &TargetKind, label: &str, msgs: &[Outgoing]) -> Results {
+pub async fn send(
+    runner: &Runner<'_>,
+    route: &Route,
+    kind: &TargetKind,
+    label: &str,
+    msgs: &[Outgoing],
+) -> Results {
     let cfg = runner.cfg;
     match kind {
         TargetKind::Wrapper => {
@@ -71,7 +79,9 @@ pub async fn send(runner: &Runner<'_>, route: &Route, kind: &TargetKind, label: 
             };
             let stream = match wrapper(spec) {
                 Ok(s) => s,
-                Err(e) => return not_connected(format!("Failed to launch connection wrapper: {e}")),
+                Err(e) => {
+                    return not_connected(format!("Failed to launch connection wrapper: {e}"));
+                }
             };
             let opts = match options(cfg, route, label) {
                 Ok(o) => o,
@@ -107,7 +117,11 @@ pub async fn send(runner: &Runner<'_>, route: &Route, kind: &TargetKind, label: 
             };
             let mut last = String::from("no address");
             for t in &targets {
-                let addrs: Vec<SocketAddr> = t.addrs.iter().map(|ip| SocketAddr::new(*ip, route.smtp_port)).collect();
+                let addrs: Vec<SocketAddr> = t
+                    .addrs
+                    .iter()
+                    .map(|ip| SocketAddr::new(*ip, route.smtp_port))
+                    .collect();
                 match connect_and_send(cfg, route, &t.host, &addrs, msgs).await {
                     Results::NotConnected { reason } => last = reason,
                     done => return done,
@@ -119,10 +133,18 @@ pub async fn send(runner: &Runner<'_>, route: &Route, kind: &TargetKind, label: 
 }
 
 fn not_connected(reason: impl Into<String>) -> Results {
-    Results::NotConnected { reason: reason.into() }
+    Results::NotConnected {
+        reason: reason.into(),
+    }
 }
 
-async fn connect_and_send(cfg: &Config, route: &Route, host: &str, addrs: &[SocketAddr], msgs: &[Outgoing]) -> Results {
+async fn connect_and_send(
+    cfg: &Config,
+    route: &Route,
+    host: &str,
+    addrs: &[SocketAddr],
+    msgs: &[Outgoing],
+) -> Results {
     let mut last = String::from("no address");
     for addr in addrs {
         match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
@@ -153,7 +175,10 @@ where
 {
     match send_batch(stream, opts, msgs).await {
         Ok(batch) => {
-            tracing::debug!("session with {host}: {} round trip(s)", batch.stats.round_trips);
+            tracing::debug!(
+                "session with {host}: {} round trip(s)",
+                batch.stats.round_trips
+            );
             Results::Session {
                 host,
                 results: batch.results,
@@ -170,12 +195,21 @@ where
 
 /// `mail_host` addresses via the route's methods (`byname` = getaddrinfo,
 /// the DNS methods = A/AAAA of the name).
-async fn resolve_host(cfg: &Config, route: &Route, host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+async fn resolve_host(
+    cfg: &Config,
+    route: &Route,
+    host: &str,
+    port: u16,
+) -> Result<Vec<SocketAddr>, String> {
     let dns_first = route.resolve_list.iter().any(|r| *r != Resolver::ByName);
-    if dns_first && let Ok(dns) = Dns::new(&cfg.dns_servers) {
-        if let Ok(t) = dns.targets(host, &[Resolver::DnsA]).await {
-            return Ok(t.iter().flat_map(|t| t.addrs.iter().map(|ip| SocketAddr::new(*ip, port))).collect());
-        }
+    if dns_first
+        && let Ok(dns) = Dns::new(&cfg.dns_servers)
+        && let Ok(t) = dns.targets(host, &[Resolver::DnsA]).await
+    {
+        return Ok(t
+            .iter()
+            .flat_map(|t| t.addrs.iter().map(|ip| SocketAddr::new(*ip, port)))
+            .collect());
     }
     tokio::net::lookup_host((host, port))
         .await
@@ -190,7 +224,10 @@ fn options(cfg: &Config, route: &Route, server_name: &str) -> Result<ClientOptio
         mode => match crate::tls::client_config(
             route.tls_ca_file.as_deref(),
             route.tls_verify,
-            route.tls_cert_file.as_deref().zip(route.tls_key_file.as_deref()),
+            route
+                .tls_cert_file
+                .as_deref()
+                .zip(route.tls_key_file.as_deref()),
         ) {
             Ok(c) => Some(c),
             // Opportunistic STARTTLS without usable roots: plain text (and
@@ -221,7 +258,10 @@ fn options(cfg: &Config, route: &Route, server_name: &str) -> Result<ClientOptio
         instant_helo: route.instant_helo,
         tls: route.tls,
         tls_config,
-        server_name: server_name.trim_start_matches('[').trim_end_matches(']').to_string(),
+        server_name: server_name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
         auth,
         timeouts: Timeouts::default(),
     })
@@ -242,12 +282,18 @@ fn secret(route: &Route) -> Result<Option<String>, String> {
         .output()
         .map_err(|e| format!("auth_secret_command {}: {e}", cmd.text))?;
     if !out.status.success() {
-        return Err(format!("auth_secret_command {} failed: {}", cmd.text, out.status));
+        return Err(format!(
+            "auth_secret_command {} failed: {}",
+            cmd.text, out.status
+        ));
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().next().unwrap_or("").trim_end();
     if line.is_empty() {
-        return Err(format!("auth_secret_command {} printed no secret", cmd.text));
+        return Err(format!(
+            "auth_secret_command {} printed no secret",
+            cmd.text
+        ));
     }
     Ok(Some(line.to_string()))
 }

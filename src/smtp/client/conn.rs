@@ -156,7 +156,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Conn<T> {
     /// One step of writing `out` (or flushing it) while reading whatever
     /// the server sends meanwhile. `timeout` bounds a step with no
     /// progress in either direction.
-    pub async fn pump(&mut self, out: &mut Out, timeout: Duration, what: &str) -> Result<(), SessionError> {
+    pub async fn pump(
+        &mut self,
+        out: &mut Out,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<(), SessionError> {
         let mut tmp = [0u8; READ_CHUNK];
         let io = &mut self.io;
         let dirty = self.dirty;

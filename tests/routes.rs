@@ -1,0 +1,302 @@
+//! Going online (issue 4): `-qo NAME` sends the queue through the routes
+//! of that connection, rewritten per route; direct MX delivery with the
+//! harness's DNS server; wrapper and pipe transports; round trips counted
+//! on the test server.
+
+mod support;
+use std::fs;
+
+use support::dns::{DnsServer, Record};
+use support::sink::{Sink, SinkConfig};
+use support::*;
+
+/// An env with route file `isp.route` (the given lines) as
+/// `query_routes.isp`.
+fn with_route(extra_main: &str, route: &str) -> Env {
+    let env = Env::new(extra_main);
+    fs::write(env.path("isp.route"), route).unwrap();
+    let conf = fs::read_to_string(&env.conf).unwrap()
+        + &format!(
+            "query_routes.isp = \"{}\"\n",
+            env.path("isp.route").display()
+        );
+    fs::write(&env.conf, conf).unwrap();
+    env
+}
+
+fn smarthost(sink: &Sink, extra: &str) -> String {
+    format!("mail_host = \"127.0.0.1:{}\"\n{extra}\n", sink.addr.port())
+}
+
+fn queue(env: &Env, n: usize, rcpt: &str) {
+    for i in 0..n {
+        let body = format!("From: jo\nSubject: m{i}\n\n{}\n", "text ".repeat(400));
+        env.ok(&["-odq", "-f", "jo", rcpt], body.as_bytes());
+    }
+}
+
+#[test]
+fn qo_sends_the_queue_to_the_smarthost_rewritten() {
+    let sink = Sink::start(SinkConfig::default());
+    let env = with_route(
+        "",
+        &smarthost(
+            &sink,
+            "set_return_path_domain = \"provider.example\"\nmap_h_from_addresses = \"jo: Jo Q <jo.q@provider.example>\"",
+        ),
+    );
+    env.ok(
+        &["-odq", "-f", "jo", "alice", "bob@remote.example"],
+        b"From: Jo <jo>\nSubject: out\n\nhello\n",
+    );
+    // the local recipient is delivered at once by -q, the remote one waits
+    env.ok(&["-q"], b"");
+    assert!(env.mbox("alice").contains("Subject: out"));
+    assert_eq!(env.queued().len(), 1, "remote recipient still queued");
+    assert!(sink.messages().is_empty());
+    env.ok(&["-qo", "isp"], b"");
+    assert!(env.queued().is_empty(), "{}", env.log());
+    let msgs = sink.messages();
+    assert_eq!(msgs.len(), 1);
+    let m = &msgs[0];
+    assert_eq!(m.from, "jo@provider.example");
+    assert_eq!(m.rcpts, ["bob@remote.example"]);
+    let text = String::from_utf8_lossy(&m.text);
+    assert!(
+        text.contains("From: Jo Q <jo.q@provider.example>\n")
+            || text.contains("From: Jo <jo.q@provider.example>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Subject: out") && text.contains("\nhello\n"),
+        "{text}"
+    );
+    let log = env.log();
+    assert!(
+        log.contains("Starting online queue run.") && log.contains("using '"),
+        "{log}"
+    );
+    assert!(
+        log.contains("=> <bob@remote.example> host=127.0.0.1"),
+        "{log}"
+    );
+}
+
+#[test]
+fn unknown_connection_and_offline_keep_mail_queued() {
+    let sink = Sink::start(SinkConfig::default());
+    let env = with_route("", &smarthost(&sink, ""));
+    queue(&env, 1, "bob@remote.example");
+    env.ok(&["-qo", "other"], b"");
+    env.ok(&["-q"], b"");
+    assert_eq!(env.queued().len(), 1);
+    assert!(sink.messages().is_empty());
+    assert!(
+        env.log()
+            .contains("route list with name 'other' not found."),
+        "{}",
+        env.log()
+    );
+}
+
+#[test]
+fn online_query_makes_q_and_instant_delivery_use_the_link() {
+    let sink = Sink::start(SinkConfig::default());
+    let env = with_route("", &smarthost(&sink, ""));
+    let query = env.script("online", "#!/bin/sh\necho isp\n");
+    let conf = fs::read_to_string(&env.conf).unwrap()
+        + &format!("online_query = \"{}\"\n", query.display());
+    fs::write(&env.conf, conf).unwrap();
+    env.ok(
+        &["-f", "jo", "bob@remote.example"],
+        b"Subject: instant\n\nx\n",
+    );
+    assert_eq!(sink.messages().len(), 1, "{}", env.log());
+    assert!(env.queued().is_empty());
+}
+
+#[test]
+fn rejected_recipients_bounce_deferred_ones_stay() {
+    let sink = Sink::start(SinkConfig {
+        reject_rcpts: vec!["nobody@remote.example".into()],
+        defer_rcpts: vec!["later@remote.example".into()],
+        ..SinkConfig::default()
+    });
+    let env = with_route("", &smarthost(&sink, ""));
+    env.ok(
+        &[
+            "-odq",
+            "-f",
+            "jo",
+            "ok@remote.example",
+            "nobody@remote.example",
+            "later@remote.example",
+        ],
+        b"Subject: mixed\n\nx\n",
+    );
+    env.ok(&["-qo", "isp"], b"");
+    assert_eq!(sink.messages().len(), 1);
+    assert_eq!(sink.messages()[0].rcpts, ["ok@remote.example"]);
+    // the failure notice goes to jo (local) and is delivered by a -q run
+    env.ok(&["-q"], b"");
+    let bounce = env.mbox("jo");
+    assert!(
+        bounce.contains("nobody@remote.example") && bounce.contains("550"),
+        "{bounce}"
+    );
+    let ids = env.queued();
+    assert_eq!(ids.len(), 1);
+    let h = env.header_file(&ids[0]);
+    assert!(
+        h.contains("RT: <later@remote.example>") && h.contains("RT:X<ok@remote.example>"),
+        "{h}"
+    );
+}
+
+/// Round trips are counted by the client (a wait for replies after it
+/// wrote all it could; logged at debug level): with PIPELINING one per
+/// message plus the setup (greeting, EHLO, and the final write); with
+/// CHUNKING a constant whatever the batch size.
+#[test]
+fn round_trips_pipelining_and_chunking() {
+    for (chunking, n, want) in [
+        (false, 1, 4),
+        (false, 10, 13),
+        (false, 100, 103),
+        (true, 1, 3),
+        (true, 10, 3),
+        (true, 100, 3),
+    ] {
+        let sink = Sink::start(SinkConfig {
+            chunking,
+            ..SinkConfig::default()
+        });
+        let env = with_route("debug_level = 1", &smarthost(&sink, ""));
+        queue(&env, n, "bob@remote.example");
+        env.ok(&["-qo", "isp"], b"");
+        assert_eq!(sink.messages().len(), n, "{}", env.log());
+        assert_eq!(sink.connections(), 1, "one connection for the batch");
+        let debug = fs::read_to_string(env.path("log/debug.log")).unwrap();
+        let line = debug
+            .lines()
+            .find(|l| l.contains("round trip(s)"))
+            .expect("round trips logged");
+        assert!(
+            line.contains(&format!(": {want} round trip(s)")),
+            "chunking={chunking} n={n}: {line}"
+        );
+        assert!(env.queued().is_empty());
+    }
+}
+
+#[test]
+fn direct_delivery_to_the_mx_from_dns() {
+    let sink = Sink::start(SinkConfig::default());
+    let dns = DnsServer::start(vec![
+        Record::mx("remote.example", 10, "mx.remote.example"),
+        Record::a("mx.remote.example", "127.0.0.1"),
+        Record::null_mx("nomail.example"),
+    ]);
+    let env = with_route(
+        &format!("dns_servers = \"{}\"", dns.addr()),
+        &format!(
+            "smtp_port = {}\nresolve_list = \"dns_mx\"\n",
+            sink.addr.port()
+        ),
+    );
+    env.ok(
+        &["-odq", "-f", "jo", "bob@remote.example", "x@nomail.example"],
+        b"Subject: direct\n\nx\n",
+    );
+    env.ok(&["-qo", "isp"], b"");
+    assert_eq!(sink.messages().len(), 1, "{}", env.log());
+    assert_eq!(sink.messages()[0].rcpts, ["bob@remote.example"]);
+    // null MX fails at once: a notice to jo
+    env.ok(&["-q"], b"");
+    assert!(env.mbox("jo").contains("x@nomail.example"), "{}", env.log());
+    assert!(env.queued().is_empty(), "{}", env.log());
+}
+
+#[test]
+fn connection_failure_defers_or_fails_with_connect_error_fail() {
+    let port = daemon::free_port();
+    let env = with_route("", &format!("mail_host = \"127.0.0.1:{port}\"\n"));
+    queue(&env, 1, "bob@remote.example");
+    env.ok(&["-qo", "isp"], b"");
+    assert_eq!(env.queued().len(), 1, "deferred");
+    fs::write(
+        env.path("isp.route"),
+        format!("mail_host = \"127.0.0.1:{port}\"\nconnect_error_fail = true\n"),
+    )
+    .unwrap();
+    env.ok(&["-qo", "isp"], b"");
+    env.ok(&["-q"], b"");
+    assert!(env.queued().is_empty(), "{}", env.log());
+    assert!(env.mbox("jo").contains("bob@remote.example"));
+}
+
+#[test]
+fn wrapper_route_speaks_smtp_to_another_masqmail() {
+    // the far side: another masqmail, reached through `-bs` as the wrapper
+    let far = Env::new("");
+    let env = with_route(
+        "",
+        &format!("wrapper = \"{BIN} -C {} -bs\"\n", far.conf.display()),
+    );
+    env.ok(
+        &["-odq", "-f", "jo", "dave@elsewhere.example"],
+        b"Subject: wrapped\n\nx\n",
+    );
+    env.ok(&["-qo", "isp"], b"");
+    assert!(env.queued().is_empty(), "{}", env.log());
+    let far_queue: String = far.queued().iter().map(|id| far.header_file(id)).collect();
+    assert!(
+        far_queue.contains("RT: <dave@elsewhere.example>"),
+        "{far_queue}\n{}",
+        env.log()
+    );
+    assert!(far_queue.contains("HD:Subject: wrapped"), "{far_queue}");
+}
+
+#[test]
+fn pipe_route_runs_the_command_per_recipient() {
+    let env = Env::new("");
+    let out = env.path("piped");
+    let script = env.script(
+        "uucp",
+        &format!(
+            "#!/bin/sh\necho \"to=$1\" >> {0}\ncat >> {0}\n",
+            out.display()
+        ),
+    );
+    fs::write(
+        env.path("isp.route"),
+        format!(
+            "pipe = \"{} ${{rcpt}}\"\npipe_fromline = true\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    let conf = fs::read_to_string(&env.conf).unwrap()
+        + &format!(
+            "query_routes.isp = \"{}\"\n",
+            env.path("isp.route").display()
+        );
+    fs::write(&env.conf, conf).unwrap();
+    env.ok(
+        &["-odq", "-f", "jo", "a@remote.example", "b@remote.example"],
+        b"Subject: piped\n\nx\n",
+    );
+    env.ok(&["-qo", "isp"], b"");
+    let text = fs::read_to_string(&out).unwrap();
+    assert!(
+        text.contains("to=a@remote.example") && text.contains("to=b@remote.example"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nFrom jo@host.example.org "),
+        "pipe_fromline: {text}"
+    );
+    assert!(!text.contains("Envelope-to:"), "{text}");
+    assert!(env.queued().is_empty(), "{}", env.log());
+}
