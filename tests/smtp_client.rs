@@ -8,7 +8,9 @@ mod support;
 use std::time::Duration;
 
 use masqmail::address::Address;
-use masqmail::smtp::client::{BatchOutcome, ClientOptions, Outgoing, RcptResult, Timeouts, send_batch};
+use masqmail::smtp::client::{
+    BatchOutcome, ClientOptions, Outgoing, RcptResult, Timeouts, send_batch,
+};
 use support::sink::{Sink, SinkConfig};
 
 fn opts() -> ClientOptions {
@@ -50,13 +52,17 @@ fn msg(rcpts: &[&str], text: &[u8]) -> Outgoing {
 fn sized(i: usize, size: usize) -> Outgoing {
     let mut text = format!("Subject: message {i}\n\n").into_bytes();
     while text.len() < size {
-        text.extend_from_slice(format!("line {i} of the body, padded to a decent length.\n").as_bytes());
+        text.extend_from_slice(
+            format!("line {i} of the body, padded to a decent length.\n").as_bytes(),
+        );
     }
     msg(&["rcpt@sink.test"], &text)
 }
 
 async fn send(sink: &Sink, opts: &ClientOptions, msgs: &[Outgoing]) -> BatchOutcome {
-    let tcp = tokio::net::TcpStream::connect(sink.addr).await.expect("connect sink");
+    let tcp = tokio::net::TcpStream::connect(sink.addr)
+        .await
+        .expect("connect sink");
     let run = send_batch(tcp, opts, msgs);
     tokio::time::timeout(Duration::from_secs(120), run)
         .await
@@ -69,7 +75,10 @@ fn all_accepted(out: &BatchOutcome, n: usize) {
     assert_eq!(out.results.len(), n);
     for r in &out.results {
         assert_eq!(r.data, Ok(()));
-        assert!(r.rcpts.iter().all(|(_, x)| *x == RcptResult::Accepted), "{r:?}");
+        assert!(
+            r.rcpts.iter().all(|(_, x)| *x == RcptResult::Accepted),
+            "{r:?}"
+        );
     }
 }
 
@@ -86,7 +95,10 @@ async fn pipelining_costs_one_round_trip_per_message() {
         assert_eq!(got.len(), n);
         for (i, m) in got.iter().enumerate() {
             assert!(!m.bdat);
-            assert!(m.text.starts_with(format!("Subject: message {i}\n").as_bytes()));
+            assert!(
+                m.text
+                    .starts_with(format!("Subject: message {i}\n").as_bytes())
+            );
         }
         assert_eq!(sink.round_trips(), n as u32 + 2, "sink side, n = {n}");
     }
@@ -140,7 +152,10 @@ async fn no_esmtp_falls_back_to_helo_in_lockstep() {
     // greeting, EHLO, HELO; per message MAIL, 2 RCPT, DATA, dot.
     assert_eq!(out.stats.round_trips, 3 + 2 * 5);
     let raw = String::from_utf8_lossy(&sink.raw_log()).into_owned();
-    assert!(raw.contains("EHLO client.test\r\nHELO client.test\r\n"), "{raw}");
+    assert!(
+        raw.contains("EHLO client.test\r\nHELO client.test\r\n"),
+        "{raw}"
+    );
     assert_eq!(sink.messages()[1].rcpts, ["c@sink.test", "d@sink.test"]);
 }
 
@@ -166,7 +181,10 @@ async fn per_recipient_outcomes() {
             ..SinkConfig::default()
         });
         let msgs = vec![
-            msg(&["ok@sink.test", "bad@sink.test", "later@sink.test"], b"Subject: 1\n\n1\n"),
+            msg(
+                &["ok@sink.test", "bad@sink.test", "later@sink.test"],
+                b"Subject: 1\n\n1\n",
+            ),
             msg(&["bad@sink.test", "bad2@sink.test"], b"Subject: 2\n\n2\n"),
             msg(&["ok2@sink.test"], b"Subject: 3\n\n3\n"),
         ];
@@ -176,7 +194,11 @@ async fn per_recipient_outcomes() {
         assert_eq!(r[0].rcpts[0].1, RcptResult::Accepted);
         assert!(matches!(&r[0].rcpts[1].1, RcptResult::Failed(t) if t.starts_with("550 5.1.1")));
         assert!(matches!(&r[0].rcpts[2].1, RcptResult::Deferred(t) if t.starts_with("450")));
-        assert!(r[1].rcpts.iter().all(|(_, x)| matches!(x, RcptResult::Failed(_))));
+        assert!(
+            r[1].rcpts
+                .iter()
+                .all(|(_, x)| matches!(x, RcptResult::Failed(_)))
+        );
         assert!(matches!(&r[1].data, Err((true, _))), "{:?}", r[1].data);
         assert_eq!(r[2].rcpts[0].1, RcptResult::Accepted);
         let got = sink.messages();
@@ -215,7 +237,11 @@ async fn eightbitmime_and_smtputf8() {
     assert!(matches!(&out.results[1].rcpts[0].1, RcptResult::Failed(t) if t.contains("SMTPUTF8")));
     let got = sink.messages();
     assert_eq!(got.len(), 1);
-    assert!(got[0].params.contains(&"BODY=8BITMIME".to_string()), "{:?}", got[0].params);
+    assert!(
+        got[0].params.contains(&"BODY=8BITMIME".to_string()),
+        "{:?}",
+        got[0].params
+    );
 
     let sink = Sink::start(SinkConfig {
         smtputf8: true,
@@ -224,7 +250,11 @@ async fn eightbitmime_and_smtputf8() {
     let out = send(&sink, &opts(), &[utf8]).await;
     all_accepted(&out, 1);
     let got = sink.messages();
-    assert!(got[0].params.contains(&"SMTPUTF8".to_string()), "{:?}", got[0].params);
+    assert!(
+        got[0].params.contains(&"SMTPUTF8".to_string()),
+        "{:?}",
+        got[0].params
+    );
     assert_eq!(got[0].rcpts, ["jörg@sink.test"]);
 }
 
@@ -244,12 +274,22 @@ async fn r02_outbound_line_ends_and_dots() {
         let got = &sink.messages()[0];
         let d = &got.data;
         for (i, &b) in d.iter().enumerate() {
-            assert!(b != b'\r' || d.get(i + 1) == Some(&b'\n'), "bare CR at {i}: {d:?}");
-            assert!(b != b'\n' || (i > 0 && d[i - 1] == b'\r'), "bare LF at {i}: {d:?}");
+            assert!(
+                b != b'\r' || d.get(i + 1) == Some(&b'\n'),
+                "bare CR at {i}: {d:?}"
+            );
+            assert!(
+                b != b'\n' || (i > 0 && d[i - 1] == b'\r'),
+                "bare LF at {i}: {d:?}"
+            );
         }
         assert_eq!(got.text, want, "chunking {chunking}");
         if !chunking {
-            assert_eq!(d.windows(5).filter(|w| w == b"\r\n.\r\n").count(), 1, "{d:?}");
+            assert_eq!(
+                d.windows(5).filter(|w| w == b"\r\n.\r\n").count(),
+                1,
+                "{d:?}"
+            );
             assert!(d.ends_with(b"\r\nlast\r\n.\r\n"));
             assert!(d.windows(10).any(|w| w == b"\r\n..\r\n..\r\n"), "{d:?}");
         }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use masqmail::address::Address;
 use masqmail::smtp::client::{
-    AuthMech, AuthOptions, BatchOutcome, ClientOptions, Outgoing, RcptResult, SessionError, Timeouts, TlsMode,
-    send_batch,
+    AuthMech, AuthOptions, BatchOutcome, ClientOptions, Outgoing, RcptResult, SessionError,
+    Timeouts, TlsMode, send_batch,
 };
 use support::ca::{self, TestCa};
 use support::sink::{Sink, SinkConfig};
@@ -24,7 +24,9 @@ fn opts(ca: Option<&TestCa>, tls: Option<TlsMode>, mech: Option<AuthMech>) -> Cl
         pipelining: true,
         instant_helo: false,
         tls,
-        tls_config: ca.map(|ca| masqmail::tls::client_config(Some(&ca.ca_pem), true, None).expect("client config")),
+        tls_config: ca.map(|ca| {
+            masqmail::tls::client_config(Some(&ca.ca_pem), true, None).expect("client config")
+        }),
         server_name: "localhost".into(),
         auth: Some(AuthOptions {
             mech,
@@ -61,7 +63,9 @@ fn msgs() -> Vec<Outgoing> {
 }
 
 async fn send(sink: &Sink, opts: &ClientOptions) -> Result<BatchOutcome, SessionError> {
-    let tcp = tokio::net::TcpStream::connect(sink.addr).await.expect("connect sink");
+    let tcp = tokio::net::TcpStream::connect(sink.addr)
+        .await
+        .expect("connect sink");
     tokio::time::timeout(Duration::from_secs(60), send_batch(tcp, opts, &msgs()))
         .await
         .expect("session hangs")
@@ -86,7 +90,9 @@ async fn every_mechanism_over_starttls() {
     for (wanted, used, name, auth_trips) in cases {
         for tls in [None, Some(TlsMode::StartTls)] {
             let sink = Sink::start(sink_cfg(Some(&ca)));
-            let out = send(&sink, &opts(Some(&ca), tls, wanted)).await.expect("session");
+            let out = send(&sink, &opts(Some(&ca), tls, wanted))
+                .await
+                .expect("session");
             delivered(&out);
             assert!(out.tls);
             assert_eq!(out.auth, Some(used));
@@ -108,8 +114,13 @@ async fn wrong_password_is_a_temporary_auth_error() {
         auth: Some((LOGIN.into(), "other".into())),
         ..sink_cfg(Some(&ca))
     });
-    let err = send(&sink, &opts(Some(&ca), None, None)).await.expect_err("must fail");
-    assert!(matches!(&err, SessionError::Auth(t) if t.contains("535")), "{err}");
+    let err = send(&sink, &opts(Some(&ca), None, None))
+        .await
+        .expect_err("must fail");
+    assert!(
+        matches!(&err, SessionError::Auth(t) if t.contains("535")),
+        "{err}"
+    );
     assert!(!err.is_permanent());
     assert!(sink.messages().is_empty());
 }
@@ -121,15 +132,23 @@ async fn no_credentials_in_clear() {
         ..sink_cfg(None)
     });
     // Opportunistic TLS with a server without STARTTLS: refuse AUTH.
-    let err = send(&sink, &opts(None, None, Some(AuthMech::Plain))).await.expect_err("refused");
-    assert!(matches!(&err, SessionError::Auth(t) if t.contains("unencrypted")), "{err}");
+    let err = send(&sink, &opts(None, None, Some(AuthMech::Plain)))
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&err, SessionError::Auth(t) if t.contains("unencrypted")),
+        "{err}"
+    );
     let raw = String::from_utf8_lossy(&sink.raw_log()).into_owned();
     assert!(!raw.contains("AUTH") && !raw.contains("MAIL"), "{raw}");
 
     // `tls = none` said explicitly: allowed.
-    let out = send(&sink, &opts(None, Some(TlsMode::None), Some(AuthMech::Plain)))
-        .await
-        .expect("session");
+    let out = send(
+        &sink,
+        &opts(None, Some(TlsMode::None), Some(AuthMech::Plain)),
+    )
+    .await
+    .expect("session");
     delivered(&out);
     assert!(!out.tls);
     assert_eq!(sink.messages()[0].auth.as_deref(), Some("PLAIN"));
@@ -156,7 +175,9 @@ async fn untrusted_certificate_is_no_silent_fallback() {
     let other_ca = ca::make(&dir.path().join("other"));
     let sink = Sink::start(sink_cfg(Some(&server_ca)));
     // Opportunistic: STARTTLS is offered, the handshake fails: no plaintext.
-    let err = send(&sink, &opts(Some(&other_ca), None, None)).await.expect_err("must fail");
+    let err = send(&sink, &opts(Some(&other_ca), None, None))
+        .await
+        .expect_err("must fail");
     assert!(matches!(err, SessionError::Tls(_)), "{err}");
     let raw = String::from_utf8_lossy(&sink.raw_log()).into_owned();
     assert!(!raw.contains("MAIL") && !raw.contains("AUTH"), "{raw}");
@@ -172,9 +193,12 @@ async fn r07_injected_reply_after_starttls_is_discarded() {
         starttls_reply: Some(b"220 go ahead\r\n250 fake\r\n".to_vec()),
         ..sink_cfg(Some(&ca))
     });
-    let out = send(&sink, &opts(Some(&ca), Some(TlsMode::StartTls), Some(AuthMech::Plain)))
-        .await
-        .expect("session");
+    let out = send(
+        &sink,
+        &opts(Some(&ca), Some(TlsMode::StartTls), Some(AuthMech::Plain)),
+    )
+    .await
+    .expect("session");
     delivered(&out);
     // Had "250 fake" been the EHLO reply, AUTH would not have been offered.
     assert_eq!(out.auth, Some(AuthMech::Plain));

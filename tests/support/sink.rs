@@ -58,7 +58,9 @@ impl Default for SinkConfig {
             starttls: None,
             starttls_reply: None,
             auth: None,
-            auth_mechs: ["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"].map(String::from).to_vec(),
+            auth_mechs: ["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"]
+                .map(String::from)
+                .to_vec(),
             auth_in_clear: false,
             auth_required: false,
             reject_rcpts: Vec::new(),
@@ -319,7 +321,9 @@ impl Session {
         let Some((path, params)) = parse_path(arg, "FROM:") else {
             return self.reply("501 5.5.4 syntax");
         };
-        let size = params.iter().find_map(|p| p.strip_prefix("SIZE=")?.parse::<u64>().ok());
+        let size = params
+            .iter()
+            .find_map(|p| p.strip_prefix("SIZE=")?.parse::<u64>().ok());
         if self.cfg.auth_required && self.auth.is_none() {
             self.reply("530 5.7.0 authentication required");
         } else if self.mail.is_some() {
@@ -473,9 +477,15 @@ impl Session {
             _ => {
                 let challenge = format!("<{}.{}@sink.test>", fastrand::u32(..), std::process::id());
                 let resp = self.response(None, &B64.encode(&challenge))?;
-                let mut mac = Hmac::<md5::Md5>::new_from_slice(secret.as_bytes()).map_err(io::Error::other)?;
+                let mut mac = Hmac::<md5::Md5>::new_from_slice(secret.as_bytes())
+                    .map_err(io::Error::other)?;
                 mac.update(challenge.as_bytes());
-                let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+                let hex: String = mac
+                    .finalize()
+                    .into_bytes()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
                 resp == format!("{login} {hex}").as_bytes()
             }
         };
@@ -509,7 +519,10 @@ fn parse_path(arg: &str, prefix: &str) -> Option<(String, Vec<String>)> {
     }
     let rest = arg[prefix.len()..].trim_start().strip_prefix('<')?;
     let end = rest.find('>')?;
-    let params = rest[end + 1..].split_whitespace().map(String::from).collect();
+    let params = rest[end + 1..]
+        .split_whitespace()
+        .map(String::from)
+        .collect();
     Some((rest[..end].to_string(), params))
 }
 

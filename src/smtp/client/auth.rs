@@ -91,12 +91,21 @@ impl<'a> Sasl<'a> {
                 let challenge = B64
                     .decode(challenge.trim_ascii())
                     .map_err(|_| "CRAM-MD5 challenge is not base64".to_string())?;
-                B64.encode(format!("{} {}", self.login, cram_md5(self.secret, &challenge)))
+                B64.encode(format!(
+                    "{} {}",
+                    self.login,
+                    cram_md5(self.secret, &challenge)
+                ))
             }
             // RFC 7628 style error: the server sent a JSON error as a
             // challenge and expects an empty line, then fails the AUTH.
             (AuthMech::Xoauth2, 1) => String::new(),
-            _ => return Err(format!("unexpected challenge in AUTH {}", mech_name(self.mech))),
+            _ => {
+                return Err(format!(
+                    "unexpected challenge in AUTH {}",
+                    mech_name(self.mech)
+                ));
+            }
         };
         Ok(format!("{line}\r\n").into_bytes())
     }
@@ -137,7 +146,11 @@ mod tests {
             (Some(Login), &["PLAIN"], None),
         ];
         for (wanted, offered, want) in cases {
-            assert_eq!(choose(*wanted, &names(offered)), *want, "{wanted:?} {offered:?}");
+            assert_eq!(
+                choose(*wanted, &names(offered)),
+                *want,
+                "{wanted:?} {offered:?}"
+            );
         }
     }
 
@@ -172,7 +185,10 @@ mod tests {
         let mut s = Sasl::new(AuthMech::Xoauth2, "u@x", "tok");
         let cmd = String::from_utf8(s.command()).unwrap();
         let b = cmd.strip_prefix("AUTH XOAUTH2 ").unwrap().trim_end();
-        assert_eq!(B64.decode(b).unwrap(), b"user=u@x\x01auth=Bearer tok\x01\x01");
+        assert_eq!(
+            B64.decode(b).unwrap(),
+            b"user=u@x\x01auth=Bearer tok\x01\x01"
+        );
         assert_eq!(s.answer(b"eyJzdGF0dXMiOiI0MDEifQ==").unwrap(), b"\r\n");
     }
 }

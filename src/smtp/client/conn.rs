@@ -156,7 +156,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Conn<T> {
     /// One step of writing `out` (or flushing it) while reading whatever
     /// the server sends meanwhile. `timeout` bounds a step with no
     /// progress in either direction.
-    pub async fn pump(&mut self, out: &mut Out, timeout: Duration, what: &str) -> Result<(), SessionError> {
+    pub async fn pump(
+        &mut self,
+        out: &mut Out,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<(), SessionError> {
         let mut tmp = [0u8; READ_CHUNK];
         let io = &mut self.io;
         let dirty = self.dirty;
@@ -165,10 +170,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Conn<T> {
                 if let Poll::Ready(r) = Pin::new(&mut *io).poll_write(cx, out.pending()) {
                     return Poll::Ready(Event::Wrote(r));
                 }
-            } else if dirty {
-                if let Poll::Ready(r) = Pin::new(&mut *io).poll_flush(cx) {
-                    return Poll::Ready(Event::Flushed(r));
-                }
+            } else if dirty && let Poll::Ready(r) = Pin::new(&mut *io).poll_flush(cx) {
+                return Poll::Ready(Event::Flushed(r));
             }
             let mut buf = ReadBuf::new(&mut tmp);
             match Pin::new(&mut *io).poll_read(cx, &mut buf) {

@@ -88,7 +88,12 @@ mod tests {
             (b"x\r", b"x\r\n"),
         ];
         for (input, want) in cases {
-            assert_eq!(wire_text(input), *want, "{:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                wire_text(input),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
@@ -97,7 +102,9 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(7);
         for _ in 0..2000 {
             let len = rng.usize(0..40);
-            let text: Vec<u8> = (0..len).map(|_| *rng.choice(b"ab.\r\n").unwrap_or(&b'a')).collect();
+            let text: Vec<u8> = (0..len)
+                .map(|_| *rng.choice(b"ab.\r\n").unwrap_or(&b'a'))
+                .collect();
             let w = wire_text(&text);
             for (i, &b) in w.iter().enumerate() {
                 if b == b'\r' {
@@ -108,7 +115,8 @@ mod tests {
                 }
             }
             let d = dot_stuff(&w);
-            let ends = d.windows(5).filter(|x| x == b"\r\n.\r\n").count() + usize::from(d.starts_with(b".\r\n"));
+            let ends = d.windows(5).filter(|x| x == b"\r\n.\r\n").count()
+                + usize::from(d.starts_with(b".\r\n"));
             assert_eq!(ends, 1, "{text:?} -> {d:?}");
         }
     }
@@ -122,7 +130,10 @@ mod tests {
 
     #[test]
     fn envelope_addresses() {
-        assert_eq!(envelope_addr(&Address::new("a", "b.c")).as_deref(), Some("<a@b.c>"));
+        assert_eq!(
+            envelope_addr(&Address::new("a", "b.c")).as_deref(),
+            Some("<a@b.c>")
+        );
         assert_eq!(envelope_addr(&Address::null()).as_deref(), Some("<>"));
         for bad in ["a\r\nRCPT TO:<x@y>", "a>", "a\0", "<a"] {
             assert_eq!(envelope_addr(&Address::new(bad, "b")), None, "{bad:?}");

@@ -207,7 +207,13 @@ impl SessionError {
     pub fn is_permanent(&self) -> bool {
         matches!(
             self,
-            SessionError::Greeting { permanent: true, .. } | SessionError::Helo { permanent: true, .. }
+            SessionError::Greeting {
+                permanent: true,
+                ..
+            } | SessionError::Helo {
+                permanent: true,
+                ..
+            }
         )
     }
 }

@@ -113,11 +113,15 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Reply, usize)>, ReplyError> {
 /// `NNN[ -]text` or a bare `NNN`: (code, is last line, text).
 fn parse_line(line: &[u8]) -> Result<(u16, bool, &[u8]), ReplyError> {
     let bad = || ReplyError::Malformed(String::from_utf8_lossy(&line[..line.len().min(40)]).into());
-    if line.len() < 3 || !line[..3].iter().all(u8::is_ascii_digit) || !(b'2'..=b'5').contains(&line[0])
+    if line.len() < 3
+        || !line[..3].iter().all(u8::is_ascii_digit)
+        || !(b'2'..=b'5').contains(&line[0])
     {
         return Err(bad());
     }
-    let code = line[..3].iter().fold(0u16, |a, &d| a * 10 + u16::from(d - b'0'));
+    let code = line[..3]
+        .iter()
+        .fold(0u16, |a, &d| a * 10 + u16::from(d - b'0'));
     let (last, text) = match line.get(3) {
         None => (true, &line[3..]),
         Some(b' ') => (true, &line[4..]),
@@ -157,7 +161,7 @@ impl Caps {
         };
         for line in reply.lines.iter().skip(1) {
             let text = String::from_utf8_lossy(line).to_ascii_uppercase();
-            let mut words = text.split(|c: char| c == ' ' || c == '=');
+            let mut words = text.split([' ', '=']);
             let keyword = words.next().unwrap_or("");
             match keyword {
                 "PIPELINING" => caps.pipelining = true,
@@ -227,7 +231,11 @@ mod tests {
             &many,
         ];
         for input in cases {
-            assert!(parse(input).is_err(), "{:?}", String::from_utf8_lossy(input));
+            assert!(
+                parse(input).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
         }
         // An endless unterminated line is refused before it is complete.
         assert_eq!(parse(&vec![b'2'; MAX_LINE]), Err(ReplyError::LineTooLong));

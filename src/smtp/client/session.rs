@@ -19,14 +19,23 @@ use tokio_rustls::client::TlsStream;
 use super::auth::{self, Sasl};
 use super::conn::Conn;
 use super::reply::Caps;
-use super::{AuthMech, BatchOutcome, ClientOptions, Outgoing, SessionError, Stats, TlsMode, transfer};
+use super::{
+    AuthMech, BatchOutcome, ClientOptions, Outgoing, SessionError, Stats, TlsMode, transfer,
+};
 
-pub async fn run<S>(stream: S, opts: &ClientOptions, msgs: &[Outgoing]) -> Result<BatchOutcome, SessionError>
+pub async fn run<S>(
+    stream: S,
+    opts: &ClientOptions,
+    msgs: &[Outgoing],
+) -> Result<BatchOutcome, SessionError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     if opts.helo_name.is_empty() || opts.helo_name.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err(SessionError::Protocol(format!("invalid helo name {:?}", opts.helo_name)));
+        return Err(SessionError::Protocol(format!(
+            "invalid helo name {:?}",
+            opts.helo_name
+        )));
     }
     let t = &opts.timeouts;
     if opts.tls == Some(TlsMode::Smtps) {
@@ -39,7 +48,9 @@ where
     let caps = open(&mut conn, opts).await?;
     let want_tls = match opts.tls {
         Some(TlsMode::StartTls) if !caps.starttls => {
-            return Err(SessionError::Tls("the server does not offer STARTTLS, which the route requires".into()));
+            return Err(SessionError::Tls(
+                "the server does not offer STARTTLS, which the route requires".into(),
+            ));
         }
         Some(TlsMode::StartTls) => true,
         None => caps.starttls && opts.tls_config.is_some(),
@@ -69,14 +80,19 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let Some(config) = &opts.tls_config else {
-        return Err(SessionError::Tls("TLS needed but no TLS configuration given".into()));
+        return Err(SessionError::Tls(
+            "TLS needed but no TLS configuration given".into(),
+        ));
     };
     let name = rustls::pki_types::ServerName::try_from(opts.server_name.clone())
         .map_err(|_| SessionError::Tls(format!("invalid server name {:?}", opts.server_name)))?;
     let connect = TlsConnector::from(config.clone()).connect(name, stream);
     match tokio::time::timeout(opts.timeouts.command, connect).await {
         Err(_) => Err(SessionError::Timeout("the TLS handshake".into())),
-        Ok(Err(e)) => Err(SessionError::Tls(format!("handshake with {}: {e}", opts.server_name))),
+        Ok(Err(e)) => Err(SessionError::Tls(format!(
+            "handshake with {}: {e}",
+            opts.server_name
+        ))),
         Ok(Ok(s)) => Ok(s),
     }
 }
@@ -100,12 +116,17 @@ where
 
 /// EHLO, falling back to HELO on 5xx. `late_greeting`: a 220 may arrive
 /// first (instant_helo) and is skipped.
-async fn ehlo<T>(conn: &mut Conn<T>, opts: &ClientOptions, late_greeting: bool) -> Result<Caps, SessionError>
+async fn ehlo<T>(
+    conn: &mut Conn<T>,
+    opts: &ClientOptions,
+    late_greeting: bool,
+) -> Result<Caps, SessionError>
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
     let t = opts.timeouts.command;
-    conn.send(format!("EHLO {}\r\n", opts.helo_name).as_bytes(), "EHLO").await?;
+    conn.send(format!("EHLO {}\r\n", opts.helo_name).as_bytes(), "EHLO")
+        .await?;
     let mut r = conn.reply(t, "the reply to EHLO").await?;
     if late_greeting && r.code == 220 {
         tracing::info!("greeting arrived after EHLO: {}", r.text());
@@ -120,7 +141,8 @@ where
             reply: r.text(),
         });
     }
-    conn.send(format!("HELO {}\r\n", opts.helo_name).as_bytes(), "HELO").await?;
+    conn.send(format!("HELO {}\r\n", opts.helo_name).as_bytes(), "HELO")
+        .await?;
     let r = conn.reply(t, "the reply to HELO").await?;
     if !r.is_positive() {
         return Err(SessionError::Helo {
@@ -206,7 +228,13 @@ where
                     }
                 }
             }
-            _ => return Err(SessionError::Auth(format!("{} refused: {}", auth::mech_name(mech), r.text()))),
+            _ => {
+                return Err(SessionError::Auth(format!(
+                    "{} refused: {}",
+                    auth::mech_name(mech),
+                    r.text()
+                )));
+            }
         }
     }
     Err(SessionError::Auth("too many AUTH challenges".into()))

@@ -73,7 +73,11 @@ impl State {
     }
 
     fn accepted(&self) -> usize {
-        self.rcpt.iter().flatten().filter(|r| r.is_positive()).count()
+        self.rcpt
+            .iter()
+            .flatten()
+            .filter(|r| r.is_positive())
+            .count()
     }
 }
 
@@ -121,7 +125,9 @@ where
     plan.start_next();
     let err = plan.drive(conn).await.err();
     let abort = err.as_ref().map(|e| e.to_string());
-    let results = (0..plan.next).map(|m| plan.result(m, abort.as_deref())).collect();
+    let results = (0..plan.next)
+        .map(|m| plan.result(m, abort.as_deref()))
+        .collect();
     (results, err, plan.quit_sent)
 }
 
@@ -135,7 +141,12 @@ impl Plan<'_> {
                 match self.expect.pop_front() {
                     Some(e) => self.on_reply(e, r)?,
                     None if self.quit_sent => {} // the reply to QUIT
-                    None => return Err(SessionError::Protocol(format!("unexpected reply {}", r.text()))),
+                    None => {
+                        return Err(SessionError::Protocol(format!(
+                            "unexpected reply {}",
+                            r.text()
+                        )));
+                    }
                 }
             }
             if self.mode == Mode::Chunked {
@@ -205,7 +216,10 @@ impl Plan<'_> {
             Some("no valid recipient address".into())
         } else {
             caps.size.filter(|&max| wire.len() as u64 > max).map(|max| {
-                format!("message size ({}) exceeds the server's maximum ({max})", wire.len())
+                format!(
+                    "message size ({}) exceeds the server's maximum ({max})",
+                    wire.len()
+                )
             })
         };
         let Some(from) = from.filter(|_| st.local.is_none()) else {
@@ -239,7 +253,8 @@ impl Plan<'_> {
             self.expect.push_back(Expect::Data(m));
             self.st[m].wire = Some(wire);
         } else {
-            self.out.push(format!("BDAT {} LAST\r\n", wire.len()).as_bytes());
+            self.out
+                .push(format!("BDAT {} LAST\r\n", wire.len()).as_bytes());
             self.out.push(&wire);
             self.expect.push_back(Expect::Bdat(m));
             // The transaction may be left open by a failure we have not
@@ -319,7 +334,11 @@ impl Plan<'_> {
             Expect::Dot(m) | Expect::Bdat(m) => {
                 let st = &mut self.st[m];
                 if !st.discard {
-                    st.data = Some(if r.is_positive() { Ok(()) } else { Err((r.class() == 5, r.text())) });
+                    st.data = Some(if r.is_positive() {
+                        Ok(())
+                    } else {
+                        Err((r.class() == 5, r.text()))
+                    });
                 }
                 st.done = true;
                 if lockstep {
@@ -347,7 +366,8 @@ impl Plan<'_> {
             5 => RcptResult::Failed(r.text()),
             _ => RcptResult::Deferred(r.text()),
         };
-        let unfinished = || RcptResult::Deferred(abort.unwrap_or("transaction not completed").to_string());
+        let unfinished =
+            || RcptResult::Deferred(abort.unwrap_or("transaction not completed").to_string());
         let rcpts: Vec<RcptResult> = (0..msg.rcpts.len())
             .map(|i| match (&st.local, &st.addrs[i], &st.mail, &st.rcpt[i]) {
                 (Some(why), ..) => RcptResult::Failed(why.clone()),
