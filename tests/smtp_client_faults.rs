@@ -188,3 +188,22 @@ async fn greeting_554_is_permanent() {
         .expect_err("must fail");
     assert!(err.is_permanent(), "{err}");
 }
+
+#[tokio::test]
+async fn silent_server_times_out() {
+    let addr = scripted(lines(&[GREET]));
+    let o = ClientOptions {
+        timeouts: Timeouts {
+            command: Duration::from_millis(200),
+            ..opts().timeouts
+        },
+        ..opts()
+    };
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let err = send_batch(tcp, &o, &[]).await.expect_err("must time out");
+    assert!(
+        matches!(&err, SessionError::Timeout(w) if w.contains("EHLO")),
+        "{err}"
+    );
+    assert!(!err.is_permanent());
+}

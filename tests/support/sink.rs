@@ -33,6 +33,9 @@ pub struct SinkConfig {
     pub starttls: Option<(PathBuf, PathBuf)>,
     /// Raw bytes sent (in one write) instead of the 220 to STARTTLS.
     pub starttls_reply: Option<Vec<u8>>,
+    /// TLS from the first byte with the `starttls` certificate (smtps);
+    /// STARTTLS is then not offered.
+    pub smtps: bool,
     /// Accepted (login, secret); AUTH is offered when set (over TLS only,
     /// unless `auth_in_clear`).
     pub auth: Option<(String, String)>,
@@ -56,6 +59,7 @@ impl Default for SinkConfig {
             eightbitmime: true,
             starttls: None,
             starttls_reply: None,
+            smtps: false,
             auth: None,
             auth_mechs: ["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"]
                 .map(String::from)
@@ -252,6 +256,9 @@ impl Session {
     }
 
     fn run(&mut self) -> io::Result<()> {
+        if self.cfg.smtps {
+            self.start_tls()?;
+        }
         self.reply("220 sink.test ESMTP ready");
         loop {
             let line = self.line()?;
@@ -432,6 +439,11 @@ impl Session {
         self.flush()?;
         // Server-side R07: nothing read before the handshake counts.
         self.input.clear();
+        self.start_tls()
+    }
+
+    /// Server side of the handshake (STARTTLS, or smtps from the start).
+    fn start_tls(&mut self) -> io::Result<()> {
         let Some((cert, key)) = &self.cfg.starttls else {
             return Err(eof());
         };
