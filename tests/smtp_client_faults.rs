@@ -207,3 +207,23 @@ async fn silent_server_times_out() {
     );
     assert!(!err.is_permanent());
 }
+
+/// R28: STARTTLS offered and then refused: no fallback to plaintext.
+#[tokio::test]
+async fn starttls_454_is_no_fallback() {
+    let addr = scripted(lines(&[
+        GREET,
+        b"250-x\r\n250 STARTTLS\r\n",
+        b"454 4.7.0 no TLS now\r\n",
+    ]));
+    let o = ClientOptions {
+        tls_config: Some(masqmail::tls::client_config(None, false, None).expect("config")),
+        ..opts()
+    };
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let err = send_batch(tcp, &o, &[]).await.expect_err("must fail");
+    assert!(
+        matches!(&err, SessionError::Tls(t) if t.contains("454")),
+        "{err}"
+    );
+}
