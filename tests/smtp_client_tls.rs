@@ -204,3 +204,24 @@ async fn r07_injected_reply_after_starttls_is_discarded() {
     assert_eq!(out.auth, Some(AuthMech::Plain));
     assert_eq!(sink.messages()[0].auth.as_deref(), Some("PLAIN"));
 }
+
+#[tokio::test]
+async fn smtps_from_the_first_byte() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = ca::make(dir.path());
+    let sink = Sink::start(SinkConfig {
+        smtps: true,
+        ..sink_cfg(Some(&ca))
+    });
+    let out = send(
+        &sink,
+        &opts(Some(&ca), Some(TlsMode::Smtps), Some(AuthMech::Login)),
+    )
+    .await
+    .expect("session");
+    delivered(&out);
+    assert!(out.tls);
+    // greeting, EHLO, AUTH LOGIN (3), envelope, body.
+    assert_eq!(out.stats.round_trips, 7);
+    assert!(sink.messages()[0].tls);
+}

@@ -170,10 +170,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Conn<T> {
                 if let Poll::Ready(r) = Pin::new(&mut *io).poll_write(cx, out.pending()) {
                     return Poll::Ready(Event::Wrote(r));
                 }
-            } else if dirty {
-                if let Poll::Ready(r) = Pin::new(&mut *io).poll_flush(cx) {
-                    return Poll::Ready(Event::Flushed(r));
-                }
+            } else if dirty && let Poll::Ready(r) = Pin::new(&mut *io).poll_flush(cx) {
+                return Poll::Ready(Event::Flushed(r));
             }
             let mut buf = ReadBuf::new(&mut tmp);
             match Pin::new(&mut *io).poll_read(cx, &mut buf) {

@@ -161,7 +161,7 @@ impl Caps {
         };
         for line in reply.lines.iter().skip(1) {
             let text = String::from_utf8_lossy(line).to_ascii_uppercase();
-            let mut words = text.split(|c: char| c == ' ' || c == '=');
+            let mut words = text.split([' ', '=']);
             let keyword = words.next().unwrap_or("");
             match keyword {
                 "PIPELINING" => caps.pipelining = true,
