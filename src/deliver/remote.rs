@@ -30,6 +30,16 @@ impl Runner<'_> {
         self.run_routes(batch, &routes, |_, rcpt| {
             !local_net_applies(cfg, rcpt) || cfg.local_nets.is_empty()
         });
+        for state in batch.iter() {
+            for rcpt in state.pending_remote() {
+                if !state.tally.deferred.iter().any(|(a, _)| *a == rcpt) {
+                    tracing::info!(
+                        "{} == <{rcpt}> no route available now, kept in queue",
+                        state.msg.id
+                    );
+                }
+            }
+        }
     }
 
     fn run_routes(
