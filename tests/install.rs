@@ -168,6 +168,12 @@ fn manual_pages_render_without_warnings() {
                 .expect("man");
             assert!(out.status.success(), "{}", page.display());
             assert!(!out.stdout.is_empty(), "{}", page.display());
+            assert_eq!(
+                String::from_utf8_lossy(&out.stderr),
+                "",
+                "{}",
+                page.display()
+            );
         }
     }
 }
@@ -185,8 +191,13 @@ fn installed_binary_runs_and_finds_its_templates() {
     // failmsg.tpl: found only through <sbin>/../share/masqmail/tpl here.
     let work = tempfile::tempdir().expect("tempdir");
     let r = work.path();
+    fs::create_dir_all(r.join("mail")).expect("mail_dir");
     let mda = r.join("fail-mda");
-    fs::write(&mda, "#!/bin/sh\ncat >/dev/null\necho 'no such box'\nexit 67\n").expect("mda");
+    fs::write(
+        &mda,
+        "#!/bin/sh\ncat >/dev/null\necho 'no such box'\nexit 67\n",
+    )
+    .expect("mda");
     fs::set_permissions(&mda, fs::Permissions::from_mode(0o755)).expect("chmod");
     let conf = r.join("masqmail.conf");
     fs::write(
@@ -275,7 +286,9 @@ fn run_hook(script: &str, args: &[&str], env: &[(&str, &str)], dir: &Path) {
 #[test]
 fn ppp_hook_runs_the_connection_of_the_link() {
     let ppp = ["ppp0", "/dev/ttyS0", "38400", "10.0.0.1", "10.0.0.2"];
-    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+    // (extra arguments after the five of pppd, environment, expected argv)
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         (&["provider"], &[], "[-qo][provider]"),
         (&[], &[("PPP_IPPARAM", "dsl")], "[-qo][dsl]"),
         (&[""], &[("PPP_IPPARAM", "dsl")], "[-qo][dsl]"),
@@ -319,4 +332,30 @@ fn networkmanager_hook_acts_on_up_only() {
             assert!(!log.exists(), "{action} must not run masqmail");
         }
     }
+}
+
+#[test]
+fn the_starting_config_is_valid() {
+    if !Path::new("/etc/hostname").is_file() {
+        return; // its host_name comes from that file
+    }
+    // The installed file, with the directories moved into a tempdir
+    // (later assignments win), so nothing outside it is touched.
+    let work = tempfile::tempdir().expect("tempdir");
+    let conf = work.path().join("masqmail.conf");
+    let text = fs::read_to_string(Path::new(MANIFEST).join("dist/masqmail.conf")).expect("read")
+        + "run_as_user = true\nspool_dir = \"spool\"\nlock_dir = \"lock\"\n\
+           log_dir = \"log\"\nmail_dir = \"mail\"\npid_dir = \"run\"\n";
+    fs::write(&conf, text).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_masqmail"))
+        .arg("-C")
+        .arg(&conf)
+        .arg("-bp")
+        .output()
+        .expect("masqmail -bp");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
