@@ -90,9 +90,7 @@ pub fn run(cfg: Config, opts: Options) -> Result<i32, DaemonError> {
         serve_until_stopped(ctx, listeners, opts).await;
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
-    if let Err(e) = std::fs::remove_file(&pid_file) {
-        tracing::warn!("cannot remove {}: {e}", pid_file.display());
-    }
+    remove_pid_file(&pid_file);
     tracing::info!("MasqMail {} daemon quitting", crate::accept::VERSION);
     Ok(0)
 }
@@ -157,7 +155,28 @@ fn detach(cfg: &Config) -> Result<(), DaemonError> {
     }
 }
 
+/// The pid file was written while still root (`/var/run` is root's);
+/// the saved uid lets this thread be root again for removing it.
+fn remove_pid_file(path: &PathBuf) {
+    let _root = if nix::unistd::geteuid().is_root() {
+        None
+    } else {
+        crate::privs::EffectiveIdentity::switch_to(
+            nix::unistd::Uid::from_raw(0),
+            nix::unistd::Gid::from_raw(0),
+        )
+        .ok()
+    };
+    if let Err(e) = std::fs::remove_file(path) {
+        tracing::warn!("cannot remove {}: {e}", path.display());
+    }
+}
+
 fn write_pid_file(path: &PathBuf, pid: u32) {
+    // One level, like the spool directories (cli.md §4.3).
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir(dir);
+    }
     if let Err(e) = std::fs::write(path, format!("{pid}\n")) {
         tracing::warn!("cannot write pid file {}: {e}", path.display());
     }

@@ -150,10 +150,20 @@ async fn connect_and_send(
         match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
-                let opts = match options(cfg, route, host) {
+                let mut opts = match options(cfg, route, host) {
                     Ok(o) => o,
                     Err(e) => return not_connected(e),
                 };
+                // do_correct_helo: the address this connection comes from,
+                // as an address literal (no reverse lookup).
+                if route.do_correct_helo
+                    && let Ok(local) = stream.local_addr()
+                {
+                    opts.helo_name = match local.ip().to_canonical() {
+                        std::net::IpAddr::V4(v4) => format!("[{v4}]"),
+                        std::net::IpAddr::V6(v6) => format!("[IPv6:{v6}]"),
+                    };
+                }
                 return session(stream, &opts, host.to_string(), msgs).await;
             }
             Ok(Err(e)) => {
