@@ -300,3 +300,57 @@ fn pipe_route_runs_the_command_per_recipient() {
     assert!(!text.contains("Envelope-to:"), "{text}");
     assert!(env.queued().is_empty(), "{}", env.log());
 }
+
+/// STARTTLS verified against the test CA, then AUTH with the secret from
+/// a command; and never credentials in clear.
+#[test]
+fn starttls_and_auth_through_a_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca::make(dir.path());
+    let sink = Sink::start(SinkConfig {
+        starttls: Some((ca.cert_pem.clone(), ca.key_pem.clone())),
+        auth: Some(("jo".into(), "s3cret".into())),
+        auth_required: true,
+        ..SinkConfig::default()
+    });
+    let env = Env::new("");
+    let secret = env.script("secret", "#!/bin/sh\necho s3cret\n");
+    fs::write(
+        env.path("isp.route"),
+        format!(
+            "mail_host = \"localhost:{}\"\ntls = \"starttls\"\ntls_ca_file = \"{}\"\nauth_login = \"jo\"\n\
+             auth_secret_command = \"{}\"\nauth_name = \"cram-md5\"\n",
+            sink.addr.port(),
+            ca.ca_pem.display(),
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let conf = fs::read_to_string(&env.conf).unwrap()
+        + &format!(
+            "query_routes.isp = \"{}\"\n",
+            env.path("isp.route").display()
+        );
+    fs::write(&env.conf, conf).unwrap();
+    queue(&env, 2, "bob@remote.example");
+    env.ok(&["-qo", "isp"], b"");
+    let msgs = sink.messages();
+    assert_eq!(msgs.len(), 2, "{}", env.log());
+    assert!(
+        msgs.iter().all(|m| m.tls && m.auth.is_some()),
+        "over TLS, authenticated"
+    );
+    assert!(env.queued().is_empty());
+
+    // a certificate from another CA: nothing is sent, mail stays queued
+    let other = ca::make(&env.path(""));
+    let route = fs::read_to_string(env.path("isp.route")).unwrap().replace(
+        &ca.ca_pem.display().to_string(),
+        &other.ca_pem.display().to_string(),
+    );
+    fs::write(env.path("isp.route"), route).unwrap();
+    queue(&env, 1, "carol@remote.example");
+    env.ok(&["-qo", "isp"], b"");
+    assert_eq!(sink.messages().len(), 2);
+    assert_eq!(env.queued().len(), 1, "deferred, not bounced");
+}
