@@ -8,10 +8,8 @@
 //! wall time of `masqmail -qo isp`. Nothing is asserted.
 
 #[path = "../tests/support/ca.rs"]
-#[allow(dead_code)]
 mod ca;
 #[path = "../tests/support/sink.rs"]
-#[allow(dead_code)]
 mod sink;
 
 use std::io::{Read, Write};
