@@ -354,3 +354,48 @@ fn starttls_and_auth_through_a_route() {
     assert_eq!(sink.messages().len(), 2);
     assert_eq!(env.queued().len(), 1, "deferred, not bounced");
 }
+
+/// permanent_routes are used by every run, also plain -q and instant
+/// delivery, before any online set.
+#[test]
+fn permanent_routes_work_without_a_connection() {
+    let sink = Sink::start(SinkConfig::default());
+    let env = Env::new("");
+    fs::write(env.path("always.route"), smarthost(&sink, "allowed_recipients = \"*@partner.example\"")).unwrap();
+    let conf = fs::read_to_string(&env.conf).unwrap() + &format!("permanent_routes = \"{}\"\n", env.path("always.route").display());
+    fs::write(&env.conf, conf).unwrap();
+    env.ok(&["-f", "jo", "a@partner.example", "b@other.example"], b"Subject: perm\n\nx\n");
+    let msgs = sink.messages();
+    assert_eq!(msgs.len(), 1, "{}", env.log());
+    assert_eq!(msgs[0].rcpts, ["a@partner.example"], "the route's recipient filter");
+    let h = env.header_file(&env.queued()[0]);
+    assert!(h.contains("RT: <b@other.example>"), "{h}");
+}
+
+/// The mservdetect helper (delivery.md §17), as a program.
+#[test]
+fn mservdetect_reports_the_connection() {
+    use std::io::{Read, Write};
+    let bin = env!("CARGO_BIN_EXE_mservdetect");
+    for (status, online) in [("UP dsl:1\n", true), ("UP dsl:-1\n", false), ("DOWN\n", false)] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            s.write_all(b"READY\n").unwrap();
+            let mut cmd = [0u8; 5];
+            s.read_exact(&mut cmd).unwrap();
+            s.write_all(status.as_bytes()).unwrap();
+        });
+        let out = std::process::Command::new(bin)
+            .args(["127.0.0.1", &port.to_string()])
+            .output()
+            .unwrap();
+        server.join().unwrap();
+        assert_eq!(out.status.success(), online, "{status}");
+        assert_eq!(stdout(&out), if online { "dsl\n" } else { "" }, "{status}");
+    }
+    let out = std::process::Command::new(bin).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("usage: "));
+}
