@@ -614,3 +614,32 @@ fn idle_clients_time_out() {
     assert_eq!((r.code, r.enhanced()), (421, Some("4.4.2")), "{}", r.text());
     assert!(env.queued().is_empty());
 }
+
+/// IPv6: every listen_addresses entry is bound, `[::1]:port` included, and
+/// a loopback IPv6 client is inside the default relay_nets.
+#[test]
+fn listens_on_ipv6_too() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here: skipping");
+        return;
+    }
+    let env = Env::new("do_queue = true");
+    let port = daemon::free_port();
+    let conf = std::fs::read_to_string(&env.conf).unwrap()
+        + &format!("listen_addresses = \"127.0.0.1:{port};[::1]:{port}\"\n");
+    std::fs::write(&env.conf, conf).unwrap();
+    let _d = env.start_daemon(&[], port);
+    let addr: std::net::SocketAddr = format!("[::1]:{port}").parse().unwrap();
+    let mut c = Client::connect(addr).unwrap();
+    assert_eq!(c.read_reply().unwrap().code, 220);
+    ehlo(&mut c);
+    let r = c
+        .send_message(
+            "s@remote.example",
+            &["u@far.example"],
+            b"Subject: v6\r\n\r\nx\r\n",
+        )
+        .unwrap();
+    assert_eq!(r.code, 250, "{}", r.text());
+    assert!(env.log().contains("host=::1 with ESMTP"), "{}", env.log());
+}

@@ -202,7 +202,25 @@ impl Route {
     /// Reads and parses a route file.
     pub fn load(path: &Path, cfg: &Config) -> Result<Route, ConfigError> {
         let bytes = read_limited(path)?;
-        Route::parse(&bytes, path, cfg)
+        let mut route = Route::parse(&bytes, path, cfg)?;
+        // Like masqmail.conf: relative paths are taken relative to the
+        // file that names them (ours; 1.0 used them as given).
+        if let Some(base) = path.parent().filter(|b| b.is_absolute()) {
+            for p in [
+                &mut route.tls_ca_file,
+                &mut route.tls_cert_file,
+                &mut route.tls_key_file,
+                &mut route.pop3_login,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if p.is_relative() {
+                    *p = base.join(&*p);
+                }
+            }
+        }
+        Ok(route)
     }
 
     /// Parses route file text; `path` names the route and its errors.

@@ -348,3 +348,20 @@ proptest! {
         let _ = shellwords::split(&s);
     }
 }
+
+#[test]
+fn relative_paths_in_a_route_file_are_relative_to_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("isp.route");
+    std::fs::write(
+        &file,
+        "tls_ca_file = \"certs/ca.pem\"\npop3_login = \"/etc/masqmail/get\"\n",
+    )
+    .expect("write");
+    let r = Route::load(&file, &cfg()).expect("route");
+    assert_eq!(r.tls_ca_file, Some(dir.path().join("certs/ca.pem")));
+    assert_eq!(
+        r.pop3_login.as_deref(),
+        Some(Path::new("/etc/masqmail/get"))
+    );
+}
