@@ -361,13 +361,28 @@ fn starttls_and_auth_through_a_route() {
 fn permanent_routes_work_without_a_connection() {
     let sink = Sink::start(SinkConfig::default());
     let env = Env::new("");
-    fs::write(env.path("always.route"), smarthost(&sink, "allowed_recipients = \"*@partner.example\"")).unwrap();
-    let conf = fs::read_to_string(&env.conf).unwrap() + &format!("permanent_routes = \"{}\"\n", env.path("always.route").display());
+    fs::write(
+        env.path("always.route"),
+        smarthost(&sink, "allowed_recipients = \"*@partner.example\""),
+    )
+    .unwrap();
+    let conf = fs::read_to_string(&env.conf).unwrap()
+        + &format!(
+            "permanent_routes = \"{}\"\n",
+            env.path("always.route").display()
+        );
     fs::write(&env.conf, conf).unwrap();
-    env.ok(&["-f", "jo", "a@partner.example", "b@other.example"], b"Subject: perm\n\nx\n");
+    env.ok(
+        &["-f", "jo", "a@partner.example", "b@other.example"],
+        b"Subject: perm\n\nx\n",
+    );
     let msgs = sink.messages();
     assert_eq!(msgs.len(), 1, "{}", env.log());
-    assert_eq!(msgs[0].rcpts, ["a@partner.example"], "the route's recipient filter");
+    assert_eq!(
+        msgs[0].rcpts,
+        ["a@partner.example"],
+        "the route's recipient filter"
+    );
     let h = env.header_file(&env.queued()[0]);
     assert!(h.contains("RT: <b@other.example>"), "{h}");
 }
@@ -377,7 +392,11 @@ fn permanent_routes_work_without_a_connection() {
 fn mservdetect_reports_the_connection() {
     use std::io::{Read, Write};
     let bin = env!("CARGO_BIN_EXE_mservdetect");
-    for (status, online) in [("UP dsl:1\n", true), ("UP dsl:-1\n", false), ("DOWN\n", false)] {
+    for (status, online) in [
+        ("UP dsl:1\n", true),
+        ("UP dsl:-1\n", false),
+        ("DOWN\n", false),
+    ] {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = std::thread::spawn(move || {
