@@ -29,6 +29,7 @@ pub mod log;
 pub mod message;
 pub mod mode;
 pub mod online;
+pub mod pop3;
 
 pub mod privs;
 pub mod queue;

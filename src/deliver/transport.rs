@@ -265,6 +265,11 @@ fn job_outcomes(
                 })
                 .collect()
         }
+        // §10.4: not attempted; the recipients stay pending, unchanged.
+        connect::Results::Skipped { reason } => {
+            tracing::warn!("{id} == host={label} not attempted: {reason}");
+            Vec::new()
+        }
         connect::Results::Session { error, .. } if results.message(n).is_none() => {
             let (permanent, reason) = error
                 .clone()

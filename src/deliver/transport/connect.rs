@@ -36,6 +36,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum Results {
     /// No session: resolution or every connection failed.
     NotConnected { reason: String },
+    /// Not attempted in this run (SMTP-after-POP login failed, §10.4):
+    /// the recipients are left as they were, with no outcome.
+    Skipped { reason: String },
     Session {
         /// The host name or address the session ran with (logs).
         host: String,
@@ -49,7 +52,7 @@ impl Results {
     pub fn message(&self, n: usize) -> Option<&MessageResult> {
         match self {
             Results::Session { results, .. } => results.get(n),
-            Results::NotConnected { .. } => None,
+            Results::NotConnected { .. } | Results::Skipped { .. } => None,
         }
     }
 }
@@ -72,6 +75,11 @@ pub async fn send(
     msgs: &[Outgoing],
 ) -> Results {
     let cfg = runner.cfg;
+    if let Some(path) = &route.pop3_login
+        && let Err(reason) = pop3_login(cfg, path).await
+    {
+        return Results::Skipped { reason };
+    }
     match kind {
         TargetKind::Wrapper => {
             let Some(spec) = &route.wrapper else {
@@ -130,6 +138,15 @@ pub async fn send(
             not_connected(last)
         }
     }
+}
+
+/// SMTP-after-POP (§15.5): the get file's login before connecting.
+async fn pop3_login(cfg: &Config, path: &std::path::Path) -> Result<(), String> {
+    let get =
+        crate::config::GetConf::load_login(path, cfg).map_err(|e| format!("pop3_login: {e}"))?;
+    crate::pop3::login(&get)
+        .await
+        .map_err(|e| format!("SMTP-after-POP login failed: {e}"))
 }
 
 fn not_connected(reason: impl Into<String>) -> Results {

@@ -1,0 +1,228 @@
+//! SMTP-after-POP (delivery.md §15.5): log in to the get file's POP3
+//! server and close, so that the provider lets this host relay.
+//!
+//! Steps: the password (`pass`, or the first line of `pass_command`'s
+//! output, before any connection is made); connect ([`super::conn`]);
+//! greeting `+OK`; TLS per the get file's `tls`:
+//! * `pop3s`: TLS from the first byte (done by [`super::conn::connect`]);
+//! * `starttls`/`stls`: `STLS` is sent whatever CAPA would say; a refusal
+//!   or a failed handshake is an error;
+//! * unset: `CAPA`; `STLS` when it lists STLS (a failed handshake is an
+//!   error, never a fallback to clear text);
+//! * `none`: no TLS.
+//!
+//! Then `APOP <user> <md5hex(timestamp secret)>`, or `USER`/`PASS`. The
+//! connection is then closed WITHOUT `QUIT`, as the spec says: the login
+//! is all the provider needs to see, and QUIT would move the mailbox into
+//! the UPDATE state (deleting messages marked by no one, but also taking
+//! a mailbox lock) for nothing.
+//!
+//! # Security
+//! `PASS` is sent only over TLS, or in clear when the get file says
+//! `tls = none` explicitly (the policy of SMTP AUTH). APOP is allowed in
+//! clear: it was designed for that and sends a digest, not the password;
+//! an eavesdropper can still attack the digest offline with a dictionary,
+//! so a weak APOP secret over a clear link is weak (the user name is also
+//! visible). The password is never logged or put into an error.
+
+use md5::{Digest, Md5};
+
+use super::Pop3Error;
+use super::conn::{self, BoxStream, Conn};
+use crate::config::{GetConf, GetProtocol, TlsMode};
+
+/// Most CAPA lines read before giving up on a hostile server.
+const MAX_CAPA_LINES: usize = 100;
+
+/// Logs in as the get file says and closes the connection without QUIT.
+pub async fn login(get: &GetConf) -> Result<(), Pop3Error> {
+    let secret = secret(get)?;
+    let mut conn = conn::connect(get).await?;
+    let greeting = conn.read_status("waiting for the greeting").await?;
+    if !greeting.ok {
+        return Err(Pop3Error::Greeting {
+            server: conn.server().to_string(),
+            text: greeting.text,
+        });
+    }
+    let (mut conn, tls) = secure(conn, get).await?;
+    let reply = match get.protocol {
+        GetProtocol::Apop => {
+            let Some(stamp) = timestamp(&greeting.text) else {
+                return Err(login_err(
+                    &conn,
+                    get,
+                    "the greeting has no APOP timestamp".into(),
+                ));
+            };
+            let digest = apop_digest(stamp, &secret);
+            conn.command(&format!("APOP {} {digest}", get.user)).await?
+        }
+        GetProtocol::Pop3 => {
+            if !tls && get.tls != Some(TlsMode::None) {
+                return Err(Pop3Error::Cleartext {
+                    server: conn.server().to_string(),
+                });
+            }
+            let user = conn.command(&format!("USER {}", get.user)).await?;
+            if user.ok {
+                conn.command(&format!("PASS {secret}")).await?
+            } else {
+                user
+            }
+        }
+    };
+    if !reply.ok {
+        return Err(login_err(&conn, get, reply.text));
+    }
+    tracing::info!(
+        "{}: logged in as {} for SMTP-after-POP",
+        conn.server(),
+        get.user
+    );
+    conn.shutdown().await;
+    Ok(())
+}
+
+/// Applies the TLS policy after the greeting; returns whether the link
+/// is now encrypted.
+async fn secure(
+    mut conn: Conn<BoxStream>,
+    get: &GetConf,
+) -> Result<(Conn<BoxStream>, bool), Pop3Error> {
+    let config = || conn::tls_config(get);
+    match get.tls {
+        Some(TlsMode::Smtps) => Ok((conn, true)),
+        Some(TlsMode::None) => Ok((conn, false)),
+        Some(TlsMode::StartTls) => {
+            let config = config().map_err(|e| conn.tls_err(e.to_string()))?;
+            Ok((conn.starttls(config, &get.server).await?, true))
+        }
+        None => {
+            if !offers_stls(&mut conn).await? {
+                return Ok((conn, false));
+            }
+            match config() {
+                Ok(config) => Ok((conn.starttls(config, &get.server).await?, true)),
+                Err(e) => {
+                    // Like SMTP's opportunistic STARTTLS: carry on in clear,
+                    // where PASS is then refused and only APOP can log in.
+                    tracing::warn!("{}: TLS unavailable: {e}", get.file.display());
+                    Ok((conn, false))
+                }
+            }
+        }
+    }
+}
+
+/// `CAPA` (RFC 2449); a server without it offers nothing.
+async fn offers_stls(conn: &mut Conn<BoxStream>) -> Result<bool, Pop3Error> {
+    if !conn.command("CAPA").await?.ok {
+        return Ok(false);
+    }
+    let mut stls = false;
+    for _ in 0..MAX_CAPA_LINES {
+        match conn.read_data_line(conn::MAX_LINE, "reading CAPA").await? {
+            None => return Ok(stls),
+            Some(line) => {
+                let word = line.split(|&b| b == b' ').next().unwrap_or(&[]);
+                stls |= word.eq_ignore_ascii_case(b"STLS");
+            }
+        }
+    }
+    Err(conn.protocol(format!("more than {MAX_CAPA_LINES} CAPA lines")))
+}
+
+fn login_err(conn: &Conn<BoxStream>, get: &GetConf, reply: String) -> Pop3Error {
+    Pop3Error::Login {
+        server: conn.server().to_string(),
+        user: get.user.clone(),
+        reply,
+    }
+}
+
+/// The APOP timestamp: from the first `<` through the next `>` (§15.2).
+pub fn timestamp(greeting: &str) -> Option<&str> {
+    let start = greeting.find('<')?;
+    let len = greeting[start..].find('>')?;
+    Some(&greeting[start..=start + len])
+}
+
+/// `md5hex(timestamp + secret)`, lower-case (RFC 1939 §7).
+pub fn apop_digest(timestamp: &str, secret: &str) -> String {
+    let mut md5 = Md5::new();
+    md5.update(timestamp.as_bytes());
+    md5.update(secret.as_bytes());
+    md5.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `pass`, or the first line of `pass_command`'s output (run without a
+/// shell; it must exit 0 and print a non-empty line).
+pub fn secret(get: &GetConf) -> Result<String, Pop3Error> {
+    if let Some(s) = &get.pass {
+        return Ok(s.expose().to_string());
+    }
+    let err = |reason: String| Pop3Error::Secret {
+        file: get.file.clone(),
+        reason,
+    };
+    let Some(cmd) = &get.pass_command else {
+        return Err(err("no pass or pass_command".into()));
+    };
+    let (program, args) = cmd
+        .words
+        .split_first()
+        .ok_or_else(|| err("empty pass_command".into()))?;
+    let out = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| err(format!("pass_command {}: {e}", cmd.text)))?;
+    if !out.status.success() {
+        return Err(err(format!(
+            "pass_command {} failed: {}",
+            cmd.text, out.status
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().next().unwrap_or("").trim_end();
+    if line.is_empty() || line.contains('\0') {
+        return Err(err(format!(
+            "pass_command {} printed no password",
+            cmd.text
+        )));
+    }
+    Ok(line.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apop_rfc1939_example() {
+        assert_eq!(
+            apop_digest("<1896.697170952@dbc.mtview.ca.us>", "tanstaaf"),
+            "c4c9334bac560ecc979e58001b3e22fb"
+        );
+    }
+
+    #[test]
+    fn timestamps() {
+        let cases = [
+            (
+                "POP3 server ready <1896.697170952@dbc.mtview.ca.us>",
+                Some("<1896.697170952@dbc.mtview.ca.us>"),
+            ),
+            ("ready <a@b> and <c@d>", Some("<a@b>")),
+            ("<>", Some("<>")),
+            ("no stamp", None),
+            ("open < but never closed", None),
+            ("> before < ", None),
+        ];
+        for (greeting, want) in cases {
+            assert_eq!(timestamp(greeting), want, "{greeting}");
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! A configurable, blocking test POP3 server on 127.0.0.1:0, one thread
+//! per connection, that records every command it receives (with whether
+//! it came over TLS). Users and passwords, APOP (greeting with a
+//! `<pid.clock@host>` timestamp), CAPA with STLS or pop3s using a test CA
+//! certificate, and a mailbox with STAT/LIST/UIDL/RETR/DELE/QUIT.
+#![allow(dead_code)]
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+#[derive(Clone, Default)]
+pub struct Pop3Config {
+    /// (user, password); the same password is the APOP secret.
+    pub users: Vec<(String, String)>,
+    /// Put an APOP timestamp in the greeting and accept APOP.
+    pub apop: bool,
+    /// (certificate PEM, key PEM): offer STLS in CAPA (or pop3s).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// TLS from the first byte with `tls`; STLS is then not offered.
+    pub pop3s: bool,
+    /// Answer CAPA with -ERR (an old server).
+    pub no_capa: bool,
+    /// Messages in every user's mailbox (shared; DELE marks them).
+    pub messages: Vec<Vec<u8>>,
+}
+
+/// One command line as received.
+#[derive(Debug, Clone)]
+pub struct Cmd {
+    /// Connection number, from 1.
+    pub conn: u32,
+    pub tls: bool,
+    pub line: String,
+}
+
+#[derive(Default)]
+struct Shared {
+    commands: Vec<Cmd>,
+    /// Users that logged in successfully, in order.
+    logins: Vec<String>,
+    deleted: Vec<usize>,
+    quits: u32,
+    connections: u32,
+}
+
+pub struct Pop3Server {
+    pub addr: SocketAddr,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl Pop3Server {
+    pub fn start(cfg: Pop3Config) -> Pop3Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind pop3");
+        let addr = listener.local_addr().expect("pop3 addr");
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let cfg = Arc::new(cfg);
+        let sh = shared.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (cfg, sh) = (cfg.clone(), sh.clone());
+                let n = {
+                    let mut s = lock(&sh);
+                    s.connections += 1;
+                    s.connections
+                };
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                    let _ = session(&cfg, &sh, n, stream);
+                });
+            }
+        });
+        Pop3Server { addr, shared }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn commands(&self) -> Vec<Cmd> {
+        lock(&self.shared).commands.clone()
+    }
+
+    /// The command lines only.
+    pub fn lines(&self) -> Vec<String> {
+        self.commands().into_iter().map(|c| c.line).collect()
+    }
+
+    pub fn logins(&self) -> Vec<String> {
+        lock(&self.shared).logins.clone()
+    }
+
+    /// Message numbers (from 1) deleted by a QUIT.
+    pub fn deleted(&self) -> Vec<usize> {
+        lock(&self.shared).deleted.clone()
+    }
+
+    pub fn quits(&self) -> u32 {
+        lock(&self.shared).quits
+    }
+
+    pub fn connections(&self) -> u32 {
+        lock(&self.shared).connections
+    }
+}
+
+fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+trait Io: Read + Write {}
+impl<T: Read + Write> Io for T {}
+
+fn tls_over(cfg: &Pop3Config, tcp: TcpStream) -> io::Result<Box<dyn Io>> {
+    let (cert, key) = cfg
+        .tls
+        .as_ref()
+        .ok_or_else(|| io::Error::other("no cert"))?;
+    let config = masqmail::tls::server_config(cert, key).map_err(io::Error::other)?;
+    let conn = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
+    Ok(Box::new(rustls::StreamOwned::new(conn, tcp)))
+}
+
+fn session(cfg: &Pop3Config, sh: &Mutex<Shared>, n: u32, tcp: TcpStream) -> io::Result<()> {
+    let raw = tcp.try_clone()?;
+    let mut tls = cfg.pop3s;
+    let mut io: BufReader<Box<dyn Io>> = BufReader::new(if tls {
+        tls_over(cfg, tcp)?
+    } else {
+        Box::new(tcp)
+    });
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let stamp = format!("<{}.{clock}@pop3.test>", std::process::id());
+    let greeting = if cfg.apop {
+        format!("+OK test POP3 server ready {stamp}\r\n")
+    } else {
+        "+OK test POP3 server ready\r\n".to_string()
+    };
+    io.get_mut().write_all(greeting.as_bytes())?;
+    io.get_mut().flush()?;
+    let mut user: Option<String> = None;
+    let mut authed = false;
+    let mut marked: Vec<usize> = Vec::new();
+    loop {
+        let mut line = String::new();
+        if io.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let line = line.trim_end_matches(['\r', '\n']).to_string();
+        lock(sh).commands.push(Cmd {
+            conn: n,
+            tls,
+            line: line.clone(),
+        });
+        let (verb, arg) = line.split_once(' ').unwrap_or((&line, ""));
+        let verb = verb.to_ascii_uppercase();
+        let password = |u: &str| {
+            cfg.users
+                .iter()
+                .find(|(name, _)| name == u)
+                .map(|(_, p)| p.clone())
+        };
+        let reply: String = match (verb.as_str(), authed) {
+            ("CAPA", _) if cfg.no_capa => "-ERR unknown command".into(),
+            ("CAPA", _) => {
+                let stls = if cfg.tls.is_some() && !tls {
+                    "STLS\r\n"
+                } else {
+                    ""
+                };
+                format!("+OK\r\nUSER\r\nUIDL\r\n{stls}.")
+            }
+            ("STLS", false) if cfg.tls.is_some() && !tls => {
+                io.get_mut().write_all(b"+OK begin TLS\r\n")?;
+                // Anything buffered in clear is dropped with the reader.
+                io = BufReader::new(tls_over(cfg, raw.try_clone()?)?);
+                tls = true;
+                continue;
+            }
+            ("USER", false) => {
+                user = Some(arg.to_string());
+                "+OK".into()
+            }
+            ("PASS", false) => match user.as_deref().and_then(password) {
+                Some(p) if p == arg => {
+                    authed = true;
+                    lock(sh).logins.push(user.clone().unwrap_or_default());
+                    "+OK logged in".into()
+                }
+                _ => "-ERR invalid login".into(),
+            },
+            ("APOP", false) if cfg.apop => {
+                let (name, digest) = arg.split_once(' ').unwrap_or((arg, ""));
+                match password(name) {
+                    Some(p) if masqmail::pop3::login::apop_digest(&stamp, &p) == digest => {
+                        authed = true;
+                        lock(sh).logins.push(name.to_string());
+                        "+OK logged in".into()
+                    }
+                    _ => "-ERR invalid login".into(),
+                }
+            }
+            ("QUIT", _) => {
+                io.get_mut().write_all(b"+OK bye\r\n")?;
+                io.get_mut().flush()?;
+                let mut s = lock(sh);
+                s.quits += 1;
+                if authed {
+                    s.deleted.extend(marked.iter().map(|i| i + 1));
+                }
+                return Ok(());
+            }
+            ("NOOP", true) => "+OK".into(),
+            ("STAT", true) => {
+                let live = live(cfg, &marked);
+                let size: usize = live.iter().map(|(_, m)| m.len()).sum();
+                format!("+OK {} {size}", live.len())
+            }
+            ("LIST", true) => listing(cfg, &marked, |m| m.len().to_string()),
+            ("UIDL", true) => listing(cfg, &marked, |m| format!("uid{:x}", checksum(m))),
+            ("RETR", true) => match msg_index(cfg, &marked, arg) {
+                Some(i) => {
+                    let mut out = format!("+OK {} octets\r\n", cfg.messages[i].len());
+                    for l in String::from_utf8_lossy(&cfg.messages[i]).lines() {
+                        if l.starts_with('.') {
+                            out.push('.');
+                        }
+                        out.push_str(l);
+                        out.push_str("\r\n");
+                    }
+                    out.push('.');
+                    out
+                }
+                None => "-ERR no such message".into(),
+            },
+            ("DELE", true) => match msg_index(cfg, &marked, arg) {
+                Some(i) => {
+                    marked.push(i);
+                    "+OK deleted".into()
+                }
+                None => "-ERR no such message".into(),
+            },
+            ("RSET", true) => {
+                marked.clear();
+                "+OK".into()
+            }
+            _ => "-ERR unknown command or wrong state".into(),
+        };
+        io.get_mut().write_all(format!("{reply}\r\n").as_bytes())?;
+        io.get_mut().flush()?;
+    }
+}
+
+fn live<'a>(cfg: &'a Pop3Config, marked: &[usize]) -> Vec<(usize, &'a Vec<u8>)> {
+    cfg.messages
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !marked.contains(i))
+        .collect()
+}
+
+fn msg_index(cfg: &Pop3Config, marked: &[usize], arg: &str) -> Option<usize> {
+    let i = arg.trim().parse::<usize>().ok()?.checked_sub(1)?;
+    (i < cfg.messages.len() && !marked.contains(&i)).then_some(i)
+}
+
+fn listing(cfg: &Pop3Config, marked: &[usize], f: impl Fn(&[u8]) -> String) -> String {
+    let mut out = String::from("+OK\r\n");
+    for (i, m) in live(cfg, marked) {
+        out.push_str(&format!("{} {}\r\n", i + 1, f(m)));
+    }
+    out.push('.');
+    out
+}
+
+fn checksum(m: &[u8]) -> u64 {
+    m.iter().fold(0xcbf29ce484222325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
+}
