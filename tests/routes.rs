@@ -426,17 +426,24 @@ fn daemon_relays_at_once_when_online() {
     let sink = Sink::start(SinkConfig::default());
     let env = with_route("", &smarthost(&sink, ""));
     let query = env.script("online", "#!/bin/sh\necho isp\n");
-    let conf = fs::read_to_string(&env.conf).unwrap() + &format!("online_query = \"{}\"\n", query.display());
+    let conf = fs::read_to_string(&env.conf).unwrap()
+        + &format!("online_query = \"{}\"\n", query.display());
     fs::write(&env.conf, conf).unwrap();
     let d = env.daemon(&[]);
     let mut c = smtp::Client::connect(d.addr).unwrap();
     assert_eq!(c.read_reply().unwrap().code, 220);
     assert_eq!(c.cmd("EHLO lan.example").unwrap().code, 250);
     let r = c
-        .send_message("jo@host.example.org", &["far@remote.example"], b"Subject: relay\r\n\r\nx\r\n")
+        .send_message(
+            "jo@host.example.org",
+            &["far@remote.example"],
+            b"Subject: relay\r\n\r\nx\r\n",
+        )
         .unwrap();
     assert_eq!(r.code, 250);
     let _ = c.cmd("QUIT");
-    env.wait_for("the relay", || sink.messages().len() == 1 && env.queued().is_empty());
+    env.wait_for("the relay", || {
+        sink.messages().len() == 1 && env.queued().is_empty()
+    });
     assert_eq!(sink.messages()[0].rcpts, ["far@remote.example"]);
 }
