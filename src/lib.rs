@@ -37,3 +37,4 @@ pub mod route;
 pub mod smtp;
 pub mod spool;
 pub mod tls;
+pub mod wrapper;

@@ -503,7 +503,15 @@ fn bd_detaches_writes_the_pid_file_and_sigterm_removes_it() {
     // SAFETY: kill has no memory preconditions.
     unsafe { libc::kill(pid, libc::SIGTERM) };
     env.wait_for("the pid file to go", || !pid_file.exists());
-    env.wait_for("the process to end", || unsafe { libc::kill(pid, 0) } != 0);
+    // ended: gone, or a zombie its new parent (init) has not reaped yet
+    env.wait_for("the process to end", || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.is_empty()
+            || stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+    });
     assert!(env.log().contains("daemon quitting"), "{}", env.log());
     assert!(c.cmd("NOOP").is_err(), "the idle session was dropped");
 }

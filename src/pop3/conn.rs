@@ -16,8 +16,7 @@
 //! control characters.
 
 use std::net::SocketAddr;
-use std::os::fd::OwnedFd;
-use std::process::{Command, Stdio};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +27,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::Pop3Error;
-use crate::config::{CommandSpec, GetConf, TlsMode};
+use crate::config::{GetConf, TlsMode};
 
 /// Longest status line, CR LF included (RFC 1939 §3).
 pub const MAX_LINE: usize = 512;
@@ -298,11 +297,15 @@ pub fn label(get: &GetConf) -> String {
 pub async fn connect(get: &GetConf) -> Result<Conn<BoxStream>, Pop3Error> {
     let server = label(get);
     let io: BoxStream = match &get.wrapper {
-        Some(spec) => Box::new(wrapper(spec).map_err(|source| Pop3Error::Wrapper {
-            server: server.clone(),
-            command: spec.text.clone(),
-            source,
-        })?),
+        Some(spec) => {
+            Box::new(
+                crate::wrapper::spawn(spec).map_err(|source| Pop3Error::Wrapper {
+                    server: server.clone(),
+                    command: spec.text.clone(),
+                    source,
+                })?,
+            )
+        }
         None => Box::new(tcp(get, &server).await?),
     };
     let io = if get.tls == Some(TlsMode::Smtps) {
@@ -345,30 +348,6 @@ async fn tcp(get: &GetConf, server: &str) -> Result<TcpStream, Pop3Error> {
         server: server.to_string(),
         reason: last,
     })
-}
-
-/// Starts the wrapper with one end of a socket pair as stdin and stdout
-/// (no shell; stderr goes to ours).
-fn wrapper(spec: &CommandSpec) -> std::io::Result<tokio::net::UnixStream> {
-    let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
-    let (program, args) = spec
-        .words
-        .split_first()
-        .ok_or_else(|| std::io::Error::other("empty wrapper command"))?;
-    let theirs_out: OwnedFd = theirs.try_clone()?.into();
-    let theirs_in: OwnedFd = theirs.into();
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::from(theirs_in))
-        .stdout(Stdio::from(theirs_out))
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    // Reap the wrapper when it ends, without blocking the session.
-    std::thread::spawn(move || {
-        let _ = child.wait();
-    });
-    ours.set_nonblocking(true)?;
-    tokio::net::UnixStream::from_std(ours)
 }
 
 #[cfg(test)]

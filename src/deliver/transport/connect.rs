@@ -12,7 +12,6 @@
 //! command's output and never logged.
 
 use std::net::SocketAddr;
-use std::os::fd::OwnedFd;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -85,7 +84,7 @@ pub async fn send(
             let Some(spec) = &route.wrapper else {
                 return not_connected("no wrapper command");
             };
-            let stream = match wrapper(spec) {
+            let stream = match crate::wrapper::spawn(spec) {
                 Ok(s) => s,
                 Err(e) => {
                     return not_connected(format!("Failed to launch connection wrapper: {e}"));
@@ -323,27 +322,4 @@ fn secret(route: &Route) -> Result<Option<String>, String> {
         ));
     }
     Ok(Some(line.to_string()))
-}
-
-/// Starts the wrapper with one end of a socket pair as stdin and stdout.
-fn wrapper(spec: &crate::config::CommandSpec) -> std::io::Result<tokio::net::UnixStream> {
-    let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
-    let (program, args) = spec
-        .words
-        .split_first()
-        .ok_or_else(|| std::io::Error::other("empty wrapper command"))?;
-    let theirs_out: OwnedFd = theirs.try_clone()?.into();
-    let theirs_in: OwnedFd = theirs.into();
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::from(theirs_in))
-        .stdout(Stdio::from(theirs_out))
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    // Reap the wrapper when it ends, without blocking the session.
-    std::thread::spawn(move || {
-        let _ = child.wait();
-    });
-    ours.set_nonblocking(true)?;
-    tokio::net::UnixStream::from_std(ours)
 }
