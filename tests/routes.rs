@@ -447,3 +447,56 @@ fn daemon_relays_at_once_when_online() {
     });
     assert_eq!(sink.messages()[0].rcpts, ["far@remote.example"]);
 }
+
+/// 0.2 local nets: recipients in `local_nets` go through `local_net_route`
+/// in every run (not only when online).
+#[test]
+fn local_net_route_in_every_run() {
+    let sink = Sink::start(SinkConfig::default());
+    let env = Env::new("");
+    fs::write(env.path("lan.route"), smarthost(&sink, "")).unwrap();
+    let conf = fs::read_to_string(&env.conf).unwrap()
+        + &format!(
+            "local_nets = \"*.lan\"\nlocal_net_route = \"{}\"\n",
+            env.path("lan.route").display()
+        );
+    fs::write(&env.conf, conf).unwrap();
+    env.ok(
+        &["-f", "jo", "pc@office.lan", "far@remote.example"],
+        b"Subject: lan\n\nx\n",
+    );
+    let msgs = sink.messages();
+    assert_eq!(msgs.len(), 1, "{}", env.log());
+    assert_eq!(msgs[0].rcpts, ["pc@office.lan"]);
+    let h = env.header_file(&env.queued()[0]);
+    assert!(h.contains("RT: <far@remote.example>"), "{h}");
+}
+
+/// 0.2 `online_detect = mserver`: a masqdialer server says which link is up.
+#[test]
+fn online_detect_mserver_selects_the_route_set() {
+    use std::io::{Read, Write};
+    let sink = Sink::start(SinkConfig::default());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let _ = s.write_all(b"READY\n");
+            let mut cmd = [0u8; 5];
+            let _ = s.read_exact(&mut cmd);
+            let _ = s.write_all(b"UP isp:1\n");
+        }
+    });
+    let env = with_route(
+        &format!("online_detect = mserver\nmserver_iface = \"127.0.0.1:{port}\""),
+        &smarthost(&sink, ""),
+    );
+    queue(&env, 1, "bob@remote.example");
+    env.ok(&["-q"], b"");
+    assert_eq!(sink.messages().len(), 1, "{}", env.log());
+    assert!(
+        env.log().contains("detected online configuration `isp'"),
+        "{}",
+        env.log()
+    );
+}
