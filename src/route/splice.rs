@@ -58,6 +58,17 @@ pub(super) fn header<'a>(
             );
             continue;
         }
+        // Replacing may drop folds (LF + blank) inside the mailbox, but a
+        // span holding any other control byte (a bare CR, or an LF that
+        // starts a malformed line) is left alone: the header's lines stay
+        // as they were.
+        if value.get(range.clone()).is_none_or(|old| !only_folds(old)) {
+            tracing::warn!(
+                "rewrite of '{}' skipped: the address spans a line break",
+                la.addr
+            );
+            continue;
+        }
         edits.push((range, text));
     }
     if edits.is_empty() {
@@ -74,6 +85,17 @@ pub(super) fn header<'a>(
     }
     raw.extend_from_slice(&header.raw[pos..]);
     Header { raw }
+}
+
+/// True when the only control bytes in `bytes` are TABs and LFs that
+/// fold (are followed by a space or TAB).
+fn only_folds(bytes: &[u8]) -> bool {
+    bytes.iter().enumerate().all(|(i, &b)| match b {
+        b'\t' => true,
+        b'\n' => matches!(bytes.get(i + 1), Some(b' ' | b'\t')),
+        b if b < b' ' || b == 0x7f => false,
+        _ => true,
+    })
 }
 
 /// The span to replace and its new bytes, per the three cases of §11.1.
