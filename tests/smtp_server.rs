@@ -651,3 +651,46 @@ fn listens_on_ipv6_too() {
     assert_eq!(r.code, 250, "{}", r.text());
     assert!(env.log().contains("host=::1 with ESMTP"), "{}", env.log());
 }
+
+/// `-bs` from inetd: stdin is a TCP socket, so its peer is the client
+/// (network rules: qualified addresses, `host=` in the log).
+#[test]
+fn bs_on_an_inetd_socket_sees_the_peer() {
+    use std::os::fd::OwnedFd;
+    let env = Env::new("do_queue = true");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut c = Client::connect(addr).unwrap();
+    let (server_side, _) = listener.accept().unwrap();
+    let out: OwnedFd = server_side.try_clone().unwrap().into();
+    let inp: OwnedFd = server_side.into();
+    let mut child = env
+        .cmd()
+        .arg("-bs")
+        .stdin(Stdio::from(inp))
+        .stdout(Stdio::from(out))
+        .spawn()
+        .unwrap();
+    assert_eq!(c.read_reply().unwrap().code, 220);
+    ehlo(&mut c);
+    assert_eq!(
+        c.cmd("MAIL FROM:<unqualified>").unwrap().code,
+        501,
+        "network rules apply"
+    );
+    let r = c
+        .send_message(
+            "s@remote.example",
+            &["alice@host.example.org"],
+            b"Subject: inetd\r\n\r\nx\r\n",
+        )
+        .unwrap();
+    assert_eq!(r.code, 250);
+    assert_eq!(c.cmd("QUIT").unwrap().code, 221);
+    assert!(child.wait().unwrap().success());
+    assert!(
+        env.log().contains("host=127.0.0.1 with ESMTP"),
+        "{}",
+        env.log()
+    );
+}
