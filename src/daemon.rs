@@ -58,6 +58,11 @@ pub enum DaemonError {
 
 /// Runs the daemon until it is told to stop; returns the exit code.
 pub fn run(cfg: Config, opts: Options) -> Result<i32, DaemonError> {
+    // SIGTERM/SIGINT stay blocked (pending: neither lost nor fatal) until
+    // the handlers are in place: every thread created from here on
+    // inherits the mask, and only the thread that installs the handlers
+    // unblocks them ([`wait_for_stop`]).
+    let _ = stop_signals().thread_block();
     let listeners = if opts.listen {
         bind_all(&cfg)?
     } else {
@@ -227,17 +232,31 @@ async fn serve_until_stopped(ctx: Arc<ServerCtx>, listeners: Vec<StdListener>, o
     ctx.deliveries.wait_idle().await;
 }
 
-async fn wait_for_stop() {
-    let (Ok(mut term), Ok(mut int)) = (
+fn stop_signals() -> nix::sys::signal::SigSet {
+    let mut set = nix::sys::signal::SigSet::empty();
+    set.add(nix::sys::signal::Signal::SIGTERM);
+    set.add(nix::sys::signal::Signal::SIGINT);
+    set
+}
+
+/// Installs the SIGTERM/SIGINT handlers now (not at the first poll), then
+/// lets the signals in on this thread, so a stop requested during startup
+/// is delivered now; the future resolves on either.
+fn wait_for_stop() -> impl Future<Output = ()> {
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    );
+    let _ = stop_signals().thread_unblock();
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            tracing::error!("cannot install signal handlers; stop with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }
 

@@ -502,7 +502,10 @@ fn bd_detaches_writes_the_pid_file_and_sigterm_removes_it() {
     // an idle session does not keep the daemon alive past the grace period
     // SAFETY: kill has no memory preconditions.
     unsafe { libc::kill(pid, libc::SIGTERM) };
-    env.wait_for("the pid file to go", || !pid_file.exists());
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    env.wait_for(&format!("the pid file to go (pid {pid}: {status})"), || {
+        !pid_file.exists()
+    });
     // ended: gone, or a zombie its new parent (init) has not reaped yet
     env.wait_for("the process to end", || {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();

@@ -214,6 +214,9 @@ impl Session {
             Ok(Err(AcceptError::NoRecipients)) => {
                 conn.reply(554, "5.5.1", &["no valid recipients"])
             }
+            Ok(Err(AcceptError::NoSpace { .. })) => {
+                conn.reply(452, "4.3.1", &["Insufficient system storage"])
+            }
             Ok(Err(e)) => {
                 tracing::error!("{}: {e}", self.who());
                 conn.reply(451, "4.3.0", &["Could not write spool file"]);
