@@ -63,6 +63,17 @@ pub fn run(cfg: Config, opts: Options) -> Result<i32, DaemonError> {
     // inherits the mask, and only the thread that installs the handlers
     // unblocks them ([`wait_for_stop`]).
     let _ = stop_signals().thread_block();
+    // Binding low ports, the key file and the pid file need root: be root
+    // again (the saved uid allows it) until the drop below.
+    let ids = nix::unistd::getresuid();
+    if !cfg.run_as_user
+        && !nix::unistd::geteuid().is_root()
+        && ids.is_ok_and(|i| i.saved.is_root() || i.real.is_root())
+    {
+        nix::unistd::seteuid(nix::unistd::Uid::from_raw(0)).map_err(|e| {
+            DaemonError::Privileges(crate::privs::PrivError::from_nix("seteuid(0)", e))
+        })?;
+    }
     let listeners = if opts.listen {
         bind_all(&cfg)?
     } else {

@@ -62,6 +62,13 @@ pub enum PrivError {
     NotRoot,
 }
 
+impl PrivError {
+    /// A failed identity call, for callers outside this module.
+    pub fn from_nix(what: &'static str, e: nix::Error) -> PrivError {
+        call(what)(e)
+    }
+}
+
 fn call(call: &'static str) -> impl FnOnce(nix::Error) -> PrivError {
     move |e| PrivError::Call {
         call,
@@ -184,6 +191,44 @@ pub fn drop_permanently(uid: Uid, gid: Gid) -> Result<(), PrivError> {
     Ok(())
 }
 
+/// The identity of every mode run by root without `run_as_user`
+/// (cli.md §4.2): gid and groups the mail group, effective uid the mail
+/// user; the real uid stays the caller's (privilege checks, `from userid`)
+/// and the saved uid root, so the process can take a recipient's identity
+/// for a mailbox and be root again briefly ([`as_root`]). Spool, lock and
+/// log files are then the mail user's, as with 1.0. Call it while the
+/// process has a single thread.
+pub fn lower_to_mail_user() -> Result<(), PrivError> {
+    let (uid, gid) = mail_user()?;
+    let ids = unistd::getresuid().map_err(call("getresuid"))?;
+    unistd::setgroups(&[gid]).map_err(call("setgroups"))?;
+    unistd::setresgid(gid, gid, gid).map_err(call("setresgid"))?;
+    unistd::setresuid(ids.real, uid, Uid::from_raw(0)).map_err(call("setresuid"))?;
+    if unistd::geteuid() != uid || unistd::getegid() != gid {
+        return Err(PrivError::NotDropped {
+            what: "switch",
+            uid: uid.as_raw(),
+            gid: gid.as_raw(),
+            have: format!("euid {} egid {}", unistd::geteuid(), unistd::getegid()),
+        });
+    }
+    Ok(())
+}
+
+/// Runs `f` as root on this thread when the process keeps root as its
+/// saved uid (reading root-only route and key files, binding low ports);
+/// otherwise just runs it.
+pub fn as_root<T>(f: impl FnOnce() -> T) -> T {
+    let regain = !unistd::geteuid().is_root()
+        && unistd::getresuid().is_ok_and(|ids| ids.saved.is_root() || ids.real.is_root());
+    let _guard = if regain {
+        EffectiveIdentity::switch_to(Uid::from_raw(0), Gid::from_raw(0)).ok()
+    } else {
+        None
+    };
+    f()
+}
+
 /// The daemon's identity after binding (cli.md §4.2): real and effective
 /// uid/gid become the mail user's, groups `[mail gid]`; the saved uid stays
 /// root so that local delivery can still take a recipient's identity for
@@ -194,6 +239,11 @@ pub fn drop_permanently(uid: Uid, gid: Gid) -> Result<(), PrivError> {
 /// change to all threads, but nothing should run in between).
 pub fn become_mail_user() -> Result<(), PrivError> {
     let (uid, gid) = mail_user()?;
+    // After `lower_to_mail_user` the euid is the mail user's: be root
+    // again first, or setgroups would be refused.
+    if !unistd::geteuid().is_root() {
+        unistd::seteuid(Uid::from_raw(0)).map_err(call("seteuid(0)"))?;
+    }
     unistd::setgroups(&[gid]).map_err(call("setgroups"))?;
     unistd::setresgid(gid, gid, gid).map_err(call("setresgid"))?;
     unistd::setresuid(uid, uid, Uid::from_raw(0)).map_err(call("setresuid"))?;

@@ -379,4 +379,83 @@ fn as_root_mbox_belongs_to_the_recipient() {
         fs::metadata(env.path("spool")).unwrap().uid(),
         mail.uid.as_raw()
     );
+    // spool and log files are the mail user's (cli.md §4.2), and the
+    // Received: header still names the caller's real uid
+    env.ok(&["-odq", "nobody"], b"Subject: queued as root\n\nx\n");
+    let id = &env.queued()[0];
+    for f in [
+        format!("spool/{id}-H"),
+        format!("spool/{id}-D"),
+        "log/masqmail.log".into(),
+    ] {
+        assert_eq!(
+            fs::metadata(env.path(&f)).unwrap().uid(),
+            mail.uid.as_raw(),
+            "{f}"
+        );
+    }
+    assert!(
+        env.header_file(id).contains("from userid 0)"),
+        "{}",
+        env.header_file(id)
+    );
+    env.ok(&["-q"], b"");
+    assert_eq!(mbox_messages(&env.mbox("nobody")).len(), 2);
+    assert!(env.queued().is_empty());
+}
+
+/// As root without run_as_user, the MDA runs as the recipient, and alias
+/// pipes as the mail user, never as root.
+#[test]
+fn as_root_commands_run_as_the_recipient_or_mail() {
+    if !is_root() {
+        eprintln!("not root: skipping");
+        return;
+    }
+    let env = Env::new("");
+    set_mode(env.dir.path(), 0o755);
+    set_mode(&env.path("bin"), 0o755);
+    let out = env.path("ids");
+    fs::write(&out, "").unwrap();
+    set_mode(&out, 0o666);
+    let mda = env.script(
+        "mda",
+        &format!("#!/bin/sh\ncat >/dev/null\nid -u >> {}\n", out.display()),
+    );
+    fs::write(
+        env.path("aliases"),
+        format!("piped: \"|{}\"\n", mda.display()),
+    )
+    .unwrap();
+    set_mode(&env.path("aliases"), 0o644);
+    let conf = fs::read_to_string(&env.conf)
+        .unwrap()
+        .replace("run_as_user = true", "run_as_user = false")
+        + &format!(
+            "mda_users = \"nobody\"\nmda = \"{}\"\nalias_file = \"{}\"\n",
+            mda.display(),
+            env.path("aliases").display()
+        );
+    fs::write(&env.conf, conf).unwrap();
+    env.ok(&["nobody", "piped"], b"Subject: ids\n\nx\n");
+    let ids: Vec<u32> = fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw();
+    let mail = nix::unistd::User::from_name("mail")
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw();
+    let mut ids = ids;
+    ids.sort();
+    let mut want = vec![nobody, mail];
+    want.sort();
+    assert_eq!(ids, want, "{}", env.log());
 }

@@ -109,7 +109,7 @@ impl Runner<'_> {
 fn load(cfg: &crate::config::Config, files: &[std::path::PathBuf]) -> Vec<Route> {
     files
         .iter()
-        .filter_map(|f| match Route::load(f, cfg) {
+        .filter_map(|f| match crate::privs::as_root(|| Route::load(f, cfg)) {
             Ok(r) => Some(r),
             Err(e) => {
                 tracing::error!("could not read route file: {e}");

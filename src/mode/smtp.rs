@@ -17,9 +17,10 @@ pub fn session(cfg: &Config) -> Result<i32, Exit> {
     let spool = Spool::open(&cfg.spool_dir, &cfg.lock_dir)
         .map_err(|e| Exit::new(code::TEMPFAIL, format!("cannot open the spool: {e}")))?;
     let tls = match (&cfg.tls_cert_file, &cfg.tls_key_file) {
-        (Some(cert), Some(key)) => {
-            Some(crate::tls::server_config(cert, key).map_err(|e| Exit::fail(e.to_string()))?)
-        }
+        (Some(cert), Some(key)) => Some(
+            crate::privs::as_root(|| crate::tls::server_config(cert, key))
+                .map_err(|e| Exit::fail(e.to_string()))?,
+        ),
         _ => None,
     };
     let peer = match stdin_peer() {

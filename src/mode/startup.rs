@@ -58,6 +58,10 @@ pub fn configure(inv: &Invocation) -> Result<Config, Exit> {
     {
         create_dir(dir, cfg.run_as_user)?;
     }
+    if !cfg.run_as_user && unistd::geteuid().is_root() {
+        privs::lower_to_mail_user()
+            .map_err(|e| Exit::fail(format!("cannot switch to the mail user: {e}")))?;
+    }
     let interactive = matches!(
         inv.mode,
         Mode::Accept | Mode::List | Mode::Remove | Mode::QueueRun(_) | Mode::NoOp

@@ -141,8 +141,8 @@ pub async fn send(
 
 /// SMTP-after-POP (§15.5): the get file's login before connecting.
 async fn pop3_login(cfg: &Config, path: &std::path::Path) -> Result<(), String> {
-    let get =
-        crate::config::GetConf::load_login(path, cfg).map_err(|e| format!("pop3_login: {e}"))?;
+    let get = crate::privs::as_root(|| crate::config::GetConf::load_login(path, cfg))
+        .map_err(|e| format!("pop3_login: {e}"))?;
     crate::pop3::login(&get)
         .await
         .map_err(|e| format!("SMTP-after-POP login failed: {e}"))
