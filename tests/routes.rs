@@ -500,3 +500,34 @@ fn online_detect_mserver_selects_the_route_set() {
         env.log()
     );
 }
+
+/// An MX that answers 421 is skipped for the next one (RFC 5321 §5.1).
+#[test]
+fn a_busy_mx_is_skipped_for_the_next() {
+    use std::io::Write;
+    let sink = Sink::start(SinkConfig::default());
+    let port = sink.addr.port();
+    let Ok(busy) = std::net::TcpListener::bind(("127.0.0.2", port)) else {
+        eprintln!("127.0.0.2 not usable here: skipping");
+        return;
+    };
+    std::thread::spawn(move || {
+        for mut s in busy.incoming().flatten() {
+            let _ = s.write_all(b"421 busy, try later\r\n");
+        }
+    });
+    let dns = DnsServer::start(vec![
+        Record::mx("remote.example", 10, "busy.remote.example"),
+        Record::mx("remote.example", 20, "backup.remote.example"),
+        Record::a("busy.remote.example", "127.0.0.2"),
+        Record::a("backup.remote.example", "127.0.0.1"),
+    ]);
+    let env = with_route(
+        &format!("dns_servers = \"{}\"", dns.addr()),
+        &format!("smtp_port = {port}\nresolve_list = \"dns_mx\"\n"),
+    );
+    queue(&env, 1, "bob@remote.example");
+    env.ok(&["-qo", "isp"], b"");
+    assert_eq!(sink.messages().len(), 1, "{}", env.log());
+    assert!(env.queued().is_empty());
+}

@@ -131,6 +131,14 @@ pub async fn send(
                     .collect();
                 match connect_and_send(cfg, route, &t.host, &addrs, msgs).await {
                     Results::NotConnected { reason } => last = reason,
+                    // A temporary refusal before any message (421
+                    // greeting, dropped connection): the next MX may
+                    // take it (RFC 5321 §5.1).
+                    Results::Session {
+                        results,
+                        error: Some((false, reason)),
+                        ..
+                    } if results.is_empty() => last = reason,
                     done => return done,
                 }
             }
