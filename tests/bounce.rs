@@ -31,9 +31,10 @@ fn deferring_mda(env: &Env) {
         "defer",
         "#!/bin/sh\ncat >/dev/null\necho 'try later' >&2\nexit 75\n",
     );
-    let conf = fs::read_to_string(&env.conf).unwrap()
-        + &format!("mda_users = \"bob\"\nmda = \"{}\"\n", mda.display());
-    fs::write(&env.conf, conf).unwrap();
+    env.add_conf(&format!(
+        "mda_users = \"bob\"\nmda = \"{}\"\n",
+        mda.display()
+    ));
 }
 
 #[test]
@@ -43,9 +44,10 @@ fn failure_notice_goes_to_the_sender() {
         "fail",
         "#!/bin/sh\ncat >/dev/null\necho 'no such mailbox here' \nexit 67\n",
     );
-    let conf = fs::read_to_string(&env.conf).unwrap()
-        + &format!("mda_users = \"bob\"\nmda = \"{}\"\n", mda.display());
-    fs::write(&env.conf, conf).unwrap();
+    env.add_conf(&format!(
+        "mda_users = \"bob\"\nmda = \"{}\"\n",
+        mda.display()
+    ));
     env.ok(&["-f", "sender", "bob"], b"Subject: doomed\n\nthe body\n");
     let notice = env.mbox("sender");
     assert!(
@@ -161,13 +163,11 @@ fn custom_templates_with_all_directives() {
     )
     .unwrap();
     let mda = env.script("fail", "#!/bin/sh\ncat >/dev/null\nexit 67\n");
-    let conf = fs::read_to_string(&env.conf).unwrap()
-        + &format!(
-            "errmsg_file = \"{}\"\nmda_users = \"bob\"\nmda = \"{}\"\n",
-            tpl.display(),
-            mda.display()
-        );
-    fs::write(&env.conf, conf).unwrap();
+    env.add_conf(&format!(
+        "errmsg_file = \"{}\"\nmda_users = \"bob\"\nmda = \"{}\"\n",
+        tpl.display(),
+        mda.display()
+    ));
     env.ok(&["-f", "sender", "bob"], b"Subject: tpl\n\nbody line\n");
     let n = env.mbox("sender");
     assert!(n.contains("Subject: custom "), "{n}");

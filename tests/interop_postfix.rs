@@ -61,12 +61,10 @@ fn queue_flushes_to_postfix_smtp_sink() {
         format!("mail_host = \"127.0.0.1:{port}\"\n"),
     )
     .unwrap();
-    let conf = fs::read_to_string(&env.conf).unwrap()
-        + &format!(
-            "query_routes.isp = \"{}\"\n",
-            env.path("isp.route").display()
-        );
-    fs::write(&env.conf, conf).unwrap();
+    env.add_conf(&format!(
+        "query_routes.isp = \"{}\"\n",
+        env.path("isp.route").display()
+    ));
     for i in 0..5 {
         let body = format!("Subject: interop {i}\n\nline\n.\n..dots\nend {i}\n");
         env.ok(

@@ -89,12 +89,10 @@ fn local_part_with_slash_fails_and_bounces() {
 #[test]
 fn maildir_delivery() {
     let env = Env::new("");
-    let conf = fs::read_to_string(&env.conf).unwrap()
-        + &format!(
-            "maildir_users = \"mdu\"\nmaildir_dir = \"{}\"\n",
-            env.path("maildirs").display()
-        );
-    fs::write(&env.conf, conf).unwrap();
+    env.add_conf(&format!(
+        "maildir_users = \"mdu\"\nmaildir_dir = \"{}\"\n",
+        env.path("maildirs").display()
+    ));
     // like mail_dir, the base directory is the administrator's to create
     fs::create_dir(env.path("maildirs")).unwrap();
     env.ok(&["mdu"], b"Subject: md\n\nFrom here\n");
@@ -160,12 +158,10 @@ fn recorded_argvs(env: &Env) -> Vec<Vec<String>> {
 fn mda_gets_each_variable_as_one_argument() {
     let env = Env::new("");
     let rec = recorder(&env, 0);
-    let conf = fs::read_to_string(&env.conf).unwrap()
-        + &format!(
-            "mbox_default = mda\nmda = \"{} -d ${{rcpt_local}} -f ${{return_path}} -i $uid\"\n",
-            rec.display()
-        );
-    fs::write(&env.conf, conf).unwrap();
+    env.add_conf(&format!(
+        "mbox_default = mda\nmda = \"{} -d ${{rcpt_local}} -f ${{return_path}} -i $uid\"\n",
+        rec.display()
+    ));
     // Local parts as they stand in the address (quoted where RFC 821 needs it).
     let hostile = [
         "\";touch M;\"",
@@ -202,9 +198,10 @@ fn mda_gets_each_variable_as_one_argument() {
 fn mda_environment_is_exactly_the_spec_set() {
     let env = Env::new("");
     let rec = recorder(&env, 0);
-    let conf = fs::read_to_string(&env.conf).unwrap()
-        + &format!("mda_users = \"bob\"\nmda = \"{}\"\n", rec.display());
-    fs::write(&env.conf, conf).unwrap();
+    env.add_conf(&format!(
+        "mda_users = \"bob\"\nmda = \"{}\"\n",
+        rec.display()
+    ));
     env.ok(&["-f", "s@x.example", "bob"], b"Subject: e\n\nbody\n");
     let envtext = fs::read_to_string(env.path("rec/0000.env")).unwrap();
     let mut names: Vec<&str> = envtext
@@ -252,9 +249,10 @@ fn mda_exit_codes() {
     for (code, queued, bounced) in [(75, true, false), (67, false, true), (0, false, false)] {
         let env = Env::new("");
         let rec = recorder(&env, code);
-        let conf = fs::read_to_string(&env.conf).unwrap()
-            + &format!("mda_users = \"bob\"\nmda = \"{}\"\n", rec.display());
-        fs::write(&env.conf, conf).unwrap();
+        env.add_conf(&format!(
+            "mda_users = \"bob\"\nmda = \"{}\"\n",
+            rec.display()
+        ));
         env.ok(&["-f", "sender", "bob"], b"Subject: codes\n\nx\n");
         assert_eq!(
             !env.queued().is_empty(),
@@ -280,9 +278,10 @@ fn pipe_alias_runs_command_with_message() {
         format!("prog: \"|{} one two\"\nboth: \\both, prog\n", rec.display()),
     )
     .unwrap();
-    let conf = fs::read_to_string(&env.conf).unwrap()
-        + &format!("alias_file = \"{}\"\n", env.path("aliases").display());
-    fs::write(&env.conf, conf).unwrap();
+    env.add_conf(&format!(
+        "alias_file = \"{}\"\n",
+        env.path("aliases").display()
+    ));
     env.ok(&["both"], b"Subject: piped\n\nbody\n");
     assert_eq!(
         recorded_argvs(&env),
@@ -303,12 +302,10 @@ fn pipe_alias_runs_command_with_message() {
 fn mbox_users_override_mda_default() {
     let env = Env::new("");
     let rec = recorder(&env, 0);
-    let conf = fs::read_to_string(&env.conf).unwrap()
-        + &format!(
-            "mbox_default = mda\nmda = \"{}\"\nmbox_users = \"Alice\"\n",
-            rec.display()
-        );
-    fs::write(&env.conf, conf).unwrap();
+    env.add_conf(&format!(
+        "mbox_default = mda\nmda = \"{}\"\nmbox_users = \"Alice\"\n",
+        rec.display()
+    ));
     env.ok(&["alice", "bob"], b"Subject: sel\n\nx\n");
     assert_eq!(mbox_messages(&env.mbox("alice")).len(), 1);
     assert_eq!(recorded_argvs(&env).len(), 1);

@@ -15,12 +15,10 @@ use support::*;
 fn with_route(extra_main: &str, route: &str) -> Env {
     let env = Env::new(extra_main);
     fs::write(env.path("isp.route"), route).unwrap();
-    let conf = fs::read_to_string(&env.conf).unwrap()
-        + &format!(
-            "query_routes.isp = \"{}\"\n",
-            env.path("isp.route").display()
-        );
-    fs::write(&env.conf, conf).unwrap();
+    env.add_conf(&format!(
+        "query_routes.isp = \"{}\"\n",
+        env.path("isp.route").display()
+    ));
     env
 }
 
@@ -104,9 +102,7 @@ fn online_query_makes_q_and_instant_delivery_use_the_link() {
     let sink = Sink::start(SinkConfig::default());
     let env = with_route("", &smarthost(&sink, ""));
     let query = env.script("online", "#!/bin/sh\necho isp\n");
-    let conf = fs::read_to_string(&env.conf).unwrap()
-        + &format!("online_query = \"{}\"\n", query.display());
-    fs::write(&env.conf, conf).unwrap();
+    env.add_conf(&format!("online_query = \"{}\"\n", query.display()));
     env.ok(
         &["-f", "jo", "bob@remote.example"],
         b"Subject: instant\n\nx\n",
@@ -277,12 +273,10 @@ fn pipe_route_runs_the_command_per_recipient() {
         ),
     )
     .unwrap();
-    let conf = fs::read_to_string(&env.conf).unwrap()
-        + &format!(
-            "query_routes.isp = \"{}\"\n",
-            env.path("isp.route").display()
-        );
-    fs::write(&env.conf, conf).unwrap();
+    env.add_conf(&format!(
+        "query_routes.isp = \"{}\"\n",
+        env.path("isp.route").display()
+    ));
     env.ok(
         &["-odq", "-f", "jo", "a@remote.example", "b@remote.example"],
         b"Subject: piped\n\nx\n",
@@ -326,12 +320,10 @@ fn starttls_and_auth_through_a_route() {
         ),
     )
     .unwrap();
-    let conf = fs::read_to_string(&env.conf).unwrap()
-        + &format!(
-            "query_routes.isp = \"{}\"\n",
-            env.path("isp.route").display()
-        );
-    fs::write(&env.conf, conf).unwrap();
+    env.add_conf(&format!(
+        "query_routes.isp = \"{}\"\n",
+        env.path("isp.route").display()
+    ));
     queue(&env, 2, "bob@remote.example");
     env.ok(&["-qo", "isp"], b"");
     let msgs = sink.messages();
@@ -366,12 +358,10 @@ fn permanent_routes_work_without_a_connection() {
         smarthost(&sink, "allowed_recipients = \"*@partner.example\""),
     )
     .unwrap();
-    let conf = fs::read_to_string(&env.conf).unwrap()
-        + &format!(
-            "permanent_routes = \"{}\"\n",
-            env.path("always.route").display()
-        );
-    fs::write(&env.conf, conf).unwrap();
+    env.add_conf(&format!(
+        "permanent_routes = \"{}\"\n",
+        env.path("always.route").display()
+    ));
     env.ok(
         &["-f", "jo", "a@partner.example", "b@other.example"],
         b"Subject: perm\n\nx\n",
@@ -426,9 +416,7 @@ fn daemon_relays_at_once_when_online() {
     let sink = Sink::start(SinkConfig::default());
     let env = with_route("", &smarthost(&sink, ""));
     let query = env.script("online", "#!/bin/sh\necho isp\n");
-    let conf = fs::read_to_string(&env.conf).unwrap()
-        + &format!("online_query = \"{}\"\n", query.display());
-    fs::write(&env.conf, conf).unwrap();
+    env.add_conf(&format!("online_query = \"{}\"\n", query.display()));
     let d = env.daemon(&[]);
     let mut c = smtp::Client::connect(d.addr).unwrap();
     assert_eq!(c.read_reply().unwrap().code, 220);
@@ -455,12 +443,10 @@ fn local_net_route_in_every_run() {
     let sink = Sink::start(SinkConfig::default());
     let env = Env::new("");
     fs::write(env.path("lan.route"), smarthost(&sink, "")).unwrap();
-    let conf = fs::read_to_string(&env.conf).unwrap()
-        + &format!(
-            "local_nets = \"*.lan\"\nlocal_net_route = \"{}\"\n",
-            env.path("lan.route").display()
-        );
-    fs::write(&env.conf, conf).unwrap();
+    env.add_conf(&format!(
+        "local_nets = \"*.lan\"\nlocal_net_route = \"{}\"\n",
+        env.path("lan.route").display()
+    ));
     env.ok(
         &["-f", "jo", "pc@office.lan", "far@remote.example"],
         b"Subject: lan\n\nx\n",

@@ -33,9 +33,7 @@ fn setup(sink: &Sink, pop: &Pop3Server, pass: &str) -> Env {
         ),
     )
     .unwrap();
-    let conf = fs::read_to_string(&env.conf).unwrap()
-        + &format!("query_routes.isp = \"{}\"\n", route.display());
-    fs::write(&env.conf, conf).unwrap();
+    env.add_conf(&format!("query_routes.isp = \"{}\"\n", route.display()));
     env
 }
 

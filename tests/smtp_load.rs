@@ -92,9 +92,7 @@ fn fifty_clients_twenty_messages_each_delivered_once() {
 fn kill_9_under_load_then_restart_delivers_every_acknowledged_message() {
     let env = Env::new("do_queue = true\nmax_connections = 100");
     let port = daemon::free_port();
-    let conf = std::fs::read_to_string(&env.conf).unwrap()
-        + &format!("listen_addresses = \"127.0.0.1:{port}\"\n");
-    std::fs::write(&env.conf, conf).unwrap();
+    env.add_conf(&format!("listen_addresses = \"127.0.0.1:{port}\"\n"));
     let d = env.start_daemon(&[], port);
     let acked = Arc::new(Mutex::new(Vec::new()));
     let threads: Vec<_> = (0..10)

@@ -65,7 +65,8 @@ fn bs_session_on_stdin_is_local() {
 fn daemon_accepts_delivers_and_stops_cleanly() {
     let env = Env::new("");
     let d = env.daemon(&[]);
-    assert!(env.path("run/masqmail.pid").exists() || !env.path("run").exists());
+    let pid = std::fs::read_to_string(env.path("run/masqmail.pid")).unwrap();
+    assert_eq!(pid.trim(), d.pid().to_string(), "-bD writes its own pid");
     let mut c = client(&d);
     let caps = ehlo(&mut c).text();
     for ext in [
@@ -411,13 +412,11 @@ fn relay_policy_for_untrusted_clients() {
 fn starttls_with_a_test_ca_and_no_plaintext_injection() {
     let env = Env::new("do_queue = true");
     let ca = ca::make(&env.path(""));
-    let conf = std::fs::read_to_string(&env.conf).unwrap()
-        + &format!(
-            "tls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n",
-            ca.cert_pem.display(),
-            ca.key_pem.display()
-        );
-    std::fs::write(&env.conf, conf).unwrap();
+    env.add_conf(&format!(
+        "tls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n",
+        ca.cert_pem.display(),
+        ca.key_pem.display()
+    ));
     let d = env.daemon(&[]);
     let mut c = client(&d);
     assert!(ehlo(&mut c).text().contains("STARTTLS"));
@@ -485,9 +484,7 @@ fn bd_detaches_writes_the_pid_file_and_sigterm_removes_it() {
     let env = Env::new("");
     std::fs::create_dir(env.path("run")).unwrap();
     let port = daemon::free_port();
-    let conf = std::fs::read_to_string(&env.conf).unwrap()
-        + &format!("listen_addresses = \"127.0.0.1:{port}\"\n");
-    std::fs::write(&env.conf, conf).unwrap();
+    env.add_conf(&format!("listen_addresses = \"127.0.0.1:{port}\"\n"));
     let out = env.run(&["-bd"], b"");
     assert!(out.status.success(), "the parent exits 0: {}", stderr(&out));
     let pid_file = env.path("run/masqmail.pid");

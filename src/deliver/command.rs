@@ -115,21 +115,15 @@ pub fn run_mda(
     vars: &Vars,
     rcpt_local: &str,
 ) -> Outcome {
-    let argv: Vec<String> = spec
-        .words
-        .iter()
-        .map(|w| vars::expand_word(w, &|n| vars.lookup(n)))
-        .collect();
-    let identity = if as_root(cfg) {
-        match privs::lookup_user(rcpt_local).filter(|u| !u.uid.is_root()) {
-            Some(u) => Some((u.uid, u.gid)),
-            None => match mail_identity() {
-                Ok(id) => Some(id),
-                Err(o) => return o,
-            },
-        }
-    } else {
-        None
+    let argv = expand(spec, vars);
+    let recipient = || {
+        privs::lookup_user(rcpt_local)
+            .filter(|u| !u.uid.is_root())
+            .map(|u| (u.uid, u.gid))
+    };
+    let identity = match command_identity(cfg, recipient) {
+        Ok(id) => id,
+        Err(o) => return o,
     };
     run(
         &argv,
@@ -145,24 +139,16 @@ pub fn run_mda(
 /// each expanded with the recipient's variables; as root it runs as the
 /// mail user.
 pub fn run_route_pipe(cfg: &Config, spec: &CommandSpec, content: &Content, vars: &Vars) -> Outcome {
-    let argv: Vec<String> = spec
-        .words
-        .iter()
-        .map(|w| vars::expand_word(w, &|n| vars.lookup(n)))
-        .collect();
+    let argv = expand(spec, vars);
     if argv.iter().any(String::is_empty) {
         return Outcome::Failed(format!(
             "5.3.0 command '{}' expands to an empty word",
             spec.text
         ));
     }
-    let identity = if as_root(cfg) {
-        match mail_identity() {
-            Ok(id) => Some(id),
-            Err(o) => return o,
-        }
-    } else {
-        None
+    let identity = match command_identity(cfg, || None) {
+        Ok(id) => id,
+        Err(o) => return o,
     };
     run(
         &argv,
@@ -181,13 +167,9 @@ pub fn run_pipe(cfg: &Config, command: &str, content: &Content, vars: &Vars) -> 
         Ok(a) => a,
         Err(e) => return Outcome::Failed(format!("5.3.0 cannot parse command '{command}': {e}")),
     };
-    let identity = if as_root(cfg) {
-        match mail_identity() {
-            Ok(id) => Some(id),
-            Err(o) => return o,
-        }
-    } else {
-        None
+    let identity = match command_identity(cfg, || None) {
+        Ok(id) => id,
+        Err(o) => return o,
     };
     run(
         &argv,
@@ -200,6 +182,30 @@ pub fn run_pipe(cfg: &Config, command: &str, content: &Content, vars: &Vars) -> 
 }
 
 /// Identity changes happen only for a real root without `run_as_user`.
+/// The words of `spec`, each expanded on its own (§7.4).
+fn expand(spec: &CommandSpec, vars: &Vars) -> Vec<String> {
+    spec.words
+        .iter()
+        .map(|w| vars::expand_word(w, &|n| vars.lookup(n)))
+        .collect()
+}
+
+/// Whom a command runs as: nobody in particular (`None`, the caller's
+/// identity) unless we are root; then `preferred` (a recipient), else the
+/// mail user — never root.
+fn command_identity(
+    cfg: &Config,
+    preferred: impl FnOnce() -> Option<(Uid, Gid)>,
+) -> Result<Option<(Uid, Gid)>, Outcome> {
+    if !as_root(cfg) {
+        return Ok(None);
+    }
+    match preferred() {
+        Some(id) => Ok(Some(id)),
+        None => mail_identity().map(Some),
+    }
+}
+
 /// Started by root (or a daemon that dropped to the mail user but kept
 /// root as its saved uid): commands get a chosen identity.
 fn as_root(cfg: &Config) -> bool {

@@ -42,6 +42,12 @@ impl Env {
         Env { dir, conf }
     }
 
+    /// Appends configuration lines to the env's masqmail.conf.
+    pub fn add_conf(&self, lines: &str) {
+        let conf = fs::read_to_string(&self.conf).expect("read conf") + lines + "\n";
+        fs::write(&self.conf, conf).expect("write conf");
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
