@@ -224,6 +224,8 @@ fn apply(
         M::QueueMinfree => c.queue_minfree = at.number(v)?,
         M::SmtpCommandTimeout => c.smtp_command_timeout = at.interval(v)?,
         M::SmtpDataTimeout => c.smtp_data_timeout = at.interval(v)?,
+        M::MaxConnectionsPerHost => c.max_connections_per_host = at.number(v)?,
+        M::SmtpMinDataRate => c.smtp_min_data_rate = at.number(v)?,
         M::WarnIntervals => {
             c.warn_intervals = at
                 .list(v, opt.incl)?

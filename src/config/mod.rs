@@ -165,6 +165,12 @@ pub struct Config {
     pub smtp_command_timeout: Duration,
     /// SMTP server: waiting for the next block of message data.
     pub smtp_data_timeout: Duration,
+    /// SMTP server: sessions at once from one client address (0: no cap
+    /// beyond `max_connections`).
+    pub max_connections_per_host: u32,
+    /// SMTP server: bytes per second a client must keep up while it sends
+    /// message content, on top of `smtp_data_timeout` (0: no minimum).
+    pub smtp_min_data_rate: u64,
 }
 
 impl Config {
@@ -250,6 +256,8 @@ impl Config {
             queue_minfree: 10 * 1024 * 1024,
             smtp_command_timeout: Duration::from_secs(300),
             smtp_data_timeout: Duration::from_secs(180),
+            max_connections_per_host: 10,
+            smtp_min_data_rate: 500,
             template_dir: None,
         }
     }

@@ -119,7 +119,7 @@ pub enum M {
     OnlineDetect, OnlineFile, OnlinePipe, MserverIface, Get, OnlineGets, RemotePort,
     IdentTrustedNets, ErrmsgFile, WarnmsgFile, WarnIntervals, MaxDeferTime, LogUser,
     TlsCertFile, TlsKeyFile, DnsServers, RelayNets, MaxConnections, CommandTimeLimit, TemplateDir,
-    QueueMinfree, SmtpCommandTimeout, SmtpDataTimeout,
+    QueueMinfree, SmtpCommandTimeout, SmtpDataTimeout, MaxConnectionsPerHost, SmtpMinDataRate,
 }
 
 pub const MBOX_DEFAULT: &[&str] = &["mbox", "mda", "maildir"];
@@ -195,6 +195,8 @@ pub static MAIN: &[Opt<M>] = &[
     o("queue_minfree", M::QueueMinfree, Ty::Number),
     o("smtp_command_timeout", M::SmtpCommandTimeout, Ty::Time),
     o("smtp_data_timeout", M::SmtpDataTimeout, Ty::Time),
+    o("max_connections_per_host", M::MaxConnectionsPerHost, Ty::Number),
+    o("smtp_min_data_rate", M::SmtpMinDataRate, Ty::Number),
 ];
 
 /// Fields of a route that options set.
