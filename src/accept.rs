@@ -16,7 +16,7 @@ use crate::address::{Address, PipePolicy, parse_address_list, parse_path};
 use crate::config::Config;
 use crate::message::read::RawMessage;
 use crate::message::{Header, Message, Protocol, QueueId, date};
-use crate::spool::{Spool, SpoolError};
+use crate::spool::{Reservation, Spool, SpoolError};
 
 /// Shown in `Received:` and notices.
 pub const PACKAGE: &str = "MasqMail";
@@ -77,20 +77,39 @@ pub fn check_space(cfg: &Config, spool: &Spool, size: u64) -> Result<(), AcceptE
 pub fn accept(
     cfg: &Config,
     spool: &Spool,
-    mut sub: Submission,
+    sub: Submission,
     raw: RawMessage,
     transfer: u32,
 ) -> Result<Message, AcceptError> {
-    if let Some(name) = &sub.full_name
-        && name.contains(['\r', '\n', '\0'])
-    {
-        return Err(AcceptError::Unsafe("the full name (-F)"));
-    }
-    let RawMessage {
-        headers: input_headers,
-        body,
-    } = raw;
-    check_space(cfg, spool, body.len() as u64)?;
+    check_full_name(&sub)?;
+    check_space(cfg, spool, raw.body.len() as u64)?;
+    let mut reservation = reserve(spool, transfer)?;
+    reservation.append(&raw.body)?;
+    accept_reserved(cfg, spool, sub, raw.headers, reservation)
+}
+
+/// Claims a new message id; its data file is written with
+/// [`Reservation::append`] while the message arrives, and the message
+/// becomes visible only through [`accept_reserved`].
+pub fn reserve(spool: &Spool, transfer: u32) -> Result<Reservation, AcceptError> {
+    let now = chrono::Local::now().timestamp().max(0) as u64;
+    Ok(spool.reserve(now, std::process::id(), transfer)?)
+}
+
+/// Spools a message whose body is already in `reservation`'s data file,
+/// with the header fields as they came, after the header processing of
+/// delivery.md §4.1. Dropping the reservation on any error removes the
+/// data file: nothing half-written ever appears in the queue.
+pub fn accept_reserved(
+    cfg: &Config,
+    spool: &Spool,
+    mut sub: Submission,
+    input_headers: Vec<Header>,
+    reservation: Reservation,
+) -> Result<Message, AcceptError> {
+    check_full_name(&sub)?;
+    let body_len = reservation.body_len();
+    check_space(cfg, spool, body_len)?;
     if sub.recipients_from_headers {
         for h in input_headers
             .iter()
@@ -105,11 +124,10 @@ pub fn accept(
     }
 
     tracing::debug!(
-        "accepting from <{}>: {} recipient(s), {} header field(s), body {} bytes",
+        "accepting from <{}>: {} recipient(s), {} header field(s), body {body_len} bytes",
         sub.return_path,
         sub.recipients.len(),
         input_headers.len(),
-        body.len()
     );
     let mut headers: Vec<Header> = input_headers
         .into_iter()
@@ -118,8 +136,6 @@ pub fn accept(
     let has = |headers: &[Header], n: &str| headers.iter().any(|h| h.is(n));
 
     let now = chrono::Local::now();
-    let pid = std::process::id();
-    let reservation = spool.reserve(now.timestamp().max(0) as u64, pid, transfer)?;
     let id = reservation.id().clone();
 
     if !has(&headers, "From") && !has(&headers, "Sender") {
@@ -148,18 +164,27 @@ pub fn accept(
         protocol: sub.protocol,
         received_host: sub.received_host,
         ident: sub.ident,
-        data_size: body.len() as u64,
+        data_size: body_len,
         received_time: now.timestamp(),
         warning_time: None,
         headers,
     };
-    spool.commit(reservation, &msg, &body)?;
+    spool.commit_appended(reservation, &msg)?;
     let via = match &msg.received_host {
         Some(host) => format!("host={host} with {}", msg.protocol.spool_name()),
         None => format!("with {}", msg.protocol.spool_name()),
     };
     tracing::info!("{} <= <{}> {via}", msg.id, msg.return_path);
     Ok(msg)
+}
+
+fn check_full_name(sub: &Submission) -> Result<(), AcceptError> {
+    match &sub.full_name {
+        Some(name) if name.contains(['\r', '\n', '\0']) => {
+            Err(AcceptError::Unsafe("the full name (-F)"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The addresses of one To:/Cc:/Bcc: header, qualified; pipes and anything

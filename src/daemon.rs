@@ -25,8 +25,10 @@ use tokio::sync::Semaphore;
 
 use crate::config::Config;
 use crate::deliver::runner::Scope;
-use crate::smtp::server::{Peer, ServerCtx, Tracker, serve};
+use crate::queue::InstantDelivery;
+use crate::smtp::server::{Peer, ServerCtx, serve};
 use crate::spool::Spool;
+use crate::tasks::Tracker;
 
 /// How long running sessions may go on after SIGTERM.
 pub const GRACE: Duration = Duration::from_secs(5);
@@ -101,9 +103,17 @@ pub fn run(cfg: Config, opts: Options) -> Result<i32, DaemonError> {
         .map_err(DaemonError::Runtime)?;
     let cfg = Arc::new(cfg);
     runtime.block_on(async move {
-        let ctx = Arc::new(ServerCtx::new(Arc::clone(&cfg), spool, tls));
+        let instant = InstantDelivery::new(Arc::clone(&cfg), spool.clone());
+        let ctx = Arc::new(ServerCtx::new(
+            Arc::clone(&cfg),
+            spool,
+            tls,
+            Some(instant.hook()),
+        ));
         tracing::info!("MasqMail {} daemon starting", crate::accept::VERSION);
         serve_until_stopped(ctx, listeners, opts).await;
+        // A delivery may be in the middle of a mailbox append: let it end.
+        instant.wait_idle().await;
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
     remove_pid_file(&pid_file);
@@ -203,6 +213,7 @@ async fn serve_until_stopped(ctx: Arc<ServerCtx>, listeners: Vec<StdListener>, o
     // clients can connect.
     let stop = wait_for_stop();
     let sessions = Arc::new(Tracker::default());
+    let runs = Arc::new(Tracker::default());
     let permits = Arc::new(Semaphore::new(match ctx.cfg.max_connections {
         0 => Semaphore::MAX_PERMITS,
         n => n as usize,
@@ -222,7 +233,7 @@ async fn serve_until_stopped(ctx: Arc<ServerCtx>, listeners: Vec<StdListener>, o
         }
     }
     if let Some(every) = opts.queue_interval {
-        tasks.spawn(queue_timer(Arc::clone(&ctx), every));
+        tasks.spawn(queue_timer(Arc::clone(&ctx), Arc::clone(&runs), every));
     }
     stop.await;
     tracing::info!(
@@ -239,8 +250,8 @@ async fn serve_until_stopped(ctx: Arc<ServerCtx>, listeners: Vec<StdListener>, o
             sessions.running()
         );
     }
-    // A delivery may be in the middle of a mailbox append: let it end.
-    ctx.deliveries.wait_idle().await;
+    // A queue run may be in the middle of a mailbox append: let it end.
+    runs.wait_idle().await;
 }
 
 fn stop_signals() -> nix::sys::signal::SigSet {
@@ -312,14 +323,14 @@ async fn too_many(mut stream: TcpStream, host: String) {
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(line.as_bytes())).await;
 }
 
-async fn queue_timer(ctx: Arc<ServerCtx>, every: Duration) {
+async fn queue_timer(ctx: Arc<ServerCtx>, runs: Arc<Tracker>, every: Duration) {
     // 1.0: the first run one interval after the start.
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let ctx = Arc::clone(&ctx);
-        let guard = ctx.deliveries.enter();
+        let guard = runs.enter();
         let run = tokio::task::spawn_blocking(move || {
             if let Err(e) = crate::queue::run_all(&ctx.cfg, &ctx.spool, Scope::ALL) {
                 tracing::error!("queue run failed: {e}");

@@ -36,5 +36,6 @@ pub mod queue;
 pub mod route;
 pub mod smtp;
 pub mod spool;
+pub mod tasks;
 pub mod tls;
 pub mod wrapper;

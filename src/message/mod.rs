@@ -7,6 +7,7 @@
 pub mod date;
 pub mod id;
 pub mod read;
+pub mod stream;
 
 pub use id::QueueId;
 

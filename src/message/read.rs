@@ -187,7 +187,7 @@ fn push_body(body: &mut Vec<u8>, text: &[u8], max_body: u64) -> Result<(), ReadE
 /// A header field starts with a name of printable ASCII other than space
 /// and colon, then a colon (RFC 5322 §2.2 `ftext`). Anything else is not a
 /// header line.
-fn starts_header(text: &[u8]) -> bool {
+pub(crate) fn starts_header(text: &[u8]) -> bool {
     match text
         .iter()
         .position(|&b| !(b'!'..=b'~').contains(&b) || b == b':')
@@ -199,7 +199,7 @@ fn starts_header(text: &[u8]) -> bool {
 
 /// Whether a (possibly truncated) line in the header section would be
 /// header text rather than the first body line.
-fn header_like(line: &[u8]) -> bool {
+pub(crate) fn header_like(line: &[u8]) -> bool {
     let text = line.strip_prefix(b".").unwrap_or(line);
     matches!(text.first(), Some(b' ' | b'\t')) || starts_header(text)
 }

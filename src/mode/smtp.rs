@@ -8,6 +8,7 @@ use crate::cli::Invocation;
 use crate::config::Config;
 use crate::daemon;
 use crate::privs;
+use crate::queue::InstantDelivery;
 use crate::smtp::server::{Peer, ServerCtx, serve};
 use crate::spool::Spool;
 
@@ -34,12 +35,14 @@ pub fn session(cfg: &Config) -> Result<i32, Exit> {
         .enable_all()
         .build()
         .map_err(|e| Exit::fail(format!("cannot start the runtime: {e}")))?;
-    let ctx = Arc::new(ServerCtx::new(Arc::new(cfg.clone()), spool, tls));
+    let cfg = Arc::new(cfg.clone());
+    let instant = InstantDelivery::new(Arc::clone(&cfg), spool.clone());
+    let ctx = Arc::new(ServerCtx::new(cfg, spool, tls, Some(instant.hook())));
     runtime.block_on(async {
         let io = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
-        serve(io, Arc::clone(&ctx), peer).await;
+        serve(io, ctx, peer).await;
         // Instant deliveries finish before the process ends.
-        ctx.deliveries.wait_idle().await;
+        instant.wait_idle().await;
     });
     Ok(code::OK)
 }

@@ -10,6 +10,10 @@
 //! (`spool file <ID> is locked`). The header file is re-read after the
 //! lock is taken, so a runner never acts on a stale copy.
 
+mod instant;
+
+pub use instant::InstantDelivery;
+
 use std::time::Duration;
 
 use crate::config::Config;

@@ -36,11 +36,39 @@ pub struct Reservation {
     id: QueueId,
     file: Option<File>,
     dir: Arc<Dir>,
+    /// The data file's first line (the id) is written.
+    started: bool,
+    body_len: u64,
 }
 
 impl Reservation {
     pub fn id(&self) -> &QueueId {
         &self.id
+    }
+
+    /// Body bytes written so far.
+    pub fn body_len(&self) -> u64 {
+        self.body_len
+    }
+
+    /// Appends body text to the temporary data file, so a message can be
+    /// written as it arrives. Nothing is visible in the queue before
+    /// [`Spool::commit_appended`]; dropping the reservation removes it all.
+    pub fn append(&mut self, bytes: &[u8]) -> Result<(), SpoolError> {
+        let Some(file) = self.file.as_mut() else {
+            return Err(SpoolError::Internal("reservation already used"));
+        };
+        let mut result = Ok(());
+        if !self.started {
+            result = file.write_all(format!("{}\n", self.id).as_bytes());
+            self.started = true;
+        }
+        result = result.and_then(|()| file.write_all(bytes));
+        if let Err(e) = result {
+            return Err(SpoolError::io(self.dir.join(&self.tmp_name()), e));
+        }
+        self.body_len += bytes.len() as u64;
+        Ok(())
     }
 
     fn tmp_name(&self) -> String {
@@ -76,6 +104,8 @@ impl Spool {
                 id,
                 file: Some(file),
                 dir: Arc::clone(&self.dir),
+                started: false,
+                body_len: 0,
             };
             // The temp file claims the id among writers; these checks make
             // sure no committed message has it. (A commit renames its
@@ -105,13 +135,26 @@ impl Spool {
         msg: &Message,
         body: &[u8],
     ) -> Result<(), SpoolError> {
+        if msg.data_size != res.body_len + body.len() as u64 {
+            return Err(SpoolError::Internal("DS: differs from the body size"));
+        }
+        res.append(body)?;
+        self.commit_appended(res, msg)
+    }
+
+    /// Commits a message whose body was written with
+    /// [`Reservation::append`]; the same guarantees as [`Spool::commit`].
+    pub fn commit_appended(&self, mut res: Reservation, msg: &Message) -> Result<(), SpoolError> {
         if msg.id != res.id {
             return Err(SpoolError::Internal(
                 "message id differs from the reserved id",
             ));
         }
-        if msg.data_size != body.len() as u64 {
+        if msg.data_size != res.body_len {
             return Err(SpoolError::Internal("DS: differs from the body size"));
+        }
+        if !res.started {
+            res.append(&[])?;
         }
         // Encode before touching the disk: an unencodable envelope costs
         // nothing but the reservation.
@@ -120,7 +163,7 @@ impl Spool {
             return Err(SpoolError::Internal("reservation already used"));
         };
         let mut state = Written::default();
-        let result = self.write_message(&res.id, file, body, &header, &mut state);
+        let result = self.write_message(&res.id, file, &header, &mut state);
         if result.is_err() {
             self.undo(&res.id, &state);
         }
@@ -130,8 +173,7 @@ impl Spool {
     fn write_message(
         &self,
         id: &QueueId,
-        mut data: File,
-        body: &[u8],
+        data: File,
         header: &[u8],
         state: &mut Written,
     ) -> Result<(), SpoolError> {
@@ -140,9 +182,6 @@ impl Spool {
         let (head_tmp, head_final) = (format!("{id}-H.tmp"), header_name(id));
         let at = |name| error_at(dir, name);
 
-        data.write_all(format!("{id}\n").as_bytes())
-            .map_err(at(&data_tmp))?;
-        data.write_all(body).map_err(at(&data_tmp))?;
         // An fsync error is final: `data` is dropped (closed) below and
         // never synced again.
         sync_data(&data).map_err(at(&data_tmp))?;

@@ -6,8 +6,8 @@
 //! session state: whether a command is allowed now, whether a SIZE is too
 //! large, whether a non-ASCII address came without SMTPUTF8 or whether a
 //! path is a valid address are the session's decisions. Every refusal is a
-//! [`CommandError`], and [`CommandError::reply`] is the one place that maps
-//! it to the wire. [`LineSplitter`] cuts the input stream into lines
+//! [`CommandError`], and [`super::reply::Reply::refused`] is the one place that
+//! maps it to the wire. [`LineSplitter`] cuts the input stream into lines
 //! first (LF ends a line, a lone CR never does, overlong lines are
 //! discarded with bounded memory).
 //!
@@ -134,7 +134,7 @@ pub struct RcptParams {
     pub orcpt: Option<String>,
 }
 
-/// Why a line is not a command we accept. [`CommandError::reply`] maps each to the wire.
+/// Why a line is not a command we accept. [`super::reply::Reply::refused`] maps each to the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CommandError {
     /// The verb is not one we know.
@@ -165,26 +165,6 @@ pub enum CommandError {
     Nul,
     #[error("invalid UTF-8")]
     InvalidUtf8,
-}
-
-impl CommandError {
-    /// The reply: code, enhanced status code (RFC 3463) and text.
-    /// Text from the client is echoed only as a validated keyword.
-    pub fn reply(&self) -> (u16, &'static str, String) {
-        let text = self.to_string();
-        match self {
-            CommandError::Unrecognized => (500, "5.5.1", text),
-            CommandError::Syntax(_)
-            | CommandError::BadValue(_)
-            | CommandError::DuplicateParam(_) => (501, "5.5.4", text),
-            CommandError::BadParam(_) => (555, "5.5.4", text),
-            CommandError::LineTooLong
-            | CommandError::BareCr
-            | CommandError::BareLf
-            | CommandError::Nul
-            | CommandError::InvalidUtf8 => (500, "5.5.2", text),
-        }
-    }
 }
 
 /// Parse one command line given without its line ending.

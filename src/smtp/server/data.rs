@@ -49,16 +49,6 @@ pub enum DataError {
     Incomplete,
 }
 
-impl DataError {
-    /// The reply: code, enhanced status code (RFC 3463) and text.
-    pub fn reply(&self) -> (u16, &'static str, String) {
-        match self {
-            DataError::TooLarge { .. } => (552, "5.3.4", "message too large".to_string()),
-            DataError::Incomplete => (451, "4.3.0", "local error in processing".to_string()),
-        }
-    }
-}
-
 /// What [`DataDecoder::feed`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Feed {
@@ -162,9 +152,20 @@ impl DataDecoder {
         }
     }
 
-    /// Bytes stored so far (never more than the limit).
-    pub fn stored_len(&self) -> usize {
-        self.out.buf.len()
+    /// Bytes of text so far (never more than the limit).
+    pub fn stored_len(&self) -> u64 {
+        self.out.total
+    }
+
+    /// Decoded text not yet taken: the caller may process and clear it
+    /// after each `feed` (streaming), or leave it for `finish`.
+    pub fn output(&mut self) -> &mut Vec<u8> {
+        &mut self.out.buf
+    }
+
+    /// Whether the text passed the limit (the rest is being discarded).
+    pub fn is_over(&self) -> bool {
+        self.out.over
     }
 
     /// Whether the end of data was seen.
@@ -245,9 +246,20 @@ impl ChunkAssembler {
         self.remaining == 0
     }
 
-    /// Bytes stored so far (never more than the limit).
-    pub fn stored_len(&self) -> usize {
-        self.out.buf.len()
+    /// Bytes of text so far (never more than the limit).
+    pub fn stored_len(&self) -> u64 {
+        self.out.total
+    }
+
+    /// Decoded text not yet taken: the caller may process and clear it
+    /// after each `feed` (streaming), or leave it for `finish`.
+    pub fn output(&mut self) -> &mut Vec<u8> {
+        &mut self.out.buf
+    }
+
+    /// Whether the text passed the limit (the rest is being discarded).
+    pub fn is_over(&self) -> bool {
+        self.out.over
     }
 
     /// The assembled message text, or why it cannot be accepted.
@@ -262,10 +274,15 @@ impl ChunkAssembler {
     }
 }
 
-/// The bounded output buffer shared by both decoders.
+/// The output buffer shared by both decoders. It counts every byte the
+/// message has against the limit, also those the caller already took out
+/// with `output()`, so a caller that drains it after each `feed` keeps only
+/// one input's worth of text in memory whatever the message size.
 #[derive(Debug)]
 struct Sink {
     buf: Vec<u8>,
+    /// Bytes of the message so far, up to the limit.
+    total: u64,
     /// 0 = unlimited.
     limit: u64,
     over: bool,
@@ -275,18 +292,10 @@ impl Sink {
     fn new(limit: u64) -> Sink {
         Sink {
             buf: Vec::new(),
+            total: 0,
             limit,
             over: false,
         }
-    }
-
-    /// How many more bytes may be stored.
-    fn room(&self) -> usize {
-        if self.limit == 0 {
-            return usize::MAX;
-        }
-        let left = self.limit.saturating_sub(self.buf.len() as u64);
-        usize::try_from(left).unwrap_or(usize::MAX)
     }
 
     fn push(&mut self, b: u8) {
@@ -297,19 +306,15 @@ impl Sink {
         if self.over || bytes.is_empty() {
             return;
         }
-        let room = self.room();
-        // Grow geometrically as usual, but never past the limit, so the
-        // capacity (not just the length) stays bounded.
-        let want = bytes.len().min(room);
-        if self.buf.capacity() - self.buf.len() < want {
-            let grow = want.max(self.buf.capacity()).min(room);
-            self.buf.reserve_exact(grow);
-        }
-        if bytes.len() > room {
-            self.buf.extend_from_slice(&bytes[..room]);
+        let room = match self.limit {
+            0 => usize::MAX,
+            limit => usize::try_from(limit.saturating_sub(self.total)).unwrap_or(usize::MAX),
+        };
+        let take = bytes.len().min(room);
+        self.buf.extend_from_slice(&bytes[..take]);
+        self.total += take as u64;
+        if take < bytes.len() {
             self.over = true;
-        } else {
-            self.buf.extend_from_slice(bytes);
         }
     }
 

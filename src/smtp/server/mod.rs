@@ -1,105 +1,80 @@
-//! The SMTP server: one session per connection (`-bd`) or on stdin/stdout
-//! (`-bs`). It knows nothing about delivery: a received message goes to
-//! [`crate::accept`], and instant delivery is the queue's.
+//! The SMTP server: one session per connection (`-bd`), on stdin/stdout
+//! (`-bs`), or on a connection we opened (ODMR). It knows nothing about
+//! delivery: a received message is committed through [`crate::accept`],
+//! and whoever runs the server learns its id through
+//! [`ServerCtx::on_accepted`] (the daemon starts instant delivery there).
 //!
-//! * [`command`]: command lines → typed commands (sans-IO).
-//! * [`data`]: DATA and BDAT content decoders (sans-IO).
-//! * `io`: line buffering and reply batching over the stream.
-//! * `session`: the dialogue and the envelope; `body`: content → spool.
-//! * [`policy`]: the relay rule.
+//! Sans-IO core, thin driver (STYLE.md §2.2):
+//! * [`command`]: command lines → typed commands; the one line splitter.
+//! * [`session`]: the dialogue as a state machine returning [`Step`]s.
+//! * [`reply`]: every reply, with its enhanced status code, in one table.
+//! * [`data`], `receive`: DATA/BDAT content → header fields and body text.
+//! * [`policy`]: the relay rule; [`peer`]: who is at the other end.
+//! * `conn`, `driver`, `inbound`: the tokio side: bytes, deadlines, the
+//!   spool file and the commit.
+//!
+//! # Security
+//! The client is hostile: see each module. Memory per session is a small
+//! constant whatever the message size; every wait has a deadline.
 
 pub mod command;
 pub mod data;
+pub mod peer;
 pub mod policy;
+pub mod reply;
+pub mod session;
 
-mod body;
-mod io;
-mod session;
+mod conn;
+mod driver;
+mod inbound;
+mod receive;
 
-pub use session::Peer;
+pub use peer::Peer;
+pub use reply::Reply;
+pub use session::{Admission, Session, Step};
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::Notify;
 
 use crate::config::Config;
+use crate::message::QueueId;
 use crate::spool::Spool;
-use io::Conn;
-use session::{End, Session};
 
 /// Session limits (RFC 5321 §4.5.3).
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Waiting for a command (§4.5.3.2.7: 5 minutes).
+    /// A whole command, and the writing of a batch of replies
+    /// (§4.5.3.2.7: 5 minutes).
     pub command_timeout: Duration,
     /// Waiting for the next block of DATA/BDAT content (§4.5.3.2.5: 3 minutes).
     pub data_timeout: Duration,
+    /// Content bytes per second a client must keep up (0: none).
+    pub min_data_rate: u64,
     /// Recipients per message (§4.5.3.1.8 asks for at least 100).
     pub max_rcpts: usize,
-    /// Content bytes kept per message: `max_msg_size`, or [`HARD_MAX_BODY`].
+    /// Message text in bytes: `max_msg_size`; 0 is no limit (content is
+    /// streamed to the spool, so no limit is needed for memory's sake).
     pub max_body: u64,
 }
-
-/// The body limit when `max_msg_size` is 0 ("unlimited"): messages are
-/// held in memory until they are spooled, so some bound must exist.
-pub const HARD_MAX_BODY: u64 = 512 * 1024 * 1024;
 
 impl Limits {
     pub fn for_config(cfg: &Config) -> Limits {
         Limits {
             command_timeout: cfg.smtp_command_timeout,
             data_timeout: cfg.smtp_data_timeout,
+            min_data_rate: cfg.smtp_min_data_rate,
             max_rcpts: 1000,
-            max_body: match cfg.max_msg_size {
-                0 => HARD_MAX_BODY,
-                n => n,
-            },
+            max_body: cfg.max_msg_size,
         }
     }
 }
 
-/// Counts running tasks so that shutdown can wait for them.
-#[derive(Debug, Default)]
-pub struct Tracker {
-    running: AtomicUsize,
-    idle: Notify,
-}
-
-/// Held while a tracked task runs.
-pub struct TrackGuard(Arc<Tracker>);
-
-impl Tracker {
-    pub fn enter(self: &Arc<Self>) -> TrackGuard {
-        self.running.fetch_add(1, Ordering::SeqCst);
-        TrackGuard(Arc::clone(self))
-    }
-
-    pub fn running(&self) -> usize {
-        self.running.load(Ordering::SeqCst)
-    }
-
-    /// Resolves once nothing is running.
-    pub async fn wait_idle(&self) {
-        loop {
-            let notified = self.idle.notified();
-            if self.running() == 0 {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
-
-impl Drop for TrackGuard {
-    fn drop(&mut self) {
-        if self.0.running.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.idle.notify_waiters();
-        }
-    }
-}
+/// Told the id of every message the server accepted (after its 250 was
+/// queued): the daemon starts instant delivery here.
+pub type OnAccepted = Box<dyn Fn(QueueId) + Send + Sync>;
 
 /// What every session of one server shares.
 pub struct ServerCtx {
@@ -108,8 +83,7 @@ pub struct ServerCtx {
     /// Set when `tls_cert_file`/`tls_key_file` are: STARTTLS is offered.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub limits: Limits,
-    /// Instant deliveries in progress.
-    pub deliveries: Arc<Tracker>,
+    pub on_accepted: Option<OnAccepted>,
     transfer: AtomicU32,
 }
 
@@ -118,6 +92,7 @@ impl ServerCtx {
         cfg: Arc<Config>,
         spool: Spool,
         tls: Option<Arc<rustls::ServerConfig>>,
+        on_accepted: Option<OnAccepted>,
     ) -> ServerCtx {
         let limits = Limits::for_config(&cfg);
         ServerCtx {
@@ -125,7 +100,7 @@ impl ServerCtx {
             spool,
             tls,
             limits,
-            deliveries: Arc::default(),
+            on_accepted,
             transfer: AtomicU32::new(0),
         }
     }
@@ -136,38 +111,31 @@ impl ServerCtx {
     }
 }
 
+/// Free space in the spool (`queue_minfree`) decides MAIL's 452.
+struct SpoolSpace {
+    cfg: Arc<Config>,
+    spool: Spool,
+}
+
+impl Admission for SpoolSpace {
+    fn room_for(&self, size: u64) -> bool {
+        crate::accept::check_space(&self.cfg, &self.spool, size).is_ok()
+    }
+}
+
 /// Runs one whole session on `stream`: greeting, dialogue, STARTTLS.
 pub async fn serve<S>(stream: S, ctx: Arc<ServerCtx>, peer: Peer)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let mut session = Session::new(Arc::clone(&ctx), peer);
-    let mut conn = Conn::new(stream);
-    let greeting = format!(
-        "{} MasqMail {} ESMTP",
-        ctx.cfg.host_name,
-        crate::accept::VERSION
-    );
-    conn.reply(220, "", &[&greeting]);
-    let plain = match session.run(conn).await {
-        End::Closed => return,
-        End::StartTls(stream) => stream,
+    let space = Arc::new(SpoolSpace {
+        cfg: Arc::clone(&ctx.cfg),
+        spool: ctx.spool.clone(),
+    });
+    let limits = session::Limits {
+        max_rcpts: ctx.limits.max_rcpts,
+        max_body: ctx.limits.max_body,
     };
-    let Some(tls) = ctx.tls.clone() else { return };
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let handshake = tokio::time::timeout(ctx.limits.command_timeout, acceptor.accept(plain)).await;
-    let stream = match handshake {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            tracing::info!("{}: TLS handshake failed: {e}", session.who());
-            return;
-        }
-        Err(_) => {
-            tracing::info!("{}: TLS handshake timed out", session.who());
-            return;
-        }
-    };
-    session.restart_after_tls();
-    // A second STARTTLS is refused inside TLS, so this cannot recurse.
-    let _ = session.run(Conn::new(stream)).await;
+    let session = Session::new(Arc::clone(&ctx.cfg), space, peer, limits, ctx.tls.is_some());
+    driver::run(stream, ctx, session).await;
 }

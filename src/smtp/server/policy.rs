@@ -15,7 +15,7 @@
 
 use std::net::IpAddr;
 
-use super::session::Peer;
+use super::peer::Peer;
 use crate::address::Address;
 use crate::config::Config;
 

@@ -1,242 +1,224 @@
-//! One SMTP server session (delivery.md §13, RFC 5321, 2920, 3030, 3207,
-//! 6531): the command dialogue and the envelope. Message content is
-//! received by [`super::body`]; acceptance and delivery are the core's.
+//! One SMTP server session as a state machine (delivery.md §13; RFC 5321,
+//! 2920, 3030, 3207, 6531), sans-IO: it is fed command lines and the
+//! outcomes of what it asked for, and answers with [`Step`]s. It never
+//! touches a socket, a file or a clock, so every reply it can give is a
+//! plain unit test (`session_tests.rs`) and the same session runs over any
+//! byte stream: a socket we accepted, stdin/stdout (`-bs`) or a connection
+//! we opened (ODMR).
 //!
-//! Every reply carries an enhanced status code (RFC 2034). Replies are
-//! queued and flushed when the session needs input, so pipelined groups
-//! are answered in order, one reply per command, in one write.
+//! Each verb is checked first and only then changes the state (OpenSMTPD's
+//! check/proceed split); a refusal leaves the state as it was.
 //!
 //! # Security
-//! The client is hostile. Command lines are bounded; addresses go through
-//! the RFC 821 path parser; a client outside `relay_nets` may only send to
-//! local recipients, and sender-routed local parts (`%`, `!`, `@`) are not
-//! accepted from it (R12). After STARTTLS all buffered input is dropped and
-//! the session starts over (R07).
+//! The client is hostile. Command lines come bounded from the splitter and
+//! typed from [`super::command::parse`]; addresses go through the RFC 821
+//! path parser; the relay rule is [`super::policy`] (R12). After STARTTLS
+//! the session starts over (R07: the driver drops buffered input).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::io::{AsyncRead, AsyncWrite};
-
-use super::ServerCtx;
-use super::command::{self, Command, CommandError};
-use super::data::ChunkAssembler;
-use super::io::{Conn, Line, Stop};
+use super::command::{self, Command, MailParams};
+use super::peer::Peer;
 use super::policy::{self, RcptVerdict};
+use super::reply::Reply;
+use crate::accept::{AcceptError, Submission};
 use crate::address::{Address, PipePolicy, parse_path};
+use crate::config::Config;
+use crate::message::{Protocol, QueueId};
 
-/// Who is at the other end.
+/// What the driver must do next.
 #[derive(Debug, Clone)]
-pub enum Peer {
-    Tcp(SocketAddr),
-    /// `-bs` on a pipe or terminal: a local user; addresses are qualified
-    /// and the message counts as local (ident = login).
-    Local {
-        login: String,
-        uid: u32,
-    },
+pub enum Step {
+    /// Queue this reply and go on reading commands.
+    Reply(Reply),
+    /// Send this reply, then close the connection.
+    Close(Reply),
+    /// Send this reply, drop all buffered input (R07), do the TLS
+    /// handshake, then call [`Session::tls_started`].
+    StartTls(Reply),
+    /// Send this reply (354) and receive DATA content up to CRLF.CRLF,
+    /// then call [`Session::content_end`].
+    ReceiveData(Reply),
+    /// Receive a BDAT chunk of `size` bytes into the transaction's
+    /// content, then call [`Session::chunk_end`] (or
+    /// [`Session::content_end`] when `last`).
+    ReceiveChunk { size: u64, last: bool },
+    /// Read and discard `size` bytes (a chunk that cannot be taken, RFC
+    /// 3030 §2 still has it sent), then send `then`.
+    SkipChunk { size: u64, then: Reply },
+    /// Spool the received content with this envelope, then call
+    /// [`Session::committed`].
+    Commit(Box<Submission>),
 }
 
-impl Peer {
-    pub fn ip_text(&self) -> Option<String> {
-        match self {
-            Peer::Tcp(a) => Some(a.ip().to_canonical().to_string()),
-            Peer::Local { .. } => None,
-        }
-    }
+/// Why received content cannot be spooled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentError {
+    /// More than the message size limit.
+    TooLarge,
+    /// The header section passed its limit.
+    HeadersTooLarge,
+    /// Writing the content to the spool failed.
+    Spool,
 }
 
-/// The envelope being collected.
-#[derive(Default)]
-pub struct Envelope {
-    pub from: Option<Address>,
-    pub rcpts: Vec<Address>,
-    /// `BDAT` chunks were sent in this transaction (no `DATA` then).
-    pub chunking: bool,
-    /// The content of the BDAT chunks so far.
-    pub chunks: Option<ChunkAssembler>,
+/// What the session needs to know about its world.
+pub trait Admission: Send + Sync {
+    /// Whether the spool has room for a message of `size` bytes now
+    /// (`queue_minfree`, RELIABILITY R36).
+    fn room_for(&self, size: u64) -> bool;
+}
+
+/// Limits of one session (RFC 5321 §4.5.3.1).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Recipients per message (§4.5.3.1.8 asks for at least 100).
+    pub max_rcpts: usize,
+    /// Message text in bytes; 0 is no limit.
+    pub max_body: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Greeting {
+    esmtp: bool,
+}
+
+/// The envelope of a transaction.
+#[derive(Debug, Clone)]
+struct Envelope {
+    from: Address,
+    rcpts: Vec<Address>,
+}
+
+#[derive(Debug, Clone)]
+enum Tx {
+    None,
+    /// MAIL accepted; recipients are being collected.
+    Mail(Envelope),
+    /// BDAT chunks (not yet LAST) are being received.
+    Chunking(Envelope),
+    /// The content is being received or committed.
+    Content(Envelope),
+}
+
+#[derive(Debug, Clone)]
+enum State {
+    /// No HELO/EHLO yet (and again after STARTTLS).
+    Fresh,
+    Greeted(Greeting, Tx),
 }
 
 pub struct Session {
-    pub ctx: Arc<ServerCtx>,
-    pub peer: Peer,
-    pub helo: Option<String>,
-    pub esmtp: bool,
-    pub tls: bool,
-    pub env: Envelope,
-}
-
-/// How the command loop ended.
-pub enum End<S> {
-    Closed,
-    /// STARTTLS was accepted: hand the stream to the TLS handshake.
-    StartTls(S),
+    cfg: Arc<Config>,
+    admission: Arc<dyn Admission>,
+    peer: Peer,
+    limits: Limits,
+    /// STARTTLS is offered (a certificate is configured).
+    tls_offered: bool,
+    tls_active: bool,
+    state: State,
 }
 
 impl Session {
-    pub fn new(ctx: Arc<ServerCtx>, peer: Peer) -> Session {
+    pub fn new(
+        cfg: Arc<Config>,
+        admission: Arc<dyn Admission>,
+        peer: Peer,
+        limits: Limits,
+        tls_offered: bool,
+    ) -> Session {
         Session {
-            ctx,
+            cfg,
+            admission,
             peer,
-            helo: None,
-            esmtp: false,
-            tls: false,
-            env: Envelope::default(),
+            limits,
+            tls_offered,
+            tls_active: false,
+            state: State::Fresh,
         }
     }
 
     fn host(&self) -> &str {
-        &self.ctx.cfg.host_name
+        &self.cfg.host_name
     }
 
-    /// Runs the command loop on `conn` until QUIT, EOF, a timeout or
-    /// STARTTLS.
-    pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
-        &mut self,
-        mut conn: Conn<S>,
-    ) -> End<S> {
-        loop {
-            let line = match conn.take_line() {
-                Some(line) => line,
-                None => match conn.fill(self.ctx.limits.command_timeout).await {
-                    Ok(()) => continue,
-                    Err(stop) => {
-                        self.stopped(&mut conn, stop).await;
-                        return End::Closed;
-                    }
-                },
-            };
-            let line = match line {
-                Line::Complete(l) => l,
-                Line::TooLong => {
-                    conn.reply(500, "5.5.2", &["line too long"]);
-                    continue;
-                }
-            };
-            if self.ctx.cfg.defer_all {
-                let text = format!("{} service temporarily unavailable.", self.host());
-                conn.reply(421, "4.3.2", &[&text]);
-                let _ = conn.flush().await;
-                return End::Closed;
-            }
-            match command::parse(&line) {
-                Err(e) => self.refuse(&mut conn, &e),
-                Ok(Command::Quit) => {
-                    conn.reply(
-                        221,
-                        "2.0.0",
-                        &[&format!("{} closing connection", self.host())],
-                    );
-                    let _ = conn.flush().await;
-                    return End::Closed;
-                }
-                Ok(Command::StartTls) => {
-                    if let Some(end) = self.starttls(&mut conn).await {
-                        return match end {
-                            End::StartTls(()) => End::StartTls(conn.into_stream()),
-                            End::Closed => End::Closed,
-                        };
-                    }
-                }
-                Ok(Command::Data) => {
-                    if self.data(&mut conn).await.is_err() {
-                        return End::Closed;
-                    }
-                }
-                Ok(Command::Bdat { size, last }) => {
-                    if self.bdat(&mut conn, size, last).await.is_err() {
-                        return End::Closed;
-                    }
-                }
-                Ok(cmd) => self.simple(&mut conn, cmd),
-            }
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    /// The first reply of the session.
+    pub fn greeting(&self) -> Reply {
+        Reply::greeting(self.host(), crate::accept::VERSION)
+    }
+
+    /// The reply before closing a connection whose client took too long.
+    pub fn timeout_reply(&self) -> Reply {
+        Reply::timeout(self.host())
+    }
+
+    /// The reply before closing a connection whose client sends content
+    /// slower than `smtp_min_data_rate`.
+    pub fn too_slow_reply(&self) -> Reply {
+        Reply::too_slow(self.host())
+    }
+
+    /// Whether a transaction's content is being received (the driver keeps
+    /// its content buffer only while this holds).
+    pub fn collecting(&self) -> bool {
+        matches!(
+            self.state,
+            State::Greeted(_, Tx::Chunking(_) | Tx::Content(_))
+        )
+    }
+
+    /// A command line longer than the limit was skipped.
+    pub fn line_too_long(&mut self) -> Step {
+        Step::Reply(Reply::line_too_long())
+    }
+
+    /// One command line, without its line end.
+    pub fn on_line(&mut self, line: &[u8]) -> Step {
+        if self.cfg.defer_all {
+            return Step::Close(Reply::defer_all(self.host()));
+        }
+        match command::parse(line) {
+            Err(e) => Step::Reply(Reply::refused(&e)),
+            Ok(cmd) => self.on_command(cmd),
         }
     }
 
-    async fn stopped<S: AsyncRead + AsyncWrite + Unpin>(&self, conn: &mut Conn<S>, stop: Stop) {
-        match stop {
-            Stop::Eof => tracing::debug!("{}: received EOF", self.who()),
-            Stop::Timeout => {
-                tracing::info!("{}: connection timed out", self.who());
-                conn.reply(
-                    421,
-                    "4.4.2",
-                    &[&format!("{} timeout, closing connection", self.host())],
-                );
-                let _ = conn.flush().await;
-            }
-            Stop::Io(e) => tracing::info!("{}: connection error: {e}", self.who()),
-        }
-    }
-
-    pub fn who(&self) -> String {
-        match &self.peer {
-            Peer::Tcp(a) => format!("{}", a.ip().to_canonical()),
-            Peer::Local { login, .. } => format!("local user {login}"),
-        }
-    }
-
-    fn refuse<S: AsyncRead + AsyncWrite + Unpin>(&self, conn: &mut Conn<S>, e: &CommandError) {
-        let (code, enhanced, text) = e.reply();
-        conn.reply(code, enhanced, &[&text]);
-    }
-
-    /// Commands answered without reading further input.
-    fn simple<S: AsyncRead + AsyncWrite + Unpin>(&mut self, conn: &mut Conn<S>, cmd: Command) {
+    fn on_command(&mut self, cmd: Command) -> Step {
         match cmd {
-            Command::Helo(name) => {
-                self.greeted(name, false);
-                conn.reply(
-                    250,
-                    "",
-                    &[&format!("{} pretty old mailer, huh?", self.host())],
-                );
-            }
-            Command::Ehlo(name) => {
-                self.greeted(name, true);
-                let lines = self.ehlo_lines();
-                let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-                conn.reply(250, "", &refs);
-            }
-            Command::Mail { from, params } => self.mail(conn, &from, &params),
-            Command::Rcpt { to, .. } => self.rcpt(conn, &to),
+            Command::Quit => Step::Close(Reply::bye(self.host())),
+            Command::Helo(_) => self.greet(false),
+            Command::Ehlo(_) => self.greet(true),
+            Command::Noop => Step::Reply(Reply::ok()),
+            Command::Help => Step::Reply(Reply::help()),
+            Command::Vrfy(_) => Step::Reply(Reply::vrfy()),
+            Command::Expn(_) => Step::Reply(Reply::expn_unavailable()),
+            Command::Auth(_) => Step::Reply(Reply::auth_unavailable()),
             Command::Rset => {
-                self.env = Envelope::default();
-                conn.reply(250, "2.0.0", &["OK"]);
+                if let State::Greeted(_, tx) = &mut self.state {
+                    *tx = Tx::None;
+                }
+                Step::Reply(Reply::ok())
             }
-            Command::Noop => conn.reply(250, "2.0.0", &["OK"]),
-            Command::Help => conn.reply(
-                214,
-                "2.0.0",
-                &[
-                    "supported commands:",
-                    "HELO EHLO MAIL RCPT DATA BDAT RSET NOOP VRFY HELP QUIT STARTTLS",
-                    "HELP",
-                ],
-            ),
-            Command::Vrfy(_) => conn.reply(
-                252,
-                "2.5.0",
-                &["cannot VRFY user, but will accept message and attempt delivery"],
-            ),
-            Command::Expn(_) => conn.reply(502, "5.5.1", &["EXPN not available"]),
-            Command::Auth(_) => conn.reply(502, "5.5.1", &["AUTH not available"]),
-            // Handled by `run`.
-            Command::Quit | Command::StartTls | Command::Data | Command::Bdat { .. } => {}
+            Command::StartTls => self.starttls(),
+            Command::Mail { from, params } => Step::Reply(self.mail(&from, &params)),
+            Command::Rcpt { to, .. } => Step::Reply(self.rcpt(&to)),
+            Command::Data => self.data(),
+            Command::Bdat { size, last } => self.bdat(size, last),
         }
     }
 
     /// HELO/EHLO: a new session state (RFC 5321 §4.1.4).
-    fn greeted(&mut self, name: String, esmtp: bool) {
-        self.helo = Some(name);
-        self.esmtp = esmtp;
-        self.env = Envelope::default();
-    }
-
-    fn ehlo_lines(&self) -> Vec<String> {
-        let mut lines = vec![format!("{} Nice to meet you with ESMTP", self.host())];
-        lines.push(format!("SIZE {}", self.ctx.cfg.max_msg_size));
-        for ext in [
+    fn greet(&mut self, esmtp: bool) -> Step {
+        self.state = State::Greeted(Greeting { esmtp }, Tx::None);
+        if !esmtp {
+            return Step::Reply(Reply::helo(self.host()));
+        }
+        let mut ext = vec![format!("SIZE {}", self.cfg.max_msg_size)];
+        for e in [
             "PIPELINING",
             "8BITMIME",
             "ENHANCEDSTATUSCODES",
@@ -244,87 +226,97 @@ impl Session {
             "SMTPUTF8",
             "DSN",
         ] {
-            lines.push(ext.to_string());
+            ext.push(e.to_string());
         }
-        if self.ctx.tls.is_some() && !self.tls {
-            lines.push("STARTTLS".to_string());
+        if self.tls_offered && !self.tls_active {
+            ext.push("STARTTLS".to_string());
         }
-        lines.push("HELP".to_string());
-        lines
+        ext.push("HELP".to_string());
+        Step::Reply(Reply::ehlo(self.host(), &ext))
     }
 
-    fn mail<S: AsyncRead + AsyncWrite + Unpin>(
-        &mut self,
-        conn: &mut Conn<S>,
-        token: &str,
-        params: &command::MailParams,
-    ) {
-        if self.helo.is_none() {
-            return conn.reply(503, "5.5.1", &["need HELO or EHLO"]);
+    fn starttls(&mut self) -> Step {
+        if !self.tls_offered || self.tls_active {
+            return Step::Reply(Reply::tls_unavailable());
         }
-        if self.env.from.is_some() {
-            return conn.reply(503, "5.5.1", &["MAIL FROM: already given."]);
+        Step::StartTls(Reply::tls_ready())
+    }
+
+    /// After the TLS handshake: everything learned before is forgotten.
+    pub fn tls_started(&mut self) {
+        self.tls_active = true;
+        self.state = State::Fresh;
+    }
+
+    fn mail(&mut self, token: &str, params: &MailParams) -> Reply {
+        let State::Greeted(_, tx) = &self.state else {
+            return Reply::need_helo();
+        };
+        if !matches!(tx, Tx::None) {
+            return Reply::mail_given();
         }
-        let max = self.ctx.cfg.max_msg_size;
+        let max = self.cfg.max_msg_size;
         if let Some(size) = params.size
             && max > 0
             && size > max
         {
-            return conn.reply(552, "5.3.4", &["Message size exceeds fixed limit."]);
+            return Reply::size_exceeded();
         }
         if token.len() > 256 {
-            return conn.reply(553, "5.1.7", &["Address too long."]);
+            return Reply::sender_too_long();
         }
-        if crate::accept::check_space(&self.ctx.cfg, &self.ctx.spool, params.size.unwrap_or(0))
-            .is_err()
-        {
-            return conn.reply(452, "4.3.1", &["Insufficient system storage"]);
+        if !self.admission.room_for(params.size.unwrap_or(0)) {
+            return Reply::no_storage();
         }
         let addr = match parse_path(token, PipePolicy::Refuse) {
             Ok(a) => a,
-            Err(e) => return conn.reply(501, "5.1.7", &[&format!("{token}: {e}")]),
+            Err(e) => return Reply::bad_sender(&format!("{token}: {e}")),
         };
-        let addr = match self.qualify(addr) {
-            Some(a) => a,
-            None => return conn.reply(501, "5.1.7", &["return path must be qualified."]),
+        let Some(from) = self.qualify(addr) else {
+            return Reply::sender_unqualified();
         };
-        let text = format!("OK {addr} is a nice guy.");
-        self.env.from = Some(addr);
-        conn.reply(250, "2.1.0", &[&text]);
+        let reply = Reply::sender_ok(&from.to_string());
+        if let State::Greeted(_, tx) = &mut self.state {
+            *tx = Tx::Mail(Envelope {
+                from,
+                rcpts: Vec::new(),
+            });
+        }
+        reply
     }
 
-    fn rcpt<S: AsyncRead + AsyncWrite + Unpin>(&mut self, conn: &mut Conn<S>, token: &str) {
-        if self.helo.is_none() {
-            return conn.reply(503, "5.5.1", &["need HELO or EHLO."]);
-        }
-        let Some(from) = &self.env.from else {
-            return conn.reply(503, "5.5.1", &["need MAIL FROM: before RCPT TO:"]);
+    fn rcpt(&mut self, token: &str) -> Reply {
+        let State::Greeted(_, tx) = &self.state else {
+            return Reply::need_helo();
         };
-        if self.env.rcpts.len() >= self.ctx.limits.max_rcpts {
-            return conn.reply(452, "4.5.3", &["too many recipients"]);
+        let Tx::Mail(env) = tx else {
+            return Reply::need_mail("RCPT TO:");
+        };
+        if env.rcpts.len() >= self.limits.max_rcpts {
+            return Reply::too_many_rcpts();
         }
         if token.len() > 256 {
-            return conn.reply(553, "5.1.3", &["Address too long."]);
+            return Reply::rcpt_too_long();
         }
         let addr = match parse_path(token, PipePolicy::Refuse) {
-            Ok(a) if a.is_null() => return conn.reply(501, "5.1.3", &["empty recipient address"]),
+            Ok(a) if a.is_null() => return Reply::empty_rcpt(),
             Ok(a) => a,
-            Err(e) => return conn.reply(501, "5.1.3", &[&format!("{token}: {e}")]),
+            Err(e) => return Reply::bad_rcpt(&format!("{token}: {e}")),
         };
         let Some(addr) = self.qualify(addr) else {
-            return conn.reply(501, "5.1.3", &["recipient address must be qualified."]);
+            return Reply::rcpt_unqualified();
         };
-        match policy::check_rcpt(&self.ctx.cfg, &self.peer, from, &addr) {
-            RcptVerdict::Accept => {
-                let text = format!("OK {addr} is our friend.");
-                self.env.rcpts.push(addr);
-                conn.reply(250, "2.1.5", &[&text]);
-            }
-            RcptVerdict::Refuse(why) => {
-                tracing::info!("{}: relaying to <{addr}> denied ({why})", self.who());
-                conn.reply(550, "5.7.1", &[&format!("relaying to <{addr}> denied.")]);
-            }
+        if let RcptVerdict::Refuse(why) =
+            policy::check_rcpt(&self.cfg, &self.peer, &env.from, &addr)
+        {
+            tracing::info!("{}: relaying to <{addr}> denied ({why})", self.peer.who());
+            return Reply::relay_denied(&addr.to_string());
         }
+        let reply = Reply::rcpt_ok(&addr.to_string());
+        if let State::Greeted(_, Tx::Mail(env)) = &mut self.state {
+            env.rcpts.push(addr);
+        }
+        reply
     }
 
     /// Network peers must send qualified addresses; a local `-bs` user's
@@ -335,39 +327,115 @@ impl Session {
         }
         match self.peer {
             Peer::Tcp(_) => None,
-            Peer::Local { .. } => Some(addr.qualify(&self.ctx.cfg.host_name)),
+            Peer::Local { .. } => Some(addr.qualify(&self.cfg.host_name)),
         }
     }
 
-    /// `Some(End::StartTls(()))` when the handshake is to start now.
-    async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(
-        &mut self,
-        conn: &mut Conn<S>,
-    ) -> Option<End<()>> {
-        if self.ctx.tls.is_none() || self.tls {
-            conn.reply(502, "5.5.1", &["STARTTLS not available"]);
-            return None;
+    fn data(&mut self) -> Step {
+        let State::Greeted(_, tx) = &mut self.state else {
+            return Step::Reply(Reply::need_helo());
+        };
+        match tx {
+            Tx::Mail(env) if !env.rcpts.is_empty() => {
+                *tx = Tx::Content(env.clone());
+                Step::ReceiveData(Reply::start_data())
+            }
+            Tx::Mail(_) => Step::Reply(Reply::need_rcpt("DATA")),
+            Tx::Chunking(_) | Tx::Content(_) => Step::Reply(Reply::data_after_bdat()),
+            Tx::None => Step::Reply(Reply::need_mail("DATA")),
         }
-        if !conn.input.is_empty() {
-            tracing::warn!(
-                "{}: dropping {} bytes sent after STARTTLS",
-                self.who(),
-                conn.input.len()
-            );
-            conn.input.clear();
-        }
-        conn.reply(220, "2.0.0", &["ready to start TLS"]);
-        if conn.flush().await.is_err() {
-            return Some(End::Closed);
-        }
-        Some(End::StartTls(()))
     }
 
-    /// After the TLS handshake: everything learned before is forgotten.
-    pub fn restart_after_tls(&mut self) {
-        self.helo = None;
-        self.esmtp = false;
-        self.tls = true;
-        self.env = Envelope::default();
+    fn bdat(&mut self, size: u64, last: bool) -> Step {
+        // A chunk far beyond the limit would only be read to be thrown
+        // away: end the session instead of reading gigabytes.
+        let max = self.limits.max_body;
+        if max > 0 && size > max.saturating_add(1 << 20) {
+            return Step::Close(Reply::chunk_too_large());
+        }
+        let skip = |then| Step::SkipChunk { size, then };
+        let State::Greeted(_, tx) = &mut self.state else {
+            return skip(Reply::need_helo());
+        };
+        let env = match tx {
+            Tx::None => return skip(Reply::need_mail("BDAT")),
+            Tx::Mail(env) if env.rcpts.is_empty() => return skip(Reply::need_rcpt("BDAT")),
+            Tx::Mail(env) | Tx::Chunking(env) | Tx::Content(env) => env.clone(),
+        };
+        *tx = if last {
+            Tx::Content(env)
+        } else {
+            Tx::Chunking(env)
+        };
+        Step::ReceiveChunk { size, last }
+    }
+
+    /// A BDAT chunk that was not the last one has been received.
+    pub fn chunk_end(&mut self, size: u64) -> Reply {
+        Reply::chunk_received(size)
+    }
+
+    /// The whole content has been received (or could not be).
+    pub fn content_end(&mut self, result: Result<(), ContentError>) -> Step {
+        let (greeting, env) = match std::mem::replace(&mut self.state, State::Fresh) {
+            State::Greeted(g, Tx::Content(env) | Tx::Chunking(env)) => (g, env),
+            other => {
+                // Not in a transaction: a driver bug, never the client's.
+                self.state = other;
+                return Step::Reply(Reply::spool_error());
+            }
+        };
+        let esmtp = greeting.esmtp;
+        self.state = State::Greeted(greeting, Tx::None);
+        match result {
+            Ok(()) => {}
+            Err(ContentError::TooLarge) => {
+                tracing::info!("{}: message refused: too large", self.peer.who());
+                return Step::Reply(Reply::message_too_large());
+            }
+            Err(ContentError::HeadersTooLarge) => {
+                tracing::info!(
+                    "{}: message refused: header section too large",
+                    self.peer.who()
+                );
+                return Step::Reply(Reply::headers_too_large());
+            }
+            Err(ContentError::Spool) => return Step::Reply(Reply::spool_error()),
+        }
+        let (ident, uid, host) = match &self.peer {
+            Peer::Tcp(_) => (None, 0, self.peer.ip_text()),
+            Peer::Local { login, uid } => (Some(login.clone()), *uid, None),
+        };
+        Step::Commit(Box::new(Submission {
+            return_path: env.from,
+            recipients: env.rcpts,
+            recipients_from_headers: false,
+            full_name: None,
+            protocol: if esmtp {
+                Protocol::Esmtp
+            } else {
+                Protocol::Smtp
+            },
+            received_host: host,
+            ident,
+            uid,
+        }))
+    }
+
+    /// The outcome of the spool commit asked for with [`Step::Commit`].
+    pub fn committed(&mut self, result: Result<&QueueId, &AcceptError>) -> Reply {
+        match result {
+            Ok(id) => Reply::accepted(&id.to_string()),
+            Err(AcceptError::NoRecipients) => Reply::no_valid_rcpts(),
+            Err(AcceptError::NoSpace { .. }) => Reply::no_storage(),
+            Err(e) => {
+                tracing::error!("{}: {e}", self.peer.who());
+                Reply::spool_error()
+            }
+        }
     }
 }
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;

@@ -1,0 +1,57 @@
+//! Instant delivery: a message accepted by a long-running process (the
+//! daemon, `-bs`) is delivered at once on a blocking thread, unless
+//! `do_queue` holds. The process waits for these before it exits, so no
+//! mailbox append is cut short.
+//!
+//! # Security
+//! Runs the ordinary delivery of one queued message under its lock; it
+//! trusts only the spool.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::deliver::runner::Scope;
+use crate::message::QueueId;
+use crate::spool::Spool;
+use crate::tasks::Tracker;
+
+pub struct InstantDelivery {
+    cfg: Arc<Config>,
+    spool: Spool,
+    running: Arc<Tracker>,
+}
+
+impl InstantDelivery {
+    pub fn new(cfg: Arc<Config>, spool: Spool) -> Arc<InstantDelivery> {
+        Arc::new(InstantDelivery {
+            cfg,
+            spool,
+            running: Arc::default(),
+        })
+    }
+
+    /// Delivers `id` on a blocking thread (nothing when `do_queue` is set).
+    pub fn start(&self, id: QueueId) {
+        if self.cfg.do_queue {
+            return;
+        }
+        let guard = self.running.enter();
+        let cfg = Arc::clone(&self.cfg);
+        let spool = self.spool.clone();
+        tokio::task::spawn_blocking(move || {
+            super::deliver_ids(&cfg, &spool, Scope::ALL, std::slice::from_ref(&id));
+            drop(guard);
+        });
+    }
+
+    /// A hook for [`crate::smtp::server::ServerCtx`]'s `on_accepted`.
+    pub fn hook(self: &Arc<Self>) -> Box<dyn Fn(QueueId) + Send + Sync> {
+        let this = Arc::clone(self);
+        Box::new(move |id| this.start(id))
+    }
+
+    /// Resolves once no delivery started here is running.
+    pub async fn wait_idle(&self) {
+        self.running.wait_idle().await;
+    }
+}

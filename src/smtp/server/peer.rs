@@ -1,0 +1,37 @@
+//! Who is at the other end of a session.
+//!
+//! # Security
+//! A `Tcp` peer's address comes from the kernel (accept/getpeername) and
+//! is the only thing the relay rule trusts about a network client; a
+//! `Local` peer is the user who ran `-bs` on a pipe or terminal.
+
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone)]
+pub enum Peer {
+    Tcp(SocketAddr),
+    /// `-bs` on a pipe or terminal: a local user; addresses are qualified
+    /// and the message counts as local (ident = login).
+    Local {
+        login: String,
+        uid: u32,
+    },
+}
+
+impl Peer {
+    /// The canonical IP as text (IPv4-mapped IPv6 shown as IPv4).
+    pub fn ip_text(&self) -> Option<String> {
+        match self {
+            Peer::Tcp(a) => Some(a.ip().to_canonical().to_string()),
+            Peer::Local { .. } => None,
+        }
+    }
+
+    /// For log lines.
+    pub fn who(&self) -> String {
+        match self {
+            Peer::Tcp(a) => a.ip().to_canonical().to_string(),
+            Peer::Local { login, .. } => format!("local user {login}"),
+        }
+    }
+}
