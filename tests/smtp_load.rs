@@ -52,7 +52,7 @@ fn send_batch(addr: std::net::SocketAddr, client: usize, acked: &Mutex<Vec<Strin
 
 #[test]
 fn fifty_clients_twenty_messages_each_delivered_once() {
-    let env = Env::new("max_connections = 100");
+    let env = Env::new("max_connections = 100\nmax_connections_per_host = 0");
     let d = env.daemon(&[]);
     let acked = Arc::new(Mutex::new(Vec::new()));
     let threads: Vec<_> = (0..CLIENTS)
@@ -90,7 +90,7 @@ fn fifty_clients_twenty_messages_each_delivered_once() {
 
 #[test]
 fn kill_9_under_load_then_restart_delivers_every_acknowledged_message() {
-    let env = Env::new("do_queue = true\nmax_connections = 100");
+    let env = Env::new("do_queue = true\nmax_connections = 100\nmax_connections_per_host = 0");
     let port = daemon::free_port();
     env.add_conf(&format!("listen_addresses = \"127.0.0.1:{port}\"\n"));
     let d = env.start_daemon(&[], port);

@@ -65,6 +65,8 @@ fn bs_session_on_stdin_is_local() {
 fn daemon_accepts_delivers_and_stops_cleanly() {
     let env = Env::new("");
     let d = env.daemon(&[]);
+    // issue 7: the harness returns after `ready`, which comes after the
+    // pid file; reading it here used to race with the daemon
     let pid = std::fs::read_to_string(env.path("run/masqmail.pid")).unwrap();
     assert_eq!(pid.trim(), d.pid().to_string(), "-bD writes its own pid");
     let mut c = client(&d);
@@ -444,19 +446,8 @@ fn starttls_with_a_test_ca_and_no_plaintext_injection() {
 fn connections_over_the_limit_get_421() {
     let env = Env::new("max_connections = 2");
     let d = env.daemon(&[]);
-    // the harness's readiness probe may hold a slot for a moment
-    let mut held = Vec::new();
-    env.wait_for("two sessions", || {
-        held.retain_mut(|c: &mut Client| c.cmd("NOOP").is_ok());
-        while held.len() < 2 {
-            let mut c = Client::connect(d.addr).unwrap();
-            match c.read_reply() {
-                Ok(r) if r.code == 220 => held.push(c),
-                _ => return false,
-            }
-        }
-        true
-    });
+    // the harness waits for the `ready` log line: no probe holds a slot
+    let mut held: Vec<Client> = (0..2).map(|_| client(&d)).collect();
     let mut c = Client::connect(d.addr).unwrap();
     let r = c.read_reply().unwrap();
     assert_eq!((r.code, r.enhanced()), (421, Some("4.7.0")), "{}", r.text());
@@ -477,43 +468,6 @@ fn interval_queue_runs_in_the_daemon() {
     env.wait_for("the interval run", || {
         env.mbox("alice").contains("Subject: queued") && env.queued().is_empty()
     });
-}
-
-#[test]
-fn bd_detaches_writes_the_pid_file_and_sigterm_removes_it() {
-    let env = Env::new("");
-    std::fs::create_dir(env.path("run")).unwrap();
-    let port = daemon::free_port();
-    env.add_conf(&format!("listen_addresses = \"127.0.0.1:{port}\"\n"));
-    let out = env.run(&["-bd"], b"");
-    assert!(out.status.success(), "the parent exits 0: {}", stderr(&out));
-    let pid_file = env.path("run/masqmail.pid");
-    let pid: i32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut c = Client::connect(addr).unwrap();
-    assert_eq!(c.read_reply().unwrap().code, 220);
-    // an idle session does not keep the daemon alive past the grace period
-    // SAFETY: kill has no memory preconditions.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    env.wait_for(&format!("the pid file to go (pid {pid}: {status})"), || {
-        !pid_file.exists()
-    });
-    // ended: gone, or a zombie its new parent (init) has not reaped yet
-    env.wait_for("the process to end", || {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        stat.is_empty()
-            || stat
-                .rsplit(')')
-                .next()
-                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
-    });
-    assert!(env.log().contains("daemon quitting"), "{}", env.log());
-    assert!(c.cmd("NOOP").is_err(), "the idle session was dropped");
 }
 
 /// Started as root: binds, then runs as the mail user; local delivery

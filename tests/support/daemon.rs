@@ -1,7 +1,13 @@
 //! A masqmail daemon (`-bD`, foreground) of an `Env`, on an ephemeral
 //! port of 127.0.0.1; killed when dropped.
+//!
+//! Readiness is what the daemon documents (src/daemon/mod.rs, issue 7):
+//! its log line `ready`, written after the pid file, the listening
+//! sockets and the signal handlers. The harness waits for that line from
+//! this process, never probes the port (a probe would hold a session
+//! slot for a moment) and never sleeps a fixed time.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -34,31 +40,47 @@ impl Env {
         self.start_daemon(extra, port)
     }
 
-    /// Starts `-bD` on a config that already names `port`.
+    /// Starts `-bD` on a config that already names `port`; returns once
+    /// the daemon has logged `ready`, and checks that its pid file names it.
     pub fn start_daemon(&self, extra: &[&str], port: u16) -> Daemon {
         let mut c = self.cmd();
         c.arg("-bD").args(extra);
         c.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        // Only lines logged after this point count: the log is append-only
+        // and may hold an earlier daemon's `ready`.
+        let seen = self.log().len();
         let mut child = c.spawn().expect("spawn daemon");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if TcpStream::connect(addr).is_ok() {
-                break;
-            }
+        let pid = child.id();
+        let ready = format!("[{pid}] info: ready");
+        self.wait_for("the daemon to log ready", || {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("daemon exited early: {status}\nlog: {}", self.log());
             }
-            assert!(
-                Instant::now() < deadline,
-                "daemon does not listen\nlog: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            let log = self.log();
+            log.get(seen..)
+                .is_some_and(|new| new.lines().any(|l| l.ends_with(&ready)))
+        });
+        let pid_file = std::fs::read_to_string(self.path("run/masqmail.pid")).expect("pid file");
+        assert_eq!(
+            pid_file,
+            format!("{pid}\n"),
+            "the pid file names the daemon"
+        );
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
         Daemon { child, addr }
+    }
+
+    /// Starts `masqmail -bd` (detaching) on a config that already names a
+    /// port; returns its output (it returns once the daemon is ready or
+    /// has failed) and the daemon's pid from the pid file when it started.
+    pub fn start_detached(&self) -> (std::process::Output, Option<i32>) {
+        let out = self.run(&["-bd"], b"");
+        let pid = std::fs::read_to_string(self.path("run/masqmail.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok());
+        (out, pid)
     }
 
     /// Waits until `cond` holds (polling), panicking with `what` after 30 s.

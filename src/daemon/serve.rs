@@ -1,0 +1,121 @@
+//! The running daemon: signal handlers, accept loops, interval queue runs,
+//! readiness, and the orderly stop.
+//!
+//! On SIGTERM or SIGINT: stop accepting, give sessions [`GRACE`] to
+//! finish, drop the rest (nothing unacknowledged was spooled; each client
+//! address dropped is logged), then wait for instant deliveries in
+//! progress.
+//!
+//! # Security
+//! The stop signals were blocked since the start of [`super::run`]; they
+//! are let in only once their handlers exist, so a SIGTERM during startup
+//! is never lost and never kills the process half-started.
+
+use std::net::TcpListener as StdListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::detach::Readiness;
+use super::listen::{Limits, accept_loop};
+use super::{GRACE, Options};
+use crate::deliver::runner::Scope;
+use crate::smtp::server::ServerCtx;
+use crate::tasks::Tracker;
+
+/// Serves until SIGTERM/SIGINT, reporting readiness once everything runs.
+pub(crate) async fn serve_until_stopped(
+    ctx: Arc<ServerCtx>,
+    listeners: Vec<StdListener>,
+    opts: Options,
+    readiness: Readiness,
+) {
+    // Handlers first: a SIGTERM must never find the default action once
+    // clients can connect.
+    let stop = wait_for_stop();
+    let limits = Arc::new(Limits::new(&ctx.cfg));
+    let runs = Arc::new(Tracker::default());
+    let mut tasks = tokio::task::JoinSet::new();
+    for l in listeners {
+        match TcpListener::from_std(l) {
+            Ok(l) => {
+                tasks.spawn(accept_loop(l, Arc::clone(&ctx), Arc::clone(&limits)));
+            }
+            Err(e) => tracing::error!("cannot use listener: {e}"),
+        }
+    }
+    if let Some(every) = opts.queue_interval {
+        tasks.spawn(queue_timer(Arc::clone(&ctx), Arc::clone(&runs), every));
+    }
+    super::ready(readiness);
+    stop.await;
+    tracing::info!(
+        "stopping: no new connections; {} session(s) running",
+        limits.sessions.running()
+    );
+    tasks.abort_all();
+    if tokio::time::timeout(GRACE, limits.sessions.wait_idle())
+        .await
+        .is_err()
+    {
+        for (ip, n) in limits.hosts.snapshot() {
+            tracing::info!("dropping {n} session(s) of host {ip}: grace period over");
+        }
+        tracing::info!(
+            "{} session(s) dropped after the grace period",
+            limits.sessions.running()
+        );
+    }
+    // A queue run may be in the middle of a mailbox append: let it end.
+    runs.wait_idle().await;
+}
+
+/// The signals that stop the daemon.
+pub(crate) fn stop_signals() -> nix::sys::signal::SigSet {
+    let mut set = nix::sys::signal::SigSet::empty();
+    set.add(nix::sys::signal::Signal::SIGTERM);
+    set.add(nix::sys::signal::Signal::SIGINT);
+    set
+}
+
+/// Installs the SIGTERM/SIGINT handlers now (not at the first poll), then
+/// lets the signals in on this thread, so a stop requested during startup
+/// is delivered now; the future resolves on either.
+fn wait_for_stop() -> impl Future<Output = ()> {
+    let handlers = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    );
+    let _ = stop_signals().thread_unblock();
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            tracing::error!("cannot install signal handlers; stop with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+}
+
+async fn queue_timer(ctx: Arc<ServerCtx>, runs: Arc<Tracker>, every: Duration) {
+    // 1.0: the first run one interval after the start.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let ctx = Arc::clone(&ctx);
+        let guard = runs.enter();
+        let run = tokio::task::spawn_blocking(move || {
+            if let Err(e) = crate::queue::run_all(&ctx.cfg, &ctx.spool, Scope::ALL) {
+                tracing::error!("queue run failed: {e}");
+            }
+            drop(guard);
+        });
+        // Runs do not overlap: the next tick waits for this one.
+        let _ = run.await;
+    }
+}
