@@ -24,7 +24,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Semaphore;
 
 use crate::config::Config;
-use crate::deliver::runner::Scope;
+use crate::queue::Scope;
 use crate::smtp::server::{Peer, ServerCtx, Tracker, serve};
 use crate::spool::Spool;
 

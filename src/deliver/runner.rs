@@ -9,24 +9,9 @@ use crate::message::read::{ReadOptions, read_message};
 use crate::message::{Protocol, QueueId};
 use crate::spool::Spool;
 
-/// Which recipients a run handles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Scope {
-    pub local: bool,
-    pub remote: bool,
-}
-
-impl Scope {
-    pub const ALL: Scope = Scope {
-        local: true,
-        remote: true,
-    };
-}
-
 pub struct Runner<'a> {
     pub cfg: &'a Config,
     pub spool: &'a Spool,
-    pub scope: Scope,
     glob: Option<AliasTable>,
     normal: Option<AliasTable>,
     /// Notices spooled during this run, to be delivered after it.
@@ -41,7 +26,7 @@ pub struct Runner<'a> {
 impl<'a> Runner<'a> {
     /// Reads the alias tables (an unreadable one is logged and empty,
     /// delivery.md §6 step 1).
-    pub fn new(cfg: &'a Config, spool: &'a Spool, scope: Scope) -> Runner<'a> {
+    pub fn new(cfg: &'a Config, spool: &'a Spool) -> Runner<'a> {
         let trust = FileTrust::system(cfg.run_as_user);
         let load = |p: &Option<std::path::PathBuf>| {
             p.as_ref()
@@ -56,7 +41,6 @@ impl<'a> Runner<'a> {
         Runner {
             cfg,
             spool,
-            scope,
             glob: load(&cfg.globalias_file),
             normal: load(&cfg.alias_file),
             notices: Vec::new(),

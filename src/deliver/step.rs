@@ -71,22 +71,11 @@ impl InFlight {
 }
 
 impl Runner<'_> {
-    /// Delivers what can be delivered of `msg` (locked by the caller),
-    /// alone: the local step, the remote step for this one message, the
-    /// conclusion.
-    pub fn deliver_message(&mut self, msg: Message) {
-        if let Some(state) = self.local_step(msg) {
-            let mut batch = vec![state];
-            self.remote_step(&mut batch);
-            for state in batch {
-                self.conclude(state);
-            }
-        }
-    }
-
     /// Aliases, loop check and local delivery; remote targets are left in
-    /// [`InFlight::remote`]. `None` when the message cannot be read.
-    pub fn local_step(&mut self, mut msg: Message) -> Option<InFlight> {
+    /// [`InFlight::remote`]. Local targets are delivered only when
+    /// `deliver_local` is set (a remote-only run such as `-qo` keeps them
+    /// pending). `None` when the message cannot be read.
+    pub fn local_step(&mut self, mut msg: Message, deliver_local: bool) -> Option<InFlight> {
         let body = match self.spool.read_body(&msg.id, &msg) {
             Ok(b) => b,
             Err(e) => {
@@ -149,7 +138,7 @@ impl Runner<'_> {
                     }
                     continue;
                 }
-                if !self.scope.local {
+                if !deliver_local {
                     continue;
                 }
                 match local::deliver(self.cfg, &msg, &body, leaf, top) {

@@ -13,9 +13,24 @@
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::deliver::runner::{Runner, Scope};
+use crate::deliver::runner::Runner;
 use crate::message::QueueId;
 use crate::spool::{MessageLock, Spool};
+
+/// Which recipients a run handles: `-q` and instant delivery take all,
+/// `-qo NAME` only remote ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope {
+    pub local: bool,
+    pub remote: bool,
+}
+
+impl Scope {
+    pub const ALL: Scope = Scope {
+        local: true,
+        remote: true,
+    };
+}
 
 /// Messages locked and delivered together.
 const CHUNK: usize = 100;
@@ -62,10 +77,10 @@ fn deliver_with(
     connection: Option<&str>,
     ids: &[QueueId],
 ) {
-    let mut runner = Runner::new(cfg, spool, scope);
+    let mut runner = Runner::new(cfg, spool);
     runner.connection = connection.map(str::to_string);
     for chunk in ids.chunks(CHUNK) {
-        deliver_chunk(&mut runner, chunk);
+        deliver_chunk(&mut runner, scope, chunk);
     }
     // Notices are ordinary local messages; deliver them now unless queueing
     // is forced. A notice about a notice goes to postmaster at most, so this
@@ -76,12 +91,12 @@ fn deliver_with(
             break;
         }
         for chunk in notices.chunks(CHUNK) {
-            deliver_chunk(&mut runner, chunk);
+            deliver_chunk(&mut runner, scope, chunk);
         }
     }
 }
 
-fn deliver_chunk(runner: &mut Runner<'_>, ids: &[QueueId]) {
+fn deliver_chunk(runner: &mut Runner<'_>, scope: Scope, ids: &[QueueId]) {
     let mut locked: Vec<(MessageLock, crate::message::Message)> = Vec::new();
     for id in ids {
         let lock = match runner.spool.lock(id) {
@@ -107,12 +122,14 @@ fn deliver_chunk(runner: &mut Runner<'_>, ids: &[QueueId]) {
     let mut locks = Vec::with_capacity(locked.len());
     let mut batch = Vec::with_capacity(locked.len());
     for (lock, msg) in locked {
-        if let Some(state) = runner.local_step(msg) {
+        if let Some(state) = runner.local_step(msg, scope.local) {
             batch.push(state);
             locks.push(lock);
         }
     }
-    runner.remote_step(&mut batch);
+    if scope.remote {
+        runner.remote_step(&mut batch);
+    }
     for state in batch {
         runner.conclude(state);
     }

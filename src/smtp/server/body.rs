@@ -20,9 +20,9 @@ use super::data::{ChunkAssembler, DataDecoder, DataError, Feed};
 use super::io::{Conn, Stop};
 use super::session::{Envelope, Peer, Session};
 use crate::accept::{AcceptError, Submission, accept};
-use crate::deliver::runner::Scope;
 use crate::message::Protocol;
 use crate::message::read::{ReadOptions, read_message};
+use crate::queue::Scope;
 
 /// The session must end (the connection is gone or timed out).
 pub struct Gone;
