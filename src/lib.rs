@@ -37,4 +37,5 @@ pub mod route;
 pub mod smtp;
 pub mod spool;
 pub mod tls;
+pub mod vars;
 pub mod wrapper;

@@ -9,7 +9,6 @@ pub mod remote;
 pub mod runner;
 pub mod step;
 pub mod transport;
-pub mod vars;
 
 /// The result of one delivery attempt for one recipient. No booleans.
 #[derive(Debug, Clone, PartialEq, Eq)]
