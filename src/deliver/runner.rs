@@ -1,12 +1,19 @@
 //! The state of one delivery run: config, spool, the alias tables read
-//! fresh for this run, its scope, and the notices it spooled.
+//! fresh for this run, and the connection and routes of the run.
+//!
+//! Guarantees: the alias tables are read once per run, so every message of
+//! the run sees the same aliases. Which recipients a run handles (its
+//! scope) and what happens to the notices it builds are the caller's (the
+//! queue's) business.
+//!
+//! # Security
+//! Alias files are read with [`FileTrust::system`] (root, the mail user,
+//! and with `run_as_user` ourselves): a file that fails the trust check of
+//! `alias/file.rs` is still read, but its pipe items never run (R17). An
+//! unreadable alias file is logged and treated as empty.
 
-use crate::accept::{self, Submission};
 use crate::alias::{AliasContext, AliasTable, FileTrust};
-use crate::bounce::Notice;
 use crate::config::Config;
-use crate::message::read::{ReadOptions, read_message};
-use crate::message::{Protocol, QueueId};
 use crate::spool::Spool;
 
 pub struct Runner<'a> {
@@ -14,9 +21,6 @@ pub struct Runner<'a> {
     pub spool: &'a Spool,
     glob: Option<AliasTable>,
     normal: Option<AliasTable>,
-    /// Notices spooled during this run, to be delivered after it.
-    pub notices: Vec<QueueId>,
-    transfer: u32,
     /// `-qo NAME`: the connection, instead of asking online detection.
     pub connection: Option<String>,
     /// Permanent routes and the online set, read at first need.
@@ -43,8 +47,6 @@ impl<'a> Runner<'a> {
             spool,
             glob: load(&cfg.globalias_file),
             normal: load(&cfg.alias_file),
-            notices: Vec::new(),
-            transfer: 0,
             connection: None,
             routes: None,
         }
@@ -58,32 +60,5 @@ impl<'a> Runner<'a> {
             host_name: &self.cfg.host_name,
             caseless: self.cfg.caseless_matching,
         }
-    }
-
-    /// Spools a notice as an ordinary local submission with the null
-    /// sender. Done in-process, so it works whoever triggered the run
-    /// (delivery.md §18 item 16).
-    pub fn submit_notice(&mut self, notice: Notice) -> Result<QueueId, Box<dyn std::error::Error>> {
-        let opts = ReadOptions {
-            dot_ends: false,
-            eof_is_error: false,
-            max_body: 0,
-        };
-        let raw = read_message(&mut notice.text.as_slice(), &opts)?;
-        let (uid, ident) = crate::privs::current_login();
-        let sub = Submission {
-            return_path: crate::address::Address::null(),
-            recipients: vec![notice.recipient],
-            recipients_from_headers: false,
-            full_name: None,
-            protocol: Protocol::Local,
-            received_host: None,
-            ident: Some(ident),
-            uid,
-        };
-        self.transfer += 1;
-        let msg = accept::accept(self.cfg, self.spool, sub, raw, self.transfer)?;
-        self.notices.push(msg.id.clone());
-        Ok(msg.id)
     }
 }
