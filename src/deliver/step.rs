@@ -6,9 +6,10 @@
 //! outcome in the spool ([`Conclusion::record`]).
 //!
 //! Guarantees: delivery never spools a notice itself; it hands each one
-//! back, and the message's spool record changes only after its notices
-//! were spooled (or it delivered something), so a failure is never recorded
-//! without its notice.
+//! back, and the message's spool record changes only after the caller has
+//! tried to spool them. When a notice could not be built or spooled and
+//! nothing was delivered in this step, the message is left as it was and
+//! the failure is reported again on the next run.
 //!
 //! # Security
 //! Runs with the caller's locks held. Never writes an address into the
@@ -267,8 +268,7 @@ pub struct DueNotice {
 /// [`Conclusion::notices`] (in order, through `accept`, with the null
 /// sender) and then calls [`Conclusion::record`]. A message whose notice
 /// could not be built or spooled, and that delivered nothing in this step,
-/// is left as it was and retried later, so a failure is never recorded
-/// without its notice.
+/// is left as it was and retried later.
 pub struct Conclusion {
     msg: Message,
     delivered: usize,
