@@ -1,19 +1,53 @@
 //! masqmail: a mail transfer agent for hosts that are not always online.
 //!
-//! The life of a message, and where each step lives:
+//! The road of a message, and where each step lives:
 //!
 //! ```text
-//! cli ─► config ─► accept ─► spool ─► queue run ─► alias ─► deliver ─► bounce
+//!  mode (argv: cli) ── stdin ─┐
+//!  daemon ─► smtp::server ────┼─► accept ─► spool ─► queue ─► deliver ─► bounce
+//!  (POP3 fetch, later) ───────┘     ▲                           │   local: alias, mbox, Maildir, MDA, pipe
+//!                                   │                           │   remote: route, online, smtp::client,
+//!                                   │                           │           pop3 login, wrapper, dns, tls
+//!                                   └──────── notices ◄─────────┘   (returned by deliver, spooled by queue)
 //! ```
 //!
-//! * [`cli`]: the sendmail-compatible command line and the binary's names.
-//! * [`config`]: masqmail.conf, route and get files (both eras).
-//! * [`address`]: addresses, RFC 821 paths, globs, locality.
-//! * [`message`]: the in-memory message (envelope + raw headers), ids.
-//! * [`spool`]: the masqmail 1.0 on-disk format, durable commits, locks.
+//! **Imports point down the road, never back up.** Delivery does not know
+//! the queue, acceptance or the SMTP server; bounce does not know delivery;
+//! the spool does not know the queue. Precisely: each module below imports
+//! only modules listed after it. The list is the road with two
+//! adjustments: the spool, which every later stage reads and writes, sits
+//! with the foundations at the end; and `accept` sits below `queue`,
+//! because the road's one loop (a notice is a new message) is closed by the
+//! queue, which spools the notices delivery returns through `accept`.
+//!
+//! * [`mode`]: runs an invocation (startup, then one file per mode); the only place that prints and exits.
+//! * [`cli`]: the sendmail-compatible command line (both eras) → one typed invocation.
+//! * [`daemon`]: `-bd`/`-q<ival>`: listeners, interval queue runs, pid file, orderly stop.
+//! * [`smtp::server`]: the SMTP server: a sans-IO session and a thin tokio driver; content streamed to the spool through `accept`.
+//! * [`queue`]: queue runs and their scope: lock in chunks, deliver, spool the notices delivery returns, deliver those.
+//! * [`accept`]: any input → one durably spooled message; the only writer of new spool entries.
+//! * [`deliver`]: recipients' outcomes: the run, one message's step, local methods, the remote step and transports.
 //! * [`alias`]: alias files and the expansion of recipients.
-//! * [`deliver`]: recipients' outcomes; local delivery (mbox, Maildir, MDA, pipe).
-//! * [`bounce`]: failure notices and delay warnings from templates.
+//! * [`route`]: route filters, `last_route` claims, per-route rewriting.
+//! * [`online`]: which connection is up (`-qo`, `online_query`, 0.2 `online_detect`).
+//! * [`bounce`]: failure notices and delay warnings rendered from templates, the warning schedule.
+//! * [`smtp::client`]: the SMTP client (sessions for a batch, STARTTLS, AUTH, pipelining).
+//! * [`pop3`]: the POP3 client (SMTP-after-POP login; the fetch will build on it).
+//! * [`wrapper`]: connection `wrapper` commands on a socket pair.
+//! * [`dns`]: MX/A/AAAA lookups for direct delivery.
+//! * [`tls`]: rustls server and client configurations.
+//! * [`spool`]: the masqmail 1.0 on-disk format, durable commits, locks, sweep, listing.
+//! * [`fs`]: durable writes and test-only crash points.
+//! * [`message`]: the in-memory message (envelope + raw headers), reading message text, ids, dates.
+//! * [`log`]: masqmail.log / debug.log / syslog / stderr in masqmail's line format.
+//! * [`config`]: masqmail.conf, route and get files (both eras), `file:line` errors.
+//! * [`address`]: addresses, RFC 821 paths, RFC 822 lists, globs, locality.
+//! * [`privs`]: who is privileged, permanent drops, temporary identities.
+//! * [`vars`]: `$VAR` expansion for command words and notice templates.
+//! * [`tasks`]: counting running tasks for an orderly stop.
+//!
+//! ([`smtp`] holds both the server and the client; the client never imports
+//! the server.)
 
 pub mod accept;
 pub mod address;
@@ -38,4 +72,5 @@ pub mod smtp;
 pub mod spool;
 pub mod tasks;
 pub mod tls;
+pub mod vars;
 pub mod wrapper;

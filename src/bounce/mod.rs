@@ -1,6 +1,7 @@
 //! Failure notices and delay warnings (delivery.md §12): who gets them,
-//! which template is used, and the rendered text. Submitting the notice
-//! (`masqmail -C <conf> -oi -f <> <recipient>`) is the caller's job.
+//! which template is used, and the rendered text. Spooling the notice is
+//! the queue run's job (in-process through `accept`, with the null sender:
+//! `queue/notice.rs`); this module imports neither delivery nor the queue.
 //!
 //! Guarantees: a notice goes to the message's return path, or to
 //! `postmaster@host_name` for the null sender; a null-sender message whose

@@ -16,8 +16,8 @@
 //! anything.
 
 use crate::address::Address;
-use crate::deliver::vars;
 use crate::message::Header;
+use crate::vars;
 
 /// Renders `template`. `body` is `None` for templates that never show it
 /// (a `@msg_body` line then yields nothing).

@@ -18,7 +18,7 @@ mod main_conf;
 pub mod names;
 mod rewrite;
 mod route;
-mod route_apply;
+mod route_file;
 mod secret;
 pub mod shellwords;
 mod values;

@@ -1,24 +1,23 @@
-//! Route files (config.md §3): one way of sending remote mail, with every
-//! option of both eras and the TLS/AUTH options of DESIGN.md.
+//! Routes (config.md §3): one way of sending remote mail, with every
+//! option of both eras and the TLS/AUTH options of DESIGN.md. This file
+//! holds the types and their defaults; reading a route file is
+//! `route_file.rs`, which depends on this file and not the other way round.
 //!
-//! Guarantees: a loaded [`Route`] is fully typed (filters, rewrite maps,
-//! commands, resolvers); a route with any invalid entry is an error, never
-//! a half-read route. The transport is `pipe` iff a pipe command is set
-//! (or 0.2 `protocol = pipe`, which then requires `pipe`).
+//! Guarantees: a [`Route`] is fully typed (filters, rewrite maps, commands,
+//! resolvers); [`Route::new`] gives the defaults of config.md §3.1.
 //!
 //! # Security
 //! Route files may hold passwords (`auth_secret`); they are kept in
 //! [`Secret`] and never printed. AUTH user names and secrets may not contain
-//! line breaks (they go into SMTP lines).
+//! line breaks (they go into SMTP lines); `route_file.rs` refuses them.
 
 use std::path::{Path, PathBuf};
 
 use super::error::{ConfigError, ConfigErrorKind as K};
-use super::lex::tokenize;
-use super::names::{AUTH_NAME, R, ROUTE, ROUTE_PROTOCOL, ROUTE_TLS, resolve};
+use super::names::{AUTH_NAME, ROUTE_TLS};
 use super::rewrite::{AddrPattern, RewriteMap};
 use super::secret::Secret;
-use super::values::{At, read_limited};
+use super::values::At;
 use super::{CommandSpec, Config, Interface};
 
 /// `resolve_list` methods.
@@ -197,74 +196,6 @@ impl Route {
     /// The route's name in logs: its file path.
     pub fn name(&self) -> &Path {
         &self.file
-    }
-
-    /// Reads and parses a route file.
-    pub fn load(path: &Path, cfg: &Config) -> Result<Route, ConfigError> {
-        let bytes = read_limited(path)?;
-        let mut route = Route::parse(&bytes, path, cfg)?;
-        // Like masqmail.conf: relative paths are taken relative to the
-        // file that names them (ours; 1.0 used them as given).
-        if let Some(base) = path.parent().filter(|b| b.is_absolute()) {
-            for p in [
-                &mut route.tls_ca_file,
-                &mut route.tls_cert_file,
-                &mut route.tls_key_file,
-                &mut route.pop3_login,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                if p.is_relative() {
-                    *p = base.join(&*p);
-                }
-            }
-        }
-        Ok(route)
-    }
-
-    /// Parses route file text; `path` names the route and its errors.
-    pub fn parse(text: &[u8], path: &Path, cfg: &Config) -> Result<Route, ConfigError> {
-        let mut r = Route::new(path, cfg);
-        let mut explicit: Option<(Transport, u32)> = None;
-        for st in tokenize(text, path)? {
-            let (opt, _) = resolve(ROUTE, &st, path)?;
-            let at = At {
-                file: path,
-                line: st.line,
-                key: &st.key,
-            };
-            if opt.field == R::Protocol {
-                let t = [Transport::Smtp, Transport::Pipe][at.choice(&st.value, ROUTE_PROTOCOL)?];
-                explicit = Some((t, st.line));
-                continue;
-            }
-            super::route_apply::apply(&mut r, opt, &at, &st.value, cfg.remote_port)?;
-        }
-        r.protocol = match explicit {
-            Some((Transport::Pipe, line)) if r.pipe.is_none() => {
-                return Err(ConfigError::new(
-                    path,
-                    line,
-                    K::MissingRequired { key: "pipe" },
-                ));
-            }
-            Some((t, _)) => t,
-            None if r.pipe.is_some() => Transport::Pipe,
-            None => Transport::Smtp,
-        };
-        if r.auth_secret.is_some() && r.auth_secret_command.is_some() {
-            let reason = "`auth_secret` and `auth_secret_command` exclude each other".to_string();
-            return Err(ConfigError::new(
-                path,
-                0,
-                K::Invalid {
-                    key: "auth_secret_command".into(),
-                    reason,
-                },
-            ));
-        }
-        Ok(r)
     }
 }
 

@@ -21,7 +21,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use super::detach::Readiness;
 use super::listen::{Limits, accept_loop};
 use super::{GRACE, Options};
-use crate::deliver::runner::Scope;
+use crate::queue::Scope;
 use crate::smtp::server::ServerCtx;
 use crate::tasks::Tracker;
 

@@ -36,9 +36,9 @@ use crate::address::Address;
 use crate::config::{CommandSpec, Config};
 use crate::deliver::Outcome;
 use crate::deliver::content::Content;
-use crate::deliver::vars;
 use crate::message::Message;
 use crate::privs;
+use crate::vars;
 
 mod words;
 

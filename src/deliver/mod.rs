@@ -1,4 +1,28 @@
 //! Delivery: the only place that decides what happens to a recipient.
+//!
+//! The queue hands a [`runner::Runner`] chunks of locked messages; each
+//! message goes through [`step`] (aliases, classification, local delivery
+//! via [`local`]), the chunk through [`remote`] (routes, then
+//! [`transport`]: pipe or the SMTP client), and each message is concluded:
+//! expiry, the notices that are due (built by `bounce`), the spool update.
+//!
+//! * [`runner`]: the state of one run (config, spool, alias tables, routes).
+//! * [`step`]: one message's local step, its conclusion, its notices.
+//! * [`local`], [`mbox`], [`maildir`], [`command`], [`content`]: local
+//!   methods and the bytes they write.
+//! * [`remote`], [`transport`]: the remote step of a batch.
+//!
+//! Guarantees: every recipient ends a step with exactly one [`Outcome`].
+//! Delivery does not spool anything new: the notices it builds are handed
+//! back ([`step::Conclusion`]) and the queue spools them. Imports point
+//! down the road: nothing here uses `accept`, `queue`, `mode` or the SMTP
+//! server.
+//!
+//! # Security
+//! Runs with the identity of the run and the message's lock held by the
+//! caller. Mailboxes are written under the recipient's identity
+//! (`privs::EffectiveIdentity`) unless `run_as_user`; commands never go
+//! through a shell. Each file's doc says what it trusts.
 
 pub mod command;
 pub mod content;
@@ -9,7 +33,6 @@ pub mod remote;
 pub mod runner;
 pub mod step;
 pub mod transport;
-pub mod vars;
 
 /// The result of one delivery attempt for one recipient. No booleans.
 #[derive(Debug, Clone, PartialEq, Eq)]

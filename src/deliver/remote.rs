@@ -16,7 +16,7 @@ use crate::route::{Claims, default_local_net_route, local_net_applies, route_fil
 impl Runner<'_> {
     /// Routes and delivers the pending remote targets of `batch`.
     pub fn remote_step(&mut self, batch: &mut [InFlight]) {
-        if !self.scope.remote || batch.iter().all(|s| s.pending_remote().is_empty()) {
+        if batch.iter().all(|s| s.pending_remote().is_empty()) {
             return;
         }
         // 0.2 local nets: delivered in every run except -qo, by their own

@@ -1,10 +1,15 @@
 //! One delivery step for one message (delivery.md §6, §12.2): expand
-//! aliases, classify, deliver local targets, turn deferrals past
-//! `max_defer_time` into failures, send notices, and record the outcome in
-//! the spool.
+//! aliases, classify, deliver local targets ([`Runner::local_step`]); after
+//! the remote step of the batch ([`Runner::remote_step`]), turn deferrals
+//! past `max_defer_time` into failures and build the notices that are due
+//! ([`Runner::conclude`]); once the caller has spooled those, record the
+//! outcome in the spool ([`Conclusion::record`]).
 //!
-//! Remote targets are left pending here; routing them is the job of the
-//! route module (a later issue).
+//! Guarantees: delivery never spools a notice itself; it hands each one
+//! back, and the message's spool record changes only after the caller has
+//! tried to spool them. When a notice could not be built or spooled and
+//! nothing was delivered in this step, the message is left as it was and
+//! the failure is reported again on the next run.
 //!
 //! # Security
 //! Runs with the caller's locks held. Never writes an address into the
@@ -12,9 +17,10 @@
 
 use crate::address::Address;
 use crate::alias::{self, Expansion};
-use crate::bounce;
+use crate::bounce::{self, BounceError, Notice};
 use crate::deliver::{Outcome, local};
-use crate::message::{Done, Message};
+use crate::message::{Done, Message, QueueId};
+use crate::spool::Spool;
 
 use super::runner::Runner;
 
@@ -71,22 +77,11 @@ impl InFlight {
 }
 
 impl Runner<'_> {
-    /// Delivers what can be delivered of `msg` (locked by the caller),
-    /// alone: the local step, the remote step for this one message, the
-    /// conclusion.
-    pub fn deliver_message(&mut self, msg: Message) {
-        if let Some(state) = self.local_step(msg) {
-            let mut batch = vec![state];
-            self.remote_step(&mut batch);
-            for state in batch {
-                self.conclude(state);
-            }
-        }
-    }
-
     /// Aliases, loop check and local delivery; remote targets are left in
-    /// [`InFlight::remote`]. `None` when the message cannot be read.
-    pub fn local_step(&mut self, mut msg: Message) -> Option<InFlight> {
+    /// [`InFlight::remote`]. Local targets are delivered only when
+    /// `deliver_local` is set (a remote-only run such as `-qo` keeps them
+    /// pending). `None` when the message cannot be read.
+    pub fn local_step(&mut self, mut msg: Message, deliver_local: bool) -> Option<InFlight> {
         let body = match self.spool.read_body(&msg.id, &msg) {
             Ok(b) => b,
             Err(e) => {
@@ -149,7 +144,7 @@ impl Runner<'_> {
                     }
                     continue;
                 }
-                if !self.scope.local {
+                if !deliver_local {
                     continue;
                 }
                 match local::deliver(self.cfg, &msg, &body, leaf, top) {
@@ -176,9 +171,9 @@ impl Runner<'_> {
         })
     }
 
-    /// Expiry, envelope recipients' states, notices, then the spool update
-    /// of spool.md §5.
-    pub fn conclude(&mut self, state: InFlight) {
+    /// Expiry and envelope recipients' states; builds the notices that
+    /// are due. The caller spools them, then calls [`Conclusion::record`].
+    pub fn conclude(&self, state: InFlight) -> Conclusion {
         let InFlight {
             mut msg,
             body,
@@ -217,33 +212,118 @@ impl Runner<'_> {
                 );
             }
         }
-        let body = body.as_slice();
-        let mut notices_ok = true;
+        let mut done = Conclusion {
+            msg,
+            delivered: tally.delivered,
+            now,
+            unbuilt: false,
+            notices: Vec::new(),
+        };
         if !tally.failed.is_empty() {
             let rcpts: Vec<Address> = tally.failed.iter().map(|(a, _)| a.clone()).collect();
             let reason = reasons(&tally.failed);
-            notices_ok &= self.send(
-                bounce::failure_notice(self.cfg, &msg, body, &rcpts, &reason),
-                &msg,
-            );
+            let built = bounce::failure_notice(self.cfg, &done.msg, &body, &rcpts, &reason);
+            done.add(NoticeKind::Failure, built);
         }
         if !tally.deferred.is_empty()
             && bounce::warning_due(
-                msg.received_time,
-                msg.warning_time,
+                done.msg.received_time,
+                done.msg.warning_time,
                 now,
                 &self.cfg.warn_intervals,
             )
         {
             let rcpts: Vec<Address> = tally.deferred.iter().map(|(a, _)| a.clone()).collect();
             let reason = reasons(&tally.deferred);
-            if self.send(bounce::delay_warning(self.cfg, &msg, &rcpts, &reason), &msg) {
-                msg.warning_time = Some(now);
-            } else {
-                notices_ok = false;
+            let built = bounce::delay_warning(self.cfg, &done.msg, &rcpts, &reason);
+            done.add(NoticeKind::Warning, built);
+        }
+        done
+    }
+}
+
+/// Which notice: decides what its spooling changes in the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// For recipients that failed permanently.
+    Failure,
+    /// For recipients still deferred; once it is spooled, the message's
+    /// `warning_time` becomes the time of this step.
+    Warning,
+}
+
+/// A notice built for a message, not yet spooled.
+#[derive(Debug)]
+pub struct DueNotice {
+    pub kind: NoticeKind,
+    pub notice: Notice,
+    /// Set by whoever spools the notice: its queue id. `None` until then,
+    /// and when it could not be spooled.
+    pub spooled: Option<QueueId>,
+}
+
+/// A message after its delivery step, before its spool record changes.
+///
+/// Delivery does not spool notices itself: the queue run spools
+/// [`Conclusion::notices`] (in order, through `accept`, with the null
+/// sender) and then calls [`Conclusion::record`]. A message whose notice
+/// could not be built or spooled, and that delivered nothing in this step,
+/// is left as it was and retried later.
+pub struct Conclusion {
+    msg: Message,
+    delivered: usize,
+    now: i64,
+    /// A notice was due but could not be built (template unreadable).
+    unbuilt: bool,
+    /// The notices to spool before [`Conclusion::record`], in order.
+    pub notices: Vec<DueNotice>,
+}
+
+impl Conclusion {
+    /// The message concluded.
+    pub fn id(&self) -> &QueueId {
+        &self.msg.id
+    }
+
+    fn add(&mut self, kind: NoticeKind, built: Result<Option<Notice>, BounceError>) {
+        match built {
+            Ok(Some(notice)) => self.notices.push(DueNotice {
+                kind,
+                notice,
+                spooled: None,
+            }),
+            // Nobody is to be told: as good as sent.
+            Ok(None) => {
+                if kind == NoticeKind::Warning {
+                    self.msg.warning_time = Some(self.now);
+                }
+            }
+            Err(e) => {
+                tracing::error!("{}: cannot build the notice: {e}", self.msg.id);
+                self.unbuilt = true;
             }
         }
-        if tally.delivered == 0 && !notices_ok {
+    }
+
+    /// The spool update of spool.md §5, after the notices were spooled
+    /// (or not): remove a complete message, else rewrite its header file.
+    pub fn record(self, spool: &Spool) {
+        let Conclusion {
+            mut msg,
+            delivered,
+            now,
+            unbuilt,
+            notices,
+        } = self;
+        let mut notices_ok = !unbuilt;
+        for due in &notices {
+            match (&due.spooled, due.kind) {
+                (Some(_), NoticeKind::Warning) => msg.warning_time = Some(now),
+                (Some(_), NoticeKind::Failure) => {}
+                (None, _) => notices_ok = false,
+            }
+        }
+        if delivered == 0 && !notices_ok {
             tracing::warn!(
                 "{}: a notice could not be sent; the message is left as it was and retried later",
                 msg.id
@@ -251,39 +331,14 @@ impl Runner<'_> {
             return;
         }
         let result = if msg.is_complete() {
-            self.spool
+            spool
                 .remove(&msg.id)
                 .map(|()| tracing::info!("{} completed.", msg.id))
         } else {
-            self.spool.update(&msg)
+            spool.update(&msg)
         };
         if let Err(e) = result {
             tracing::error!("{}: cannot update the spool: {e}", msg.id);
-        }
-    }
-
-    /// Submits a notice; true when it is spooled (or there was none to send).
-    fn send(
-        &mut self,
-        notice: Result<Option<bounce::Notice>, bounce::BounceError>,
-        msg: &Message,
-    ) -> bool {
-        match notice {
-            Ok(None) => true,
-            Ok(Some(n)) => match self.submit_notice(n) {
-                Ok(id) => {
-                    tracing::info!("{}: notice spooled as {id}", msg.id);
-                    true
-                }
-                Err(e) => {
-                    tracing::error!("{}: cannot spool the notice: {e}", msg.id);
-                    false
-                }
-            },
-            Err(e) => {
-                tracing::error!("{}: cannot build the notice: {e}", msg.id);
-                false
-            }
         }
     }
 }

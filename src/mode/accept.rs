@@ -8,11 +8,10 @@ use crate::accept::{AcceptError, Submission, accept};
 use crate::address::{Address, PipePolicy, parse_path};
 use crate::cli::Invocation;
 use crate::config::Config;
-use crate::deliver::runner::Scope;
 use crate::message::Protocol;
 use crate::message::read::{ReadError, ReadOptions, read_message};
 use crate::privs;
-use crate::queue;
+use crate::queue::{self, Scope};
 use crate::spool::Spool;
 
 pub fn run(cfg: &Config, inv: &Invocation) -> Result<i32, Exit> {

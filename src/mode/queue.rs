@@ -4,10 +4,9 @@ use std::io::Write;
 
 use super::{Exit, code};
 use crate::config::Config;
-use crate::deliver::runner::Scope;
 use crate::message::{Message, Protocol, QueueId};
 use crate::privs;
-use crate::queue;
+use crate::queue::{self, Scope};
 use crate::spool::Spool;
 
 fn open(cfg: &Config) -> Result<Spool, Exit> {

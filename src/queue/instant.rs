@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::deliver::runner::Scope;
+use super::Scope;
 use crate::message::QueueId;
 use crate::spool::Spool;
 use crate::tasks::Tracker;

@@ -1,9 +1,12 @@
-//! Queue runs: `-q`, instant delivery after acceptance, and (later) the
-//! daemon's interval runs are all "deliver these messages with this scope".
+//! Queue runs: `-q`, `-qo NAME`, instant delivery after acceptance and the
+//! daemon's interval runs are all "deliver these messages with this
+//! [`Scope`]", then deliver the notices the run produced.
 //!
-//! Messages are locked in chunks, delivered, then unlocked, so that a
-//! later transport can send all messages of a chunk for one host over one
-//! connection, while the number of open lock files stays bounded.
+//! Messages are locked in chunks, delivered, then unlocked, so that the
+//! SMTP transport can send all messages of a chunk for one host over one
+//! connection, while the number of open lock files stays bounded. Delivery
+//! hands back the notices it built; the run spools them through `accept`
+//! (`notice.rs`) before each message's spool record changes.
 //!
 //! # Security
 //! A message is touched only under its lock; a second runner skips it
@@ -11,15 +14,33 @@
 //! lock is taken, so a runner never acts on a stale copy.
 
 mod instant;
+mod notice;
 
 pub use instant::InstantDelivery;
 
 use std::time::Duration;
 
+use notice::Notices;
+
 use crate::config::Config;
-use crate::deliver::runner::{Runner, Scope};
+use crate::deliver::runner::Runner;
 use crate::message::QueueId;
 use crate::spool::{MessageLock, Spool};
+
+/// Which recipients a run handles: `-q` and instant delivery take all,
+/// `-qo NAME` only remote ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope {
+    pub local: bool,
+    pub remote: bool,
+}
+
+impl Scope {
+    pub const ALL: Scope = Scope {
+        local: true,
+        remote: true,
+    };
+}
 
 /// Messages locked and delivered together.
 const CHUNK: usize = 100;
@@ -66,59 +87,79 @@ fn deliver_with(
     connection: Option<&str>,
     ids: &[QueueId],
 ) {
-    let mut runner = Runner::new(cfg, spool, scope);
+    let mut runner = Runner::new(cfg, spool);
     runner.connection = connection.map(str::to_string);
+    let mut run = Run {
+        runner,
+        scope,
+        notices: Notices::default(),
+    };
     for chunk in ids.chunks(CHUNK) {
-        deliver_chunk(&mut runner, chunk);
+        run.deliver_chunk(chunk);
     }
     // Notices are ordinary local messages; deliver them now unless queueing
     // is forced. A notice about a notice goes to postmaster at most, so this
     // ends; the bound is a second guard.
     for _ in 0..4 {
-        let notices = std::mem::take(&mut runner.notices);
+        let notices = std::mem::take(&mut run.notices.spooled);
         if notices.is_empty() || cfg.do_queue {
             break;
         }
         for chunk in notices.chunks(CHUNK) {
-            deliver_chunk(&mut runner, chunk);
+            run.deliver_chunk(chunk);
         }
     }
 }
 
-fn deliver_chunk(runner: &mut Runner<'_>, ids: &[QueueId]) {
-    let mut locked: Vec<(MessageLock, crate::message::Message)> = Vec::new();
-    for id in ids {
-        let lock = match runner.spool.lock(id) {
-            Ok(Some(lock)) => lock,
-            Ok(None) => {
-                tracing::warn!("spool file {id} is locked");
-                continue;
+/// One run: the delivery state, its scope, and the notices it spooled.
+struct Run<'a> {
+    runner: Runner<'a>,
+    scope: Scope,
+    notices: Notices,
+}
+
+impl Run<'_> {
+    fn deliver_chunk(&mut self, ids: &[QueueId]) {
+        let runner = &mut self.runner;
+        let mut locked: Vec<(MessageLock, crate::message::Message)> = Vec::new();
+        for id in ids {
+            let lock = match runner.spool.lock(id) {
+                Ok(Some(lock)) => lock,
+                Ok(None) => {
+                    tracing::warn!("spool file {id} is locked");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!("{id}: cannot lock: {e}");
+                    continue;
+                }
+            };
+            match runner.spool.read(id) {
+                Ok(msg) => locked.push((lock, msg)),
+                // Gone: another runner finished it between listing and locking.
+                Err(e) if e.is_not_found() => {}
+                Err(e) => tracing::error!("{e}"),
             }
-            Err(e) => {
-                tracing::error!("{id}: cannot lock: {e}");
-                continue;
+        }
+        // Local delivery per message, then the remote step over the whole
+        // chunk (one connection per host), then each message's conclusion:
+        // its notices are spooled before its spool record changes.
+        let mut locks = Vec::with_capacity(locked.len());
+        let mut batch = Vec::with_capacity(locked.len());
+        for (lock, msg) in locked {
+            if let Some(state) = runner.local_step(msg, self.scope.local) {
+                batch.push(state);
+                locks.push(lock);
             }
-        };
-        match runner.spool.read(id) {
-            Ok(msg) => locked.push((lock, msg)),
-            // Gone: another runner finished it between listing and locking.
-            Err(e) if e.is_not_found() => {}
-            Err(e) => tracing::error!("{e}"),
         }
-    }
-    // Local delivery per message, then the remote step over the whole
-    // chunk (one connection per host), then each message's conclusion.
-    let mut locks = Vec::with_capacity(locked.len());
-    let mut batch = Vec::with_capacity(locked.len());
-    for (lock, msg) in locked {
-        if let Some(state) = runner.local_step(msg) {
-            batch.push(state);
-            locks.push(lock);
+        if self.scope.remote {
+            runner.remote_step(&mut batch);
         }
+        for state in batch {
+            let mut done = runner.conclude(state);
+            self.notices.spool_all(runner.cfg, runner.spool, &mut done);
+            done.record(runner.spool);
+        }
+        drop(locks);
     }
-    runner.remote_step(&mut batch);
-    for state in batch {
-        runner.conclude(state);
-    }
-    drop(locks);
 }

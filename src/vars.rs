@@ -2,6 +2,11 @@
 //! (delivery.md §7.5): `$name` or `${name}`, name = letters, digits, `_`,
 //! `-`; unknown variables expand to nothing; `\x` yields `x` literally.
 //!
+//! Guarantees: a pure function of the template and the lookup; values are
+//! inserted once and never expanded again. It imports nothing from the
+//! crate, so both its users (`deliver` for command words, `bounce` for
+//! templates) sit above it.
+//!
 //! # Security
 //! Expansion works on one argv word at a time, after the command was split:
 //! whatever a variable holds (`;`, `$(…)`, quotes, spaces) stays inside

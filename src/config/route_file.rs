@@ -1,18 +1,97 @@
-//! Setting one route option from its text value (config.md §3.1); split
-//! from route.rs to keep both files small.
+//! Reading a route file (config.md §3.1): tokenize, resolve each option
+//! name (both eras), set its field from the text value, then check the
+//! options that depend on each other. The types are in `route.rs`.
+//!
+//! Guarantees: a route with any invalid entry is an error, never a
+//! half-read route. The transport is `pipe` iff a pipe command is set (or
+//! 0.2 `protocol = pipe`, which then requires `pipe`).
 //!
 //! # Security
-//! Values that end up in SMTP lines (`helo_name`, `auth_login`,
-//! `auth_secret`) are refused when they contain line breaks.
+//! Route files may hold passwords (`auth_secret`); they go straight into a
+//! [`Secret`], which is never printed. Values that end up in SMTP lines
+//! (`helo_name`, `auth_login`, `auth_secret`) are refused when they contain
+//! line breaks.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use super::error::ConfigError;
-use super::names::{Opt, R};
+use super::Config;
+use super::error::{ConfigError, ConfigErrorKind as K};
+use super::lex::tokenize;
+use super::names::{Opt, R, ROUTE, ROUTE_PROTOCOL, resolve};
 use super::rewrite::{AddrPattern, RewriteMap};
-use super::route::{Resolver, Route, auth_mech, route_tls};
+use super::route::{Resolver, Route, Transport, auth_mech, route_tls};
 use super::secret::Secret;
-use super::values::At;
+use super::values::{At, read_limited};
+
+impl Route {
+    /// Reads and parses a route file.
+    pub fn load(path: &Path, cfg: &Config) -> Result<Route, ConfigError> {
+        let bytes = read_limited(path)?;
+        let mut route = Route::parse(&bytes, path, cfg)?;
+        // Like masqmail.conf: relative paths are taken relative to the
+        // file that names them (ours; 1.0 used them as given).
+        if let Some(base) = path.parent().filter(|b| b.is_absolute()) {
+            for p in [
+                &mut route.tls_ca_file,
+                &mut route.tls_cert_file,
+                &mut route.tls_key_file,
+                &mut route.pop3_login,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if p.is_relative() {
+                    *p = base.join(&*p);
+                }
+            }
+        }
+        Ok(route)
+    }
+
+    /// Parses route file text; `path` names the route and its errors.
+    pub fn parse(text: &[u8], path: &Path, cfg: &Config) -> Result<Route, ConfigError> {
+        let mut r = Route::new(path, cfg);
+        let mut explicit: Option<(Transport, u32)> = None;
+        for st in tokenize(text, path)? {
+            let (opt, _) = resolve(ROUTE, &st, path)?;
+            let at = At {
+                file: path,
+                line: st.line,
+                key: &st.key,
+            };
+            if opt.field == R::Protocol {
+                let t = [Transport::Smtp, Transport::Pipe][at.choice(&st.value, ROUTE_PROTOCOL)?];
+                explicit = Some((t, st.line));
+                continue;
+            }
+            apply(&mut r, opt, &at, &st.value, cfg.remote_port)?;
+        }
+        r.protocol = match explicit {
+            Some((Transport::Pipe, line)) if r.pipe.is_none() => {
+                return Err(ConfigError::new(
+                    path,
+                    line,
+                    K::MissingRequired { key: "pipe" },
+                ));
+            }
+            Some((t, _)) => t,
+            None if r.pipe.is_some() => Transport::Pipe,
+            None => Transport::Smtp,
+        };
+        if r.auth_secret.is_some() && r.auth_secret_command.is_some() {
+            let reason = "`auth_secret` and `auth_secret_command` exclude each other".to_string();
+            return Err(ConfigError::new(
+                path,
+                0,
+                K::Invalid {
+                    key: "auth_secret_command".into(),
+                    reason,
+                },
+            ));
+        }
+        Ok(r)
+    }
+}
 
 fn bool_field(r: &mut Route, f: R) -> Option<&mut bool> {
     Some(match f {
@@ -87,7 +166,7 @@ fn opt_path_field(r: &mut Route, f: R) -> Option<&mut Option<PathBuf>> {
 
 /// Sets the field of `opt` from `v`.
 /// `remote_port` is the main config's default port for `mail_host`.
-pub(super) fn apply(
+fn apply(
     r: &mut Route,
     opt: &Opt<R>,
     at: &At,
