@@ -24,6 +24,7 @@ pub mod config;
 pub mod daemon;
 pub mod deliver;
 pub mod dns;
+pub mod exec;
 pub mod fs;
 pub mod log;
 pub mod message;
