@@ -97,6 +97,8 @@ pub type Input<'a> = &'a (dyn Fn(&mut dyn Write) -> io::Result<()> + Sync);
 pub enum ExecError {
     #[error("empty command")]
     Empty,
+    #[error("empty command name")]
+    EmptyName,
     #[error("command '{0}' must be an absolute path or a plain name")]
     BadName(String),
     #[error("command '{program}' not found in {}", SAFE_PATH.join(":"))]
@@ -227,7 +229,7 @@ fn resolve(program: &str) -> Result<PathBuf, ExecError> {
         return Ok(PathBuf::from(program));
     }
     if program.is_empty() {
-        return Err(ExecError::Empty);
+        return Err(ExecError::EmptyName);
     }
     if program.contains('/') {
         return Err(ExecError::BadName(program.to_string()));

@@ -157,7 +157,7 @@ fn programs_that_cannot_start() {
         (vec!["/nonexistent/prog"], "cannot start"),
         (vec!["no-such-program-here"], "not found in /usr/local/bin"),
         (vec!["bin/sh"], "absolute path or a plain name"),
-        (vec![""], "empty command"),
+        (vec![""], "empty command name"),
     ] {
         let e = first_line(&spec(&words), LIMIT, None).expect_err("fails");
         assert!(e.to_string().contains(want), "{words:?}: {e}");
