@@ -14,6 +14,7 @@
 //! * [`alias`]: alias files and the expansion of recipients.
 //! * [`deliver`]: recipients' outcomes; local delivery (mbox, Maildir, MDA, pipe).
 //! * [`bounce`]: failure notices and delay warnings from templates.
+//! * [`exec`]: the one place that starts child processes (deadline, bounded output).
 
 pub mod accept;
 pub mod address;
