@@ -26,9 +26,12 @@
 //! # Security
 //! Trusts the argv it is given (from the config, or an alias file read as
 //! the mail user) and nothing from the environment of the invoking user:
-//! not `PATH`, not any variable. A caller that runs as root must pass an
-//! identity (deliver/command.rs decides which); this module only switches
-//! to it. [`first_line`] keeps stdout (it may be a secret) apart from
+//! not `PATH`, not any variable. Whom a child runs as is the caller's
+//! decision; this module only switches to it (holding root just for the
+//! fork when root is only our saved uid). Delivery commands never run as
+//! root (deliver/command.rs); helpers and wrappers, named by the
+//! administrator in root-owned config files, run as we do, as they always
+//! did. [`first_line`] keeps stdout (it may be a secret) apart from
 //! stderr: errors carry stderr only, so a failing secret helper never puts
 //! its secret into a log line.
 
