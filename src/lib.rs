@@ -34,6 +34,7 @@
 //! * [`smtp::client`]: the SMTP client (sessions for a batch, STARTTLS, AUTH, pipelining).
 //! * [`pop3`]: the POP3 client (SMTP-after-POP login; the fetch will build on it).
 //! * [`wrapper`]: connection `wrapper` commands on a socket pair.
+//! * [`exec`]: the one place that starts child processes (no shell, identity, deadline, bounded output).
 //! * [`dns`]: MX/A/AAAA lookups for direct delivery.
 //! * [`tls`]: rustls server and client configurations.
 //! * [`spool`]: the masqmail 1.0 on-disk format, durable commits, locks, sweep, listing.
@@ -58,6 +59,7 @@ pub mod config;
 pub mod daemon;
 pub mod deliver;
 pub mod dns;
+pub mod exec;
 pub mod fs;
 pub mod log;
 pub mod message;

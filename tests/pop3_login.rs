@@ -27,7 +27,7 @@ fn run(get: &GetConf) -> Result<(), Pop3Error> {
         .enable_all()
         .build()
         .expect("runtime")
-        .block_on(login(get))
+        .block_on(login(get, std::time::Duration::from_secs(30)))
 }
 
 fn server(dir: &Path, apop: bool, tls: bool) -> Pop3Server {

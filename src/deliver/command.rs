@@ -1,14 +1,19 @@
 //! Running an MDA (`mda`) or an alias pipe (`|cmd`) for one recipient
 //! (delivery.md §7.3–7.7; RELIABILITY R16, R17, R22).
 //!
+//! This file holds only what is particular to delivery: whose identity
+//! the command gets, the §7.5 variables and §7.6 environment, and what an
+//! exit status means for the recipient. Spawning, feeding, the bounded
+//! capture, the deadline and the kill of the process group are
+//! [`crate::exec`]'s.
+//!
 //! Guarantees:
 //! * The command is split into words first; MDA words are then expanded
 //!   one by one, so a variable's value is always exactly one argv element.
 //! * No shell is involved; the environment is exactly §7.6; the working
 //!   directory is `/`; the command runs in a process group of its own.
-//! * stdin gets the content from a thread while stdout and stderr are
-//!   drained into a capture bounded at [`MAX_CAPTURE`] bytes; a command
-//!   that stops reading (EPIPE) is judged by its exit status alone.
+//! * stdin gets the content; output is kept up to [`exec::MAX_CAPTURE`]
+//!   bytes for the failure reason.
 //! * After `command_time_limit` the whole process group is killed with
 //!   SIGKILL and the recipient is deferred.
 //! * Exit 0 delivers, 75 or death by a signal defers (R22 overrides §7.7),
@@ -18,24 +23,15 @@
 //! Run by root, the command gets the recipient's identity (MDA, when the
 //! recipient is a passwd user other than root) or the mail user's (alias
 //! pipes always): never root. A command name without `/` is looked up in a
-//! fixed [`SAFE_PATH`], never in the invoking user's `PATH`.
+//! fixed [`exec::SAFE_PATH`], never in the invoking user's `PATH`.
 
-use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
-
-use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::{Gid, Pid, Uid};
+use std::time::Duration;
 
 use crate::address::Address;
 use crate::config::{CommandSpec, Config};
 use crate::deliver::Outcome;
 use crate::deliver::content::Content;
+use crate::exec::{self, ExecError, Identity, Job};
 use crate::message::Message;
 use crate::privs;
 use crate::vars;
@@ -43,15 +39,6 @@ use crate::vars;
 mod words;
 
 pub use words::{SplitError, split_words};
-
-/// Bytes of command output kept for the failure reason.
-pub const MAX_CAPTURE: usize = 1024;
-
-/// Where a bare command name is looked up.
-pub const SAFE_PATH: &[&str] = &["/usr/local/bin", "/usr/bin", "/bin"];
-
-/// How long stragglers may hold the output pipe after the command exited.
-const EXIT_GRACE: Duration = Duration::from_secs(1);
 
 /// The §7.5 variables and §7.6 environment for one recipient.
 #[derive(Debug, Clone)]
@@ -119,7 +106,10 @@ pub fn run_mda(
     let recipient = || {
         privs::lookup_user(rcpt_local)
             .filter(|u| !u.uid.is_root())
-            .map(|u| (u.uid, u.gid))
+            .map(|u| Identity {
+                uid: u.uid,
+                gid: u.gid,
+            })
     };
     let identity = match command_identity(cfg, recipient) {
         Ok(id) => id,
@@ -195,8 +185,8 @@ fn expand(spec: &CommandSpec, vars: &Vars) -> Vec<String> {
 /// mail user — never root.
 fn command_identity(
     cfg: &Config,
-    preferred: impl FnOnce() -> Option<(Uid, Gid)>,
-) -> Result<Option<(Uid, Gid)>, Outcome> {
+    preferred: impl FnOnce() -> Option<Identity>,
+) -> Result<Option<Identity>, Outcome> {
     if !as_root(cfg) {
         return Ok(None);
     }
@@ -214,290 +204,71 @@ fn as_root(cfg: &Config) -> bool {
             || nix::unistd::getresuid().is_ok_and(|ids| ids.saved.is_root()))
 }
 
-fn mail_identity() -> Result<(Uid, Gid), Outcome> {
+fn mail_identity() -> Result<Identity, Outcome> {
     match privs::mail_user() {
         Ok((uid, _)) if uid.is_root() => Err(Outcome::Deferred(
             "4.3.0 the mail user is root; refusing to run a command as root".into(),
         )),
-        Ok(id) => Ok(id),
+        Ok((uid, gid)) => Ok(Identity { uid, gid }),
         Err(e) => Err(Outcome::Deferred(format!("4.3.0 {e}"))),
     }
 }
 
-/// The program to execute: absolute as given, or found in [`SAFE_PATH`].
-fn resolve(program: &str) -> Result<PathBuf, String> {
-    if program.starts_with('/') {
-        return Ok(PathBuf::from(program));
-    }
-    if program.is_empty() {
-        return Err("empty command name".into());
-    }
-    if program.contains('/') {
-        return Err(format!(
-            "command '{program}' must be an absolute path or a plain name"
-        ));
-    }
-    SAFE_PATH
-        .iter()
-        .map(|d| Path::new(d).join(program))
-        .find(|p| p.is_file())
-        .ok_or_else(|| format!("command '{program}' not found in {}", SAFE_PATH.join(":")))
-}
-
-/// Spawns, feeds, supervises and judges one command.
+/// Runs one command through [`exec::run`] and maps the result to an
+/// outcome (§7.7 with R22's signal rule): 0 delivers, 75, a signal or
+/// the time limit defer, other codes fail with the sysexits text.
 fn run(
     argv: &[String],
     text: &str,
     content: &Content,
     env: &[(&'static str, String)],
-    identity: Option<(Uid, Gid)>,
+    identity: Option<Identity>,
     limit: Duration,
 ) -> Outcome {
-    let Some((program, args)) = argv.split_first() else {
-        return Outcome::Failed(format!("5.3.0 empty command '{text}'"));
+    let job = Job {
+        argv,
+        env,
+        identity,
     };
-    let path = match resolve(program) {
-        Ok(p) => p,
-        Err(e) => return Outcome::Failed(format!("5.3.0 {e}")),
+    let input = |w: &mut dyn std::io::Write| content.write_to(w);
+    let e = match exec::run(&job, Some(&input), limit) {
+        Ok(_) => return Outcome::Delivered,
+        Err(e) => e,
     };
-    let (mut child, output) = match spawn(&path, program, args, env, identity) {
-        Ok(c) => c,
-        Err(e) => {
-            // ETXTBSY: the program is being replaced right now.
-            let temporary = matches!(
-                e.raw_os_error(),
-                Some(libc::EAGAIN | libc::ENOMEM | libc::EMFILE | libc::ENFILE | libc::ETXTBSY)
-            );
-            let why = format!("cannot start '{text}': {e}");
-            return if temporary {
-                Outcome::Deferred(format!("4.3.0 {why}"))
-            } else {
-                Outcome::Failed(format!("5.3.0 {why}"))
-            };
-        }
-    };
-    let stdin = child.stdin.take();
-    let stop = AtomicBool::new(false);
-    let (report, fed) = std::thread::scope(|s| {
-        let feeder = s.spawn(|| feed(stdin, content, &stop));
-        let report = supervise(&mut child, output, Instant::now() + limit);
-        stop.store(true, Ordering::Relaxed);
-        (report, feeder.join())
-    });
-    if let Ok(Err(e)) = fed {
-        tracing::debug!(command = %text, error = %e, "command did not take all of its input");
-    }
-    judge(text, report, limit)
-}
-
-fn spawn(
-    path: &Path,
-    program: &str,
-    args: &[String],
-    env: &[(&'static str, String)],
-    identity: Option<(Uid, Gid)>,
-) -> io::Result<(Child, io::PipeReader)> {
-    let (reader, writer) = io::pipe()?;
-    let mut cmd = Command::new(path);
-    cmd.arg0(program)
-        .args(args)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .current_dir("/")
-        .process_group(0)
-        .stdin(Stdio::piped())
-        .stdout(writer.try_clone()?)
-        .stderr(writer);
-    if let Some((uid, gid)) = identity {
-        // std clears the supplementary groups when root sets a uid.
-        cmd.uid(uid.as_raw()).gid(gid.as_raw());
-    }
-    // A daemon runs with the mail user's euid and root only as its saved
-    // uid: the forked child needs root to take the target identity, so the
-    // spawning thread holds it for the duration of the fork.
-    let _root = match identity {
-        Some(_) if !nix::unistd::geteuid().is_root() => Some(
-            privs::EffectiveIdentity::switch_to(Uid::from_raw(0), Gid::from_raw(0))
-                .map_err(io::Error::other)?,
-        ),
-        _ => None,
-    };
-    let child = cmd.spawn()?;
-    // `cmd` (and with it our copies of the pipe's write end) is gone here,
-    // so the reader sees end of file once the command's side closes.
-    Ok((child, reader))
-}
-
-/// Writes the content to the command's stdin; gives up when `stop` is set.
-fn feed(stdin: Option<ChildStdin>, content: &Content, stop: &AtomicBool) -> io::Result<()> {
-    let Some(stdin) = stdin else { return Ok(()) };
-    rustix::io::ioctl_fionbio(&stdin, true)?;
-    let mut w = StoppableWriter { pipe: stdin, stop };
-    match content.write_to(&mut w) {
-        // A command may stop reading early; its exit status decides.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
-    }
-}
-
-/// A non-blocking pipe writer that waits with `poll` and can be stopped.
-struct StoppableWriter<'a> {
-    pipe: ChildStdin,
-    stop: &'a AtomicBool,
-}
-
-impl Write for StoppableWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        loop {
-            match self.pipe.write(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if self.stop.load(Ordering::Relaxed) {
-                        return Err(io::Error::other(
-                            "command finished before reading all input",
-                        ));
-                    }
-                    let mut fds = [PollFd::new(self.pipe.as_fd(), PollFlags::POLLOUT)];
-                    let _ = nix::poll::poll(&mut fds, PollTimeout::from(100u16));
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                other => return other,
-            }
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// What happened to the command.
-struct Report {
-    status: Option<std::process::ExitStatus>,
-    timed_out: bool,
-    output: Vec<u8>,
-    truncated: bool,
-}
-
-/// Drains output (keeping [`MAX_CAPTURE`] bytes), waits for the exit,
-/// kills the process group at `deadline` or when stragglers hold the pipe.
-fn supervise(child: &mut Child, output: io::PipeReader, deadline: Instant) -> Report {
-    let mut report = Report {
-        status: None,
-        timed_out: false,
-        output: Vec::new(),
-        truncated: false,
-    };
-    let _ = rustix::io::ioctl_fionbio(&output, true);
-    let mut output = Some(output);
-    let mut exited_at = None;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        if let Some(out) = output.as_mut()
-            && drain(out, &mut buf, &mut report)
-        {
-            output = None;
-        }
-        if report.status.is_none() {
-            report.status = child.try_wait().ok().flatten();
-            if report.status.is_some() {
-                exited_at = Some(Instant::now());
-            }
-        }
-        let now = Instant::now();
-        match (report.status, exited_at) {
-            (Some(_), _) if output.is_none() => break,
-            (Some(_), Some(t)) if now >= t + EXIT_GRACE => {
-                // Leftover group members still hold the output pipe.
-                kill_group(child);
-                break;
-            }
-            (None, _) if now >= deadline => {
-                kill_group(child);
-                report.timed_out = true;
-                report.status = child.wait().ok();
-                break;
-            }
-            _ => {}
-        }
-        match output.as_ref() {
-            Some(out) => {
-                let mut fds = [PollFd::new(out.as_fd(), PollFlags::POLLIN)];
-                let _ = nix::poll::poll(&mut fds, PollTimeout::from(50u16));
-            }
-            None => std::thread::sleep(Duration::from_millis(10)),
-        }
-    }
-    report
-}
-
-fn kill_group(child: &Child) {
-    if let Ok(pid) = i32::try_from(child.id()) {
-        // The group id is the leader's pid (process_group(0)).
-        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-    }
-}
-
-/// Reads what is available; true at end of file.
-fn drain(out: &mut io::PipeReader, buf: &mut [u8], report: &mut Report) -> bool {
-    loop {
-        match out.read(buf) {
-            Ok(0) => return true,
-            Ok(n) => {
-                let room = MAX_CAPTURE.saturating_sub(report.output.len());
-                report.output.extend_from_slice(&buf[..n.min(room)]);
-                report.truncated |= n > room;
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                tracing::debug!(fd = out.as_raw_fd(), error = %e, "reading command output");
-                return true;
-            }
-        }
-    }
-}
-
-/// Maps the report to an outcome (§7.7 with R22's signal rule).
-fn judge(text: &str, r: Report, limit: Duration) -> Outcome {
-    let mut out: String = String::from_utf8_lossy(&r.output)
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .to_string();
-    if r.truncated {
-        out.push_str(" [output truncated]");
-    }
     let with_output = |s: String| {
-        if out.is_empty() {
+        if e.output().is_empty() {
             s
         } else {
-            format!("{s}: {out}")
+            format!("{s}: {}", e.output())
         }
     };
-    if r.timed_out {
-        return Outcome::Deferred(with_output(format!(
+    match &e {
+        ExecError::Timeout { .. } => Outcome::Deferred(with_output(format!(
             "4.3.0 process '{text}' killed after the time limit of {}s",
             limit.as_secs()
-        )));
-    }
-    let Some(status) = r.status else {
-        return Outcome::Deferred(format!("4.3.0 process '{text}': exit status lost"));
-    };
-    match (status.code(), status.signal()) {
-        (Some(0), _) => Outcome::Delivered,
-        (Some(75), _) => Outcome::Deferred(with_output(format!(
+        ))),
+        ExecError::Exit { code: 75, .. } => Outcome::Deferred(with_output(format!(
             "4.3.0 process '{text}' returned 75 ({})",
             sysexits(75)
         ))),
-        (Some(n), _) => Outcome::Failed(with_output(format!(
-            "5.3.0 process '{text}' returned {n} ({})",
-            sysexits(n)
+        ExecError::Exit { code, .. } => Outcome::Failed(with_output(format!(
+            "5.3.0 process '{text}' returned {code} ({})",
+            sysexits(*code)
         ))),
-        (None, Some(sig)) => Outcome::Deferred(with_output(format!(
-            "4.3.0 process '{text}' killed by signal {sig}"
+        ExecError::Signal { signal, .. } => Outcome::Deferred(with_output(format!(
+            "4.3.0 process '{text}' killed by signal {signal}"
         ))),
-        (None, None) => Outcome::Deferred(format!("4.3.0 process '{text}': unknown exit status")),
+        ExecError::Spawn { source } if e.is_temporary() => {
+            Outcome::Deferred(format!("4.3.0 cannot start '{text}': {source}"))
+        }
+        ExecError::Spawn { source } => {
+            Outcome::Failed(format!("5.3.0 cannot start '{text}': {source}"))
+        }
+        ExecError::Empty => Outcome::Failed(format!("5.3.0 empty command '{text}'")),
+        ExecError::EmptyName | ExecError::BadName(_) | ExecError::NotFound { .. } => {
+            Outcome::Failed(format!("5.3.0 {e}"))
+        }
+        _ => Outcome::Deferred(format!("4.3.0 process '{text}': {e}")),
     }
 }
 

@@ -4,6 +4,7 @@
 use super::*;
 use crate::deliver::content::{Body, ContentOptions, test_message};
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -285,7 +286,7 @@ fn exit_statuses() {
         assert_eq!(k, kind, "{body}: {got:?}");
         assert!(reason.contains(text), "{body}: {reason}");
         assert!(
-            reason.len() <= MAX_CAPTURE + 200,
+            reason.len() <= crate::exec::MAX_CAPTURE + 200,
             "{body}: reason of {} bytes",
             reason.len()
         );

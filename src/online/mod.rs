@@ -2,39 +2,35 @@
 //! selects the online route set. `-qo NAME` forces it; otherwise 1.0's
 //! `online_query` command, or 0.2's `online_detect` (file, pipe, mserver).
 //!
-//! Guarantees: every way to ask ends in bounded time (commands and the
-//! masqdialer dialogue have time limits); any failure means "offline",
-//! logged, never an error that stops a queue run.
+//! Guarantees: every way to ask ends in bounded time (commands get
+//! [`exec::helper_limit`], the masqdialer dialogue has its own time
+//! limit); any failure means "offline", logged, never an error that stops
+//! a queue run.
 //!
 //! # Security
-//! Commands run without a shell, stdin from the null device; only their
-//! first output line (at most 254 bytes) is read, and a name is used only
-//! as a key into `query_routes`.
+//! Commands are run by [`crate::exec::first_line`]: no shell, stdin from
+//! the null device, only `PATH` in the environment, our own identity;
+//! only their first output line (at most 254 bytes of it) is used, and a
+//! name is used only as a key into `query_routes`.
 
 pub mod mserver;
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
 use crate::config::{CommandSpec, Config, OnlineDetect};
+use crate::exec::{self, ExecError};
 
 /// Longest connection name taken from a command or file.
 const MAX_NAME: usize = 254;
-
-/// How long a detection command may run.
-const COMMAND_LIMIT: Duration = Duration::from_secs(30);
 
 /// The current connection name, or `None` when offline.
 pub fn connection_name(cfg: &Config, forced: Option<&str>) -> Option<String> {
     let name = match (forced, &cfg.online_query, cfg.online_detect) {
         (Some(name), _, _) => Some(name.to_string()),
-        (None, Some(cmd), _) => from_command(cmd, str::trim),
+        (None, Some(cmd), _) => from_command(cfg, cmd, str::trim),
         (None, None, Some(OnlineDetect::File)) => from_file(cfg),
         (None, None, Some(OnlineDetect::Pipe)) => cfg
             .online_pipe
             .as_ref()
-            .and_then(|cmd| from_command(cmd, str::trim_end)),
+            .and_then(|cmd| from_command(cfg, cmd, str::trim_end)),
         (None, None, Some(OnlineDetect::Mserver)) => cfg.mserver_iface.as_ref().and_then(|i| {
             match mserver::query(&i.host, i.port, mserver::TIMEOUT) {
                 Ok(name) => name,
@@ -62,46 +58,24 @@ fn from_file(cfg: &Config) -> Option<String> {
 }
 
 /// Runs `cmd`; its first output line names the connection if it exits 0.
-fn from_command(cmd: &CommandSpec, trim: fn(&str) -> &str) -> Option<String> {
-    let (program, args) = cmd.words.split_first()?;
-    let mut child = match Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
+fn from_command(cfg: &Config, cmd: &CommandSpec, trim: fn(&str) -> &str) -> Option<String> {
+    let limit = exec::helper_limit(cfg.command_time_limit);
+    let line = match exec::first_line(cmd, limit, None) {
+        Ok(line) => line,
+        Err(ExecError::NoLine) => {
+            tracing::info!("nothing read from pipe {}", cmd.text);
+            return None;
+        }
+        Err(e @ (ExecError::Exit { .. } | ExecError::Signal { .. })) => {
+            tracing::info!("{}: not online ({e})", cmd.text);
+            return None;
+        }
         Err(e) => {
             tracing::warn!("cannot run {}: {e}", cmd.text);
             return None;
         }
     };
-    let mut out = Vec::new();
-    if let Some(stdout) = child.stdout.take() {
-        // Bounded: a chatty command cannot fill memory.
-        let _ = stdout.take(4096).read_to_end(&mut out);
-    }
-    let deadline = Instant::now() + COMMAND_LIMIT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
-    if !status.is_some_and(|s| s.success()) {
-        tracing::info!("{}: not online (exit status {status:?})", cmd.text);
-        return None;
-    }
-    if out.is_empty() {
-        tracing::info!("nothing read from pipe {}", cmd.text);
-        return None;
-    }
-    let name = first_line(&out, trim);
+    let name = first_line(line.as_bytes(), trim);
     if name.is_none() {
         tracing::info!("only whitespace connection name");
     }
@@ -119,6 +93,7 @@ fn first_line(bytes: &[u8], trim: fn(&str) -> &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn spec(words: &[&str]) -> CommandSpec {
         CommandSpec {
@@ -146,6 +121,14 @@ mod tests {
         cfg.online_query = Some(spec(&["/bin/true"]));
         assert_eq!(connection_name(&cfg, None), None);
         cfg.online_query = Some(spec(&["/nonexistent/cmd"]));
+        assert_eq!(connection_name(&cfg, None), None);
+    }
+
+    #[test]
+    fn a_hung_query_is_offline_at_the_deadline() {
+        let mut cfg = Config::with_host_name("h");
+        cfg.command_time_limit = Duration::from_millis(300);
+        cfg.online_query = Some(spec(&["/bin/sh", "-c", "echo isp; exec sleep 1000"]));
         assert_eq!(connection_name(&cfg, None), None);
     }
 

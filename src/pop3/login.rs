@@ -2,7 +2,8 @@
 //! server and close, so that the provider lets this host relay.
 //!
 //! Steps: the password (`pass`, or the first line of `pass_command`'s
-//! output, before any connection is made); connect ([`super::conn`]);
+//! output, before any connection is made; the command is killed at the
+//! caller's deadline, [`crate::exec::helper_limit`]); connect ([`super::conn`]);
 //! greeting `+OK`; TLS per the get file's `tls`:
 //! * `pop3s`: TLS from the first byte (done by [`super::conn::connect`]);
 //! * `starttls`/`stls`: `STLS` is sent whatever CAPA would say; a refusal
@@ -25,18 +26,25 @@
 //! so a weak APOP secret over a clear link is weak (the user name is also
 //! visible). The password is never logged or put into an error.
 
+use std::time::Duration;
+
 use md5::{Digest, Md5};
 
 use super::Pop3Error;
 use super::conn::{self, BoxStream, Conn};
 use crate::config::{GetConf, GetProtocol, TlsMode};
+use crate::exec;
 
 /// Most CAPA lines read before giving up on a hostile server.
 const MAX_CAPA_LINES: usize = 100;
 
 /// Logs in as the get file says and closes the connection without QUIT.
-pub async fn login(get: &GetConf) -> Result<(), Pop3Error> {
-    let secret = secret(get)?;
+/// `secret_limit` bounds `pass_command` (callers use
+/// [`crate::exec::helper_limit`]).
+pub async fn login(get: &GetConf, secret_limit: Duration) -> Result<(), Pop3Error> {
+    // Blocks this thread up to `secret_limit`: the caller's runtime runs
+    // one delivery target at a time.
+    let secret = secret(get, secret_limit)?;
     let mut conn = conn::connect(get).await?;
     let greeting = conn.read_status("waiting for the greeting").await?;
     if !greeting.ok {
@@ -156,9 +164,10 @@ pub fn apop_digest(timestamp: &str, secret: &str) -> String {
     md5.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `pass`, or the first line of `pass_command`'s output (run without a
-/// shell; it must exit 0 and print a non-empty line).
-pub fn secret(get: &GetConf) -> Result<String, Pop3Error> {
+/// `pass`, or the first line of `pass_command`'s output (run by
+/// [`exec::first_line`]: no shell, killed at `limit`; it must exit 0 and
+/// print a non-empty line). Errors name the command, never the output.
+pub fn secret(get: &GetConf, limit: Duration) -> Result<String, Pop3Error> {
     if let Some(s) = &get.pass {
         return Ok(s.expose().to_string());
     }
@@ -169,31 +178,21 @@ pub fn secret(get: &GetConf) -> Result<String, Pop3Error> {
     let Some(cmd) = &get.pass_command else {
         return Err(err("no pass or pass_command".into()));
     };
-    let (program, args) = cmd
-        .words
-        .split_first()
-        .ok_or_else(|| err("empty pass_command".into()))?;
-    let out = std::process::Command::new(program)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .map_err(|e| err(format!("pass_command {}: {e}", cmd.text)))?;
-    if !out.status.success() {
-        return Err(err(format!(
-            "pass_command {} failed: {}",
-            cmd.text, out.status
-        )));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().next().unwrap_or("").trim_end();
-    if line.is_empty() || line.contains('\0') {
+    let line = exec::first_line(cmd, limit, None).map_err(|e| {
+        // stderr only: stdout may be (part of) the password.
+        let stderr = match e.output() {
+            "" => String::new(),
+            out => format!(": {out}"),
+        };
+        err(format!("pass_command {}: {e}{stderr}", cmd.text))
+    })?;
+    if line.contains('\0') {
         return Err(err(format!(
             "pass_command {} printed no password",
             cmd.text
         )));
     }
-    Ok(line.to_string())
+    Ok(line)
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ impl InstantDelivery {
         });
     }
 
-    /// A hook for [`crate::smtp::server::ServerCtx`]'s `on_accepted`.
+    /// A hook for the SMTP server's `on_accepted` (a server context field).
     pub fn hook(self: &Arc<Self>) -> Box<dyn Fn(QueueId) + Send + Sync> {
         let this = Arc::clone(self);
         Box::new(move |id| this.start(id))

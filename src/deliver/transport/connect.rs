@@ -7,12 +7,18 @@
 //!   is used as is), addresses tried in order.
 //! * direct: the domain's mail exchangers from [`crate::dns`].
 //!
+//! `auth_secret_command` runs once per target, before any connection,
+//! through [`crate::exec::first_line`] with [`crate::exec::helper_limit`]
+//! (30 s, or `command_time_limit` when shorter): a helper that hangs or
+//! fails leaves this target's recipients pending (`Skipped`, whatever
+//! `connect_error_fail` says) and the queue run goes on with the next
+//! target.
+//!
 //! # Security
 //! The secret of `auth_secret_command` is read from the first line of the
-//! command's output and never logged.
+//! command's stdout and never logged; failures carry its stderr only.
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -24,6 +30,7 @@ use crate::config::{Resolver, Route, TlsMode};
 use crate::deliver::Outcome;
 use crate::deliver::runner::Runner;
 use crate::dns::Dns;
+use crate::exec;
 use crate::smtp::client::{
     AuthOptions, ClientOptions, MessageResult, Outgoing, RcptResult, Timeouts, send_batch,
 };
@@ -35,8 +42,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum Results {
     /// No session: resolution or every connection failed.
     NotConnected { reason: String },
-    /// Not attempted in this run (SMTP-after-POP login failed, §10.4):
-    /// the recipients are left as they were, with no outcome.
+    /// Not attempted in this run (SMTP-after-POP login failed, §10.4, or
+    /// the AUTH secret could not be had): the recipients are left as they
+    /// were, with no outcome, and are tried again by a later run.
     Skipped { reason: String },
     Session {
         /// The host name or address the session ran with (logs).
@@ -79,6 +87,18 @@ pub async fn send(
     {
         return Results::Skipped { reason };
     }
+    // Before any connection: a slow helper must not hold a server waiting,
+    // and it runs once per target, not once per address tried.
+    let secret = match secret(cfg, route) {
+        Ok(s) => s,
+        Err(reason) => {
+            // Skipped, not NotConnected: `connect_error_fail` must not
+            // turn a broken password helper into bounces.
+            tracing::warn!("route {}: {reason}", route.file.display());
+            return Results::Skipped { reason };
+        }
+    };
+    let secret = secret.as_deref();
     match kind {
         TargetKind::Wrapper => {
             let Some(spec) = &route.wrapper else {
@@ -90,7 +110,7 @@ pub async fn send(
                     return not_connected(format!("Failed to launch connection wrapper: {e}"));
                 }
             };
-            let opts = match options(cfg, route, label) {
+            let opts = match options(cfg, route, label, secret) {
                 Ok(o) => o,
                 Err(e) => return not_connected(e),
             };
@@ -104,7 +124,7 @@ pub async fn send(
                     Err(e) => return not_connected(format!("Could not resolve host {host}: {e}")),
                 },
             };
-            connect_and_send(cfg, route, host, &addrs, msgs).await
+            connect_and_send(cfg, route, host, &addrs, secret, msgs).await
         }
         TargetKind::Domain { domain } => {
             let dns = match Dns::new(&cfg.dns_servers) {
@@ -129,7 +149,7 @@ pub async fn send(
                     .iter()
                     .map(|ip| SocketAddr::new(*ip, route.smtp_port))
                     .collect();
-                match connect_and_send(cfg, route, &t.host, &addrs, msgs).await {
+                match connect_and_send(cfg, route, &t.host, &addrs, secret, msgs).await {
                     Results::NotConnected { reason } => last = reason,
                     // A temporary refusal before any message (421
                     // greeting, dropped connection): the next MX may
@@ -151,7 +171,7 @@ pub async fn send(
 async fn pop3_login(cfg: &Config, path: &std::path::Path) -> Result<(), String> {
     let get = crate::privs::as_root(|| crate::config::GetConf::load_login(path, cfg))
         .map_err(|e| format!("pop3_login: {e}"))?;
-    crate::pop3::login(&get)
+    crate::pop3::login(&get, exec::helper_limit(cfg.command_time_limit))
         .await
         .map_err(|e| format!("SMTP-after-POP login failed: {e}"))
 }
@@ -167,6 +187,7 @@ async fn connect_and_send(
     route: &Route,
     host: &str,
     addrs: &[SocketAddr],
+    secret: Option<&str>,
     msgs: &[Outgoing],
 ) -> Results {
     let mut last = String::from("no address");
@@ -174,7 +195,7 @@ async fn connect_and_send(
         match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
-                let mut opts = match options(cfg, route, host) {
+                let mut opts = match options(cfg, route, host, secret) {
                     Ok(o) => o,
                     Err(e) => return not_connected(e),
                 };
@@ -252,7 +273,12 @@ async fn resolve_host(
 }
 
 /// Client options from the route (TLS policy and files, AUTH secret).
-fn options(cfg: &Config, route: &Route, server_name: &str) -> Result<ClientOptions, String> {
+fn options(
+    cfg: &Config,
+    route: &Route,
+    server_name: &str,
+    secret: Option<&str>,
+) -> Result<ClientOptions, String> {
     let tls_config = match route.tls {
         Some(TlsMode::None) => None,
         mode => match crate::tls::client_config(
@@ -273,11 +299,11 @@ fn options(cfg: &Config, route: &Route, server_name: &str) -> Result<ClientOptio
             Err(e) => return Err(e.to_string()),
         },
     };
-    let auth = match (&route.auth_login, secret(route)?) {
+    let auth = match (&route.auth_login, secret) {
         (Some(login), Some(secret)) => Some(AuthOptions {
             mech: route.auth_name,
             login: login.clone(),
-            secret,
+            secret: secret.to_string(),
         }),
         _ => None,
     };
@@ -301,33 +327,25 @@ fn options(cfg: &Config, route: &Route, server_name: &str) -> Result<ClientOptio
     })
 }
 
-fn secret(route: &Route) -> Result<Option<String>, String> {
+/// `auth_secret`, or the first line of `auth_secret_command`'s output.
+/// The command is killed at [`exec::helper_limit`]; any failure is a
+/// temporary failure of this route only. The error names the command and
+/// carries its stderr, never its stdout.
+fn secret(cfg: &Config, route: &Route) -> Result<Option<String>, String> {
     if let Some(s) = &route.auth_secret {
         return Ok(Some(s.expose().to_string()));
     }
     let Some(cmd) = &route.auth_secret_command else {
         return Ok(None);
     };
-    let (program, args) = cmd.words.split_first().ok_or("empty auth_secret_command")?;
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("auth_secret_command {}: {e}", cmd.text))?;
-    if !out.status.success() {
-        return Err(format!(
-            "auth_secret_command {} failed: {}",
-            cmd.text, out.status
-        ));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().next().unwrap_or("").trim_end();
-    if line.is_empty() {
-        return Err(format!(
-            "auth_secret_command {} printed no secret",
-            cmd.text
-        ));
-    }
-    Ok(Some(line.to_string()))
+    // Blocks this thread: the runtime runs one delivery target at a time
+    // (transport.rs), so nothing else waits on it.
+    let limit = exec::helper_limit(cfg.command_time_limit);
+    exec::first_line(cmd, limit, None).map(Some).map_err(|e| {
+        let stderr = match e.output() {
+            "" => String::new(),
+            out => format!(": {out}"),
+        };
+        format!("auth_secret_command {}: {e}{stderr}", cmd.text)
+    })
 }
