@@ -4,10 +4,10 @@
 //!
 //! ```text
 //!  mode (argv: cli) ── stdin ─┐
-//!  daemon ─► smtp::server ────┼─► accept ─► spool ─► queue ─► deliver ─► bounce
-//!  (POP3 fetch, later) ───────┘     ▲                           │   local: alias, mbox, Maildir, MDA, pipe
-//!                                   │                           │   remote: route, online, smtp::client,
-//!                                   │                           │           pop3 login, wrapper, dns, tls
+//!  daemon ─► inbound::smtp ───┼─► accept ─► spool ─► queue ─► deliver ─► bounce
+//!  (inbound fetch, later) ────┘     ▲                           │   local: alias, mbox, Maildir, MDA, pipe
+//!                                   │                           │   remote: outbound (route, smtp, dns),
+//!                                   │                           │           online, pop3 login, wrapper, tls
 //!                                   └──────── notices ◄─────────┘   (returned by deliver, spooled by queue)
 //! ```
 //!
@@ -23,19 +23,19 @@
 //! * [`mode`]: runs an invocation (startup, then one file per mode); the only place that prints and exits.
 //! * [`cli`]: the sendmail-compatible command line (both eras) → one typed invocation.
 //! * [`daemon`]: `-bd`/`-q<ival>`: listeners, interval queue runs, pid file, orderly stop.
-//! * [`smtp::server`]: the SMTP server: a sans-IO session and a thin tokio driver; content streamed to the spool through `accept`.
+//! * [`inbound::smtp`]: the SMTP server: a sans-IO session and a thin tokio driver; content streamed to the spool through `accept`.
 //! * [`queue`]: queue runs and their scope: lock in chunks, deliver, spool the notices delivery returns, deliver those.
 //! * [`accept`]: any input → one durably spooled message; the only writer of new spool entries.
 //! * [`deliver`]: recipients' outcomes: the run, one message's step, local methods, the remote step and transports.
 //! * [`alias`]: alias files and the expansion of recipients.
-//! * [`route`]: route filters, `last_route` claims, per-route rewriting.
+//! * [`outbound::route`]: route filters, `last_route` claims, per-route rewriting.
 //! * [`online`]: which connection is up (`-qo`, `online_query`, 0.2 `online_detect`).
 //! * [`bounce`]: failure notices and delay warnings rendered from templates, the warning schedule.
-//! * [`smtp::client`]: the SMTP client (sessions for a batch, STARTTLS, AUTH, pipelining).
+//! * [`outbound::smtp`]: the SMTP client (sessions for a batch, STARTTLS, AUTH, pipelining).
 //! * [`pop3`]: the POP3 client (SMTP-after-POP login; the fetch will build on it).
 //! * [`wrapper`]: connection `wrapper` commands on a socket pair.
 //! * [`exec`]: the one place that starts child processes (no shell, identity, deadline, bounded output).
-//! * [`dns`]: MX/A/AAAA lookups for direct delivery.
+//! * [`outbound::dns`]: MX/A/AAAA lookups for direct delivery.
 //! * [`tls`]: rustls server and client configurations.
 //! * [`spool`]: the masqmail 1.0 on-disk format, durable commits, locks, sweep, listing.
 //! * [`fs`]: durable writes and test-only crash points.
@@ -47,8 +47,10 @@
 //! * [`vars`]: `$VAR` expansion for command words and notice templates.
 //! * [`tasks`]: counting running tasks for an orderly stop.
 //!
-//! ([`smtp`] holds both the server and the client; the client never imports
-//! the server.)
+//! Two rooms group the doors of the road: [`inbound`] holds what takes
+//! mail in over the network (the SMTP server; the fetch will join it),
+//! [`outbound`] what remote delivery uses to reach other hosts (routes,
+//! the SMTP client, DNS). Nothing outbound imports anything inbound.
 
 pub mod accept;
 pub mod address;
@@ -58,19 +60,18 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod deliver;
-pub mod dns;
 pub mod exec;
 pub mod fs;
+pub mod inbound;
 pub mod log;
 pub mod message;
 pub mod mode;
 pub mod online;
+pub mod outbound;
 pub mod pop3;
 
 pub mod privs;
 pub mod queue;
-pub mod route;
-pub mod smtp;
 pub mod spool;
 pub mod tasks;
 pub mod tls;

@@ -1,4 +1,4 @@
-//! Direct-delivery resolution (masqmail::dns) against the test DNS server:
+//! Direct-delivery resolution (masqmail::outbound::dns) against the test DNS server:
 //! MX order and shuffle, implicit MX, null MX, NXDOMAIN, SERVFAIL, slow
 //! and huge answers, CNAME loops, address families, resolve_list methods.
 
@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use masqmail::config::Resolver;
-use masqmail::dns::{Dns, DnsError, DnsOptions, Target};
+use masqmail::outbound::dns::{Dns, DnsError, DnsOptions, Target};
 use support::dns::{DnsServer, Record};
 
 const MX: &[Resolver] = &[Resolver::DnsMx];

@@ -11,7 +11,7 @@ use std::path::Path;
 
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
 
-/// `mode`, `smtp::server`, … in the order of the crate doc's list.
+/// `mode`, `inbound::smtp`, … in the order of the crate doc's list.
 fn road() -> Vec<String> {
     let lib = fs::read_to_string(Path::new(MANIFEST).join("src/lib.rs")).expect("src/lib.rs");
     lib.lines()
@@ -21,11 +21,13 @@ fn road() -> Vec<String> {
         .collect()
 }
 
-/// The layer a path names: `smtp` is split into `smtp::server` and
-/// `smtp::client`; every other top-level module is one layer.
+/// The layer a path names: the rooms `inbound` and `outbound` are split
+/// into their modules (`inbound::smtp`, `outbound::route`, …); every other
+/// top-level module is one layer.
 fn layer(parts: &[&str]) -> Option<String> {
     match parts {
-        ["smtp", sub, ..] => Some(format!("smtp::{sub}")),
+        [room @ ("inbound" | "outbound"), "mod"] => Some((*room).to_string()),
+        [room @ ("inbound" | "outbound"), sub, ..] => Some(format!("{room}::{sub}")),
         [top, ..] => Some((*top).to_string()),
         [] => None,
     }

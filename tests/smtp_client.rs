@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use masqmail::address::Address;
-use masqmail::smtp::client::{
+use masqmail::outbound::smtp::{
     BatchOutcome, ClientOptions, Outgoing, RcptResult, Timeouts, send_batch,
 };
 use support::sink::{Sink, SinkConfig};

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use masqmail::address::Address;
-use masqmail::smtp::client::{
+use masqmail::outbound::smtp::{
     BatchOutcome, ClientOptions, Outgoing, RcptResult, SessionError, Timeouts, send_batch,
 };
 

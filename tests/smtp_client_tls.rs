@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use masqmail::address::Address;
-use masqmail::smtp::client::{
+use masqmail::outbound::smtp::{
     AuthMech, AuthOptions, BatchOutcome, ClientOptions, Outgoing, RcptResult, SessionError,
     Timeouts, TlsMode, send_batch,
 };

@@ -28,7 +28,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::DaemonError;
 use super::limits::{HostSlot, PerHost};
 use crate::config::Config;
-use crate::smtp::server::{Peer, Reply, ServerCtx, serve};
+use crate::inbound::smtp::{Peer, Reply, ServerCtx, serve};
 use crate::tasks::{TrackGuard, Tracker};
 
 /// The limits and the session count shared by all accept loops.

@@ -43,8 +43,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::inbound::smtp::ServerCtx;
 use crate::queue::InstantDelivery;
-use crate::smtp::server::ServerCtx;
 use crate::spool::Spool;
 use detach::{Detached, Readiness};
 use pidfile::PidFile;
@@ -137,7 +137,12 @@ pub fn run(cfg: Config, opts: Options) -> Result<i32, DaemonError> {
     let cfg = Arc::new(cfg);
     runtime.block_on(async move {
         let instant = InstantDelivery::new(Arc::clone(&cfg), spool.clone());
-        let ctx = Arc::new(ServerCtx::new(Arc::clone(&cfg), spool, tls, Some(instant.hook())));
+        let ctx = Arc::new(ServerCtx::new(
+            Arc::clone(&cfg),
+            spool,
+            tls,
+            Some(instant.hook()),
+        ));
         tracing::info!("MasqMail {} daemon starting", crate::accept::VERSION);
         serve::serve_until_stopped(ctx, listeners, opts, readiness).await;
         // A delivery may be in the middle of a mailbox append: let it end.

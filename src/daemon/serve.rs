@@ -21,8 +21,8 @@ use tokio::signal::unix::{SignalKind, signal};
 use super::detach::Readiness;
 use super::listen::{Limits, accept_loop};
 use super::{GRACE, Options};
+use crate::inbound::smtp::ServerCtx;
 use crate::queue::Scope;
-use crate::smtp::server::ServerCtx;
 use crate::tasks::Tracker;
 
 /// Serves until SIGTERM/SIGINT, reporting readiness once everything runs.

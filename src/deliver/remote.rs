@@ -11,7 +11,7 @@ use crate::deliver::Outcome;
 use crate::deliver::runner::Runner;
 use crate::deliver::step::InFlight;
 use crate::deliver::transport::{self, Job};
-use crate::route::{Claims, default_local_net_route, local_net_applies, route_files};
+use crate::outbound::route::{Claims, default_local_net_route, local_net_applies, route_files};
 
 impl Runner<'_> {
     /// Routes and delivers the pending remote targets of `batch`.

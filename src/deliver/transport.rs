@@ -21,8 +21,8 @@ use crate::deliver::command::{self, Vars};
 use crate::deliver::content::{Body, Content, ContentOptions};
 use crate::deliver::runner::Runner;
 use crate::deliver::step::InFlight;
-use crate::route::rewrite;
-use crate::smtp::client::Outgoing;
+use crate::outbound::route::rewrite;
+use crate::outbound::smtp::Outgoing;
 
 mod connect;
 

@@ -7,9 +7,9 @@ use super::{Exit, code};
 use crate::cli::Invocation;
 use crate::config::Config;
 use crate::daemon;
+use crate::inbound::smtp::{Peer, ServerCtx, serve};
 use crate::privs;
 use crate::queue::InstantDelivery;
-use crate::smtp::server::{Peer, ServerCtx, serve};
 use crate::spool::Spool;
 
 /// `-bs`: if stdin is a TCP socket (inetd) its peer is the client;

@@ -9,8 +9,8 @@
 
 use std::sync::Arc;
 
-use crate::config::Config;
 use super::Scope;
+use crate::config::Config;
 use crate::message::QueueId;
 use crate::spool::Spool;
 use crate::tasks::Tracker;

@@ -5,7 +5,7 @@
 //!   stdout; we speak SMTP on the other end.
 //! * `mail_host`: resolved with the route's `resolve_list` (an IP literal
 //!   is used as is), addresses tried in order.
-//! * direct: the domain's mail exchangers from [`crate::dns`].
+//! * direct: the domain's mail exchangers from [`crate::outbound::dns`].
 //!
 //! `auth_secret_command` runs once per target, before any connection,
 //! through [`crate::exec::first_line`] with [`crate::exec::helper_limit`]
@@ -29,9 +29,9 @@ use crate::config::Config;
 use crate::config::{Resolver, Route, TlsMode};
 use crate::deliver::Outcome;
 use crate::deliver::runner::Runner;
-use crate::dns::Dns;
 use crate::exec;
-use crate::smtp::client::{
+use crate::outbound::dns::Dns;
+use crate::outbound::smtp::{
     AuthOptions, ClientOptions, MessageResult, Outgoing, RcptResult, Timeouts, send_batch,
 };
 

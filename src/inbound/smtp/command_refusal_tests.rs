@@ -265,10 +265,10 @@ fn refusals_and_their_replies() {
 
 /// The refusal as (code, enhanced code, text), from the one reply table.
 fn wire(e: &CommandError) -> (u16, String, String) {
-    let r = crate::smtp::server::reply::Reply::refused(e);
+    let r = crate::inbound::smtp::reply::Reply::refused(e);
     let esc = r
         .esc
-        .map(|crate::smtp::server::reply::Esc(c, s, d)| format!("{c}.{s}.{d}"))
+        .map(|crate::inbound::smtp::reply::Esc(c, s, d)| format!("{c}.{s}.{d}"))
         .unwrap_or_default();
     (r.code, esc, r.lines.concat())
 }

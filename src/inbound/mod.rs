@@ -1,0 +1,12 @@
+//! The inbound room: the doors through which mail comes in from the
+//! network. Each hands what it received to [`crate::accept`] and learns
+//! nothing about what happens to the message afterwards.
+//!
+//! * [`smtp`]: the SMTP server (`-bd`, `-bs`, and later the ODMR turn).
+//!
+//! The sendmail door (stdin) is `mode::accept` with `message::read`.
+//!
+//! # Security
+//! Everything here faces hostile peers: see each module.
+
+pub mod smtp;
