@@ -24,16 +24,18 @@
 //!
 //! # Limits
 //! `max_body` limits the decoded message text (headers and body, after CR LF
-//! → LF), like SIZE in RFC 1870; 0 means unlimited, which a network session
-//! should not choose. A message of exactly `max_body` bytes is accepted.
+//! → LF), like SIZE in RFC 1870; 0 means unlimited. A message of exactly
+//! `max_body` bytes is accepted.
 //!
 //! # Security
-//! The input is hostile. Memory is bounded by `max_body`: once the limit is
-//! passed nothing more is stored, but the decoder keeps scanning (DATA) or
-//! consuming the announced bytes (BDAT), so the session stays in step with
-//! the client and can answer `552 5.3.4` at the end (R04, R05). State
-//! between calls is a few bytes; a 5 MB line without newline costs no more
-//! than the limit. Nothing here panics on input.
+//! The input is hostile. The decoded text waits in `output()` until the
+//! caller takes it; the server takes it after every `feed`, so memory is
+//! bounded by one input buffer whatever the message size. Once the limit
+//! is passed nothing more is stored, but the decoder keeps scanning (DATA)
+//! or consuming the announced bytes (BDAT), so the session stays in step
+//! with the client and can answer `552 5.3.4` at the end (R04, R05). State
+//! between calls is a few bytes; a 5 MB line without newline costs nothing
+//! extra. Nothing here panics on input.
 
 use thiserror::Error;
 
