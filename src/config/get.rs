@@ -27,6 +27,9 @@ use crate::address::Address;
 pub enum GetProtocol {
     Pop3,
     Apop,
+    /// On-Demand Mail Relay (RFC 2645): SMTP to the provider, `ATRN`,
+    /// then the provider delivers to us over the same connection.
+    Odmr,
 }
 
 /// One get file.
@@ -58,7 +61,19 @@ pub struct GetConf {
     pub tls: Option<TlsMode>,
     pub tls_verify: bool,
     pub tls_ca_file: Option<PathBuf>,
+    /// The account's mail domains: multidrop takes recipients only in
+    /// these; ODMR asks `ATRN` for them.
+    pub domains: Vec<String>,
+    /// Deliver each message to the recipients its envelope headers name.
+    pub do_multidrop: bool,
+    /// The headers multidrop reads, in order.
+    pub multidrop_headers: Vec<String>,
+    /// Multidrop may hand a recipient that is not local to the routes.
+    pub do_multidrop_relay: bool,
 }
+
+/// The headers multidrop reads when the get file names none.
+pub const MULTIDROP_HEADERS: &[&str] = &["Envelope-To", "Delivered-To", "X-Original-To"];
 
 impl GetConf {
     /// Reads a get file for fetching; all required values must be present.
@@ -107,6 +122,10 @@ impl GetConf {
             tls: None,
             tls_verify: true,
             tls_ca_file: None,
+            domains: Vec::new(),
+            do_multidrop: false,
+            multidrop_headers: MULTIDROP_HEADERS.iter().map(|h| h.to_string()).collect(),
+            do_multidrop_relay: false,
         };
         for st in tokenize(text, path)? {
             let (opt, _) = resolve(GET, &st, path)?;
@@ -127,14 +146,18 @@ impl GetConf {
         if g.pass.is_none() && g.pass_command.is_none() {
             return missing("pass");
         }
-        if need_address && g.address.is_none() {
+        let odmr = g.protocol == GetProtocol::Odmr;
+        if need_address && !odmr && g.address.is_none() {
             return missing("address");
         }
+        if (odmr || g.do_multidrop) && g.domains.is_empty() {
+            return missing("domains");
+        }
         if g.port == 0 {
-            g.port = if g.tls == Some(TlsMode::Smtps) {
-                995
-            } else {
-                110
+            g.port = match (odmr, g.tls == Some(TlsMode::Smtps)) {
+                (false, true) => 995,
+                (false, false) => 110,
+                (true, _) => 366,
             };
         }
         g.address = g.address.map(|a| a.qualify(&cfg.host_name));
@@ -153,7 +176,8 @@ fn apply(g: &mut GetConf, f: G, at: &At, v: &str, incl: bool) -> Result<(), Conf
     };
     match f {
         G::Protocol => {
-            g.protocol = [GetProtocol::Pop3, GetProtocol::Apop][at.choice(v, GET_PROTOCOL)?]
+            g.protocol = [GetProtocol::Pop3, GetProtocol::Apop, GetProtocol::Odmr]
+                [at.choice(v, GET_PROTOCOL)?]
         }
         G::Server => {
             // Unlike `host_name`, never a `/file`: just a host name.
@@ -192,6 +216,15 @@ fn apply(g: &mut GetConf, f: G, at: &At, v: &str, incl: bool) -> Result<(), Conf
         }
         G::TlsVerify => g.tls_verify = at.boolean(v)?,
         G::TlsCaFile => g.tls_ca_file = at.opt_path(v),
+        G::Domains => {
+            g.domains = at.list(v, incl)?;
+            for d in &g.domains {
+                at.check_host(d)?;
+            }
+        }
+        G::DoMultidrop => g.do_multidrop = at.boolean(v)?,
+        G::MultidropHeaders => g.multidrop_headers = at.list(v, incl)?,
+        G::DoMultidropRelay => g.do_multidrop_relay = at.boolean(v)?,
     }
     Ok(())
 }

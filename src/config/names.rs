@@ -128,7 +128,7 @@ pub const ROUTE_TLS: &[&str] = &["none", "starttls", "smtps"];
 pub const GET_TLS: &[&str] = &["none", "starttls", "stls", "pop3s"];
 pub const AUTH_NAME: &[&str] = &["plain", "login", "cram-md5", "xoauth2"];
 pub const ROUTE_PROTOCOL: &[&str] = &["smtp", "pipe"];
-pub const GET_PROTOCOL: &[&str] = &["pop3", "apop"];
+pub const GET_PROTOCOL: &[&str] = &["pop3", "apop", "odmr"];
 
 /// masqmail.conf (config.md §2.1, DESIGN.md "New options").
 #[rustfmt::skip]
@@ -272,6 +272,7 @@ pub static ROUTE: &[Opt<R>] = &[
 pub enum G {
     Protocol, Server, Port, ResolveList, User, Pass, PassCommand, Address, ReturnPath, DoKeep,
     DoUidl, DoUidlDele, MaxSize, MaxSizeDelete, MaxCount, Wrapper, DoSsl, Tls, TlsVerify, TlsCaFile,
+    Domains, DoMultidrop, MultidropHeaders, DoMultidropRelay,
 }
 
 /// Get files (config.md §4, DESIGN.md "New options").
@@ -297,6 +298,10 @@ pub static GET: &[Opt<G>] = &[
     o("tls", G::Tls, Ty::Choice(GET_TLS)),
     o("tls_verify", G::TlsVerify, Ty::Bool),
     o("tls_ca_file", G::TlsCaFile, Ty::Path),
+    incl("domains", G::Domains, Ty::List),
+    o("do_multidrop", G::DoMultidrop, Ty::Bool),
+    incl("multidrop_headers", G::MultidropHeaders, Ty::List),
+    o("do_multidrop_relay", G::DoMultidropRelay, Ty::Bool),
 ];
 
 /// Finds the option of `st.key` in `table`. For `name.NAME` options the

@@ -46,7 +46,7 @@ fn every_route_and_get_option_parses() {
         );
     }
     // `pass_command` as the credential, so that setting `pass` is visible.
-    let get_base = "server = pop.example\nuser = u\npass_command = /bin/pw\naddress = me\n";
+    let get_base = "server = pop.example\nuser = u\npass_command = /bin/pw\naddress = me\ndomains = base.example\n";
     let base = format!("{:?}", get(get_base).unwrap());
     for opt in GET {
         let values: &[&str] = if opt.ty == Ty::Bool {
@@ -219,7 +219,7 @@ fn get_files() {
         ),
         (
             "protocol = imap\n",
-            "g.get:1: `protocol`: 'imap' must be one of pop3, apop",
+            "g.get:1: `protocol`: 'imap' must be one of pop3, apop, odmr",
         ),
         (
             "sever = s\n",

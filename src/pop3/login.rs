@@ -66,7 +66,9 @@ pub async fn login(get: &GetConf, secret_limit: Duration) -> Result<(), Pop3Erro
             let digest = apop_digest(stamp, &secret);
             conn.command(&format!("APOP {} {digest}", get.user)).await?
         }
-        GetProtocol::Pop3 => {
+        // An ODMR account has no POP3 login: treated as USER/PASS, which
+        // its server will refuse (a route should not name such a file).
+        GetProtocol::Pop3 | GetProtocol::Odmr => {
             if !tls && get.tls != Some(TlsMode::None) {
                 return Err(Pop3Error::Cleartext {
                     server: conn.server().to_string(),

@@ -67,7 +67,12 @@ impl Spool {
     /// Locks message `id` without blocking. `Ok(None)`: another process (or
     /// another handle in this one) holds it.
     pub fn lock(&self, id: &QueueId) -> Result<Option<MessageLock>, SpoolError> {
-        let name = format!("{id}.lock");
+        self.lock_named(format!("{id}.lock"))
+    }
+
+    /// Locks `<lock_dir>/<name>` the same way (the fetch lock of spool.md
+    /// §9.2). `name` must be one path component.
+    pub fn lock_named(&self, name: String) -> Result<Option<MessageLock>, SpoolError> {
         let err = |e: Errno| SpoolError::io(self.locks.join(&name), e.into());
         for _ in 0..TRIES {
             let flags = OFlags::RDWR
@@ -109,7 +114,7 @@ impl Spool {
                 Err(e) => return Err(err(e)),
             }
         }
-        tracing::warn!(id = %id, "lock file keeps changing; treating the message as locked");
+        tracing::warn!(lock = %name, "lock file keeps changing; treating it as locked");
         Ok(None)
     }
 }

@@ -16,7 +16,7 @@
 //! # Security
 //! The peer is hostile; the session decides, this file only enforces time
 //! and memory. Per session it holds a few fixed buffers (see [`super::conn`]
-//! and [`super::inbound::BODY_BUFFER`]); message content goes to the spool's temporary
+//! and [`crate::inbound::content::spool::BODY_BUFFER`]); message content goes to the spool's temporary
 //! file as it arrives and becomes a message only at the durable commit.
 
 use std::sync::Arc;
@@ -26,11 +26,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::conn::{Conn, Input, Stop};
-use super::inbound::Inbound;
-use super::receive::Content;
 use super::reply::Reply;
 use super::session::{Session, Step};
 use super::{Limits, ServerCtx};
+use crate::inbound::content::Content;
+use crate::inbound::content::spool::Inbound;
 
 /// How the command loop ended.
 enum End<S> {
@@ -122,7 +122,8 @@ where
             Step::ReceiveData(r) => match conn.reply(&r, write_by).await {
                 Err(stop) => Err(stop),
                 Ok(()) => {
-                    let mut inbound = Inbound::new(Content::data(limits.max_body));
+                    let mut inbound =
+                        Inbound::new(Content::data(limits.max_body), ctx.next_transfer());
                     match receive(&mut conn, &mut inbound, ctx).await {
                         Ok(()) => Ok(finish(session, ctx, inbound).await),
                         Err(stop) => Err(stop),
@@ -130,9 +131,9 @@ where
                 }
             },
             Step::ReceiveChunk { size, last } => {
-                let mut inbound = chunks
-                    .take()
-                    .unwrap_or_else(|| Inbound::new(Content::chunks(limits.max_body)));
+                let mut inbound = chunks.take().unwrap_or_else(|| {
+                    Inbound::new(Content::chunks(limits.max_body), ctx.next_transfer())
+                });
                 inbound.content.expect_chunk(size);
                 match receive(&mut conn, &mut inbound, ctx).await {
                     Err(stop) => Err(stop),
@@ -188,7 +189,7 @@ where
         let (consumed, complete) = inbound.content.feed(&conn.input);
         conn.input.drain(..consumed);
         rate.add(consumed);
-        inbound.write(ctx, false).await;
+        inbound.write(&ctx.target, false).await;
         if complete {
             return Ok(());
         }
@@ -217,7 +218,7 @@ where
 
 /// Ends a transaction's content: the session decides, the spool commits.
 async fn finish(session: &mut Session, ctx: &Arc<ServerCtx>, inbound: Inbound) -> Reply {
-    let finished = inbound.end(ctx).await;
+    let finished = inbound.end(&ctx.target).await;
     let step = session.content_end(finished.as_ref().map(|_| ()).map_err(|e| *e));
     let (Step::Commit(sub), Ok(finished)) = (step.clone(), finished) else {
         return match step {
@@ -225,7 +226,7 @@ async fn finish(session: &mut Session, ctx: &Arc<ServerCtx>, inbound: Inbound) -
             _ => Reply::spool_error(),
         };
     };
-    let result = finished.commit(ctx, *sub).await;
+    let result = finished.commit(&ctx.target, *sub).await;
     let reply = session.committed(result.as_ref().map(|m| &m.id));
     if let Ok(msg) = result
         && let Some(hook) = &ctx.on_accepted

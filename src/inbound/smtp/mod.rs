@@ -8,17 +8,16 @@
 //! * [`command`]: command lines → typed commands; the one line splitter.
 //! * [`session`]: the dialogue as a state machine returning [`Step`]s.
 //! * [`reply`]: every reply, with its enhanced status code, in one table.
-//! * [`data`], `receive`: DATA/BDAT content → header fields and body text.
+//! * [`crate::inbound::content`]: DATA/BDAT content → header fields and
+//!   body text, streamed into the spool.
 //! * [`policy`]: the relay rule; [`peer`]: who is at the other end.
-//! * `conn`, `driver`, `inbound`: the tokio side: bytes, deadlines, the
-//!   spool file and the commit.
+//! * `conn`, `driver`: the tokio side: bytes, deadlines, the steps.
 //!
 //! # Security
 //! The client is hostile: see each module. Memory per session is a small
 //! constant whatever the message size; every wait has a deadline.
 
 pub mod command;
-pub mod data;
 pub mod peer;
 pub mod policy;
 pub mod reply;
@@ -26,8 +25,6 @@ pub mod session;
 
 mod conn;
 mod driver;
-mod inbound;
-mod receive;
 
 pub use peer::Peer;
 pub use reply::Reply;
@@ -40,6 +37,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::config::Config;
+use crate::inbound::content::spool::Target;
 use crate::message::QueueId;
 use crate::spool::Spool;
 
@@ -80,6 +78,8 @@ pub type OnAccepted = Box<dyn Fn(QueueId) + Send + Sync>;
 pub struct ServerCtx {
     pub cfg: Arc<Config>,
     pub spool: Spool,
+    /// The same, for the content pipeline.
+    pub target: Target,
     /// Set when `tls_cert_file`/`tls_key_file` are: STARTTLS is offered.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub limits: Limits,
@@ -96,6 +96,10 @@ impl ServerCtx {
     ) -> ServerCtx {
         let limits = Limits::for_config(&cfg);
         ServerCtx {
+            target: Target {
+                cfg: Arc::clone(&cfg),
+                spool: spool.clone(),
+            },
             cfg,
             spool,
             tls,

@@ -24,6 +24,7 @@ use super::reply::Reply;
 use crate::accept::{AcceptError, Submission};
 use crate::address::{Address, PipePolicy, parse_path};
 use crate::config::Config;
+pub use crate::inbound::content::ContentError;
 use crate::message::{Protocol, QueueId};
 
 /// What the driver must do next.
@@ -49,17 +50,6 @@ pub enum Step {
     /// Spool the received content with this envelope, then call
     /// [`Session::committed`].
     Commit(Box<Submission>),
-}
-
-/// Why received content cannot be spooled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContentError {
-    /// More than the message size limit.
-    TooLarge,
-    /// The header section passed its limit.
-    HeadersTooLarge,
-    /// Writing the content to the spool failed.
-    Spool,
 }
 
 /// What the session needs to know about its world.

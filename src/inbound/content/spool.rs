@@ -15,27 +15,36 @@
 
 use std::sync::Arc;
 
-use super::ServerCtx;
-use super::receive::Content;
-use super::session::ContentError;
+use super::{Content, ContentError};
 use crate::accept::{AcceptError, Submission, accept_reserved, reserve};
+use crate::config::Config;
 use crate::message::Message;
-use crate::spool::Reservation;
+use crate::spool::{Reservation, Spool};
+
+/// Where content goes: the configuration and spool of the process.
+#[derive(Clone)]
+pub struct Target {
+    pub cfg: Arc<Config>,
+    pub spool: Spool,
+}
 
 /// Body text collected before it is written to the spool file.
 pub const BODY_BUFFER: usize = 64 * 1024;
 
 pub struct Inbound {
     pub content: Content,
+    /// The id's transfer number, should a reservation be needed.
+    transfer: u32,
     reservation: Option<Reservation>,
     /// Writing failed: the content is read on but not kept.
     failed: bool,
 }
 
 impl Inbound {
-    pub fn new(content: Content) -> Inbound {
+    pub fn new(content: Content, transfer: u32) -> Inbound {
         Inbound {
             content,
+            transfer,
             reservation: None,
             failed: false,
         }
@@ -43,7 +52,7 @@ impl Inbound {
 
     /// Writes the body text collected so far once there is enough of it
     /// (or `all` of it), on a blocking thread.
-    pub async fn write(&mut self, ctx: &Arc<ServerCtx>, all: bool) {
+    pub async fn write(&mut self, target: &Target, all: bool) {
         if self.content.error().is_some() || self.failed {
             // Never to be committed: free the disk space now.
             self.reservation = None;
@@ -55,11 +64,12 @@ impl Inbound {
         }
         let body = std::mem::take(&mut self.content.body);
         let reservation = self.reservation.take();
-        let job_ctx = Arc::clone(ctx);
+        let spool = target.spool.clone();
+        let transfer = self.transfer;
         let job = tokio::task::spawn_blocking(move || {
             let mut res = match reservation {
                 Some(res) => res,
-                None => reserve(&job_ctx.spool, job_ctx.next_transfer())?,
+                None => reserve(&spool, transfer)?,
             };
             res.append(&body)?;
             Ok::<_, AcceptError>((res, body))
@@ -82,8 +92,8 @@ impl Inbound {
     }
 
     /// The end of the content: what the session is told.
-    pub async fn end(mut self, ctx: &Arc<ServerCtx>) -> Result<Finished, ContentError> {
-        self.write(ctx, true).await;
+    pub async fn end(mut self, target: &Target) -> Result<Finished, ContentError> {
+        self.write(target, true).await;
         if self.failed {
             return Err(ContentError::Spool);
         }
@@ -91,6 +101,7 @@ impl Inbound {
         Ok(Finished {
             headers,
             tail,
+            transfer: self.transfer,
             reservation: self.reservation,
         })
     }
@@ -98,7 +109,10 @@ impl Inbound {
 
 /// Received content waiting for its envelope.
 pub struct Finished {
-    headers: Vec<crate::message::Header>,
+    /// The header fields as received; the caller may look at them (the
+    /// fetch derives the envelope from them) and change them.
+    pub headers: Vec<crate::message::Header>,
+    transfer: u32,
     /// Body text not yet written.
     tail: Vec<u8>,
     reservation: Option<Reservation>,
@@ -107,19 +121,15 @@ pub struct Finished {
 impl Finished {
     /// Commits the message durably (on a blocking thread: the commit
     /// fsyncs). `Ok` is the only thing that allows a 250.
-    pub async fn commit(
-        self,
-        ctx: &Arc<ServerCtx>,
-        sub: Submission,
-    ) -> Result<Message, AcceptError> {
-        let ctx = Arc::clone(ctx);
+    pub async fn commit(self, target: &Target, sub: Submission) -> Result<Message, AcceptError> {
+        let target = target.clone();
         let job = tokio::task::spawn_blocking(move || {
             let mut res = match self.reservation {
                 Some(res) => res,
-                None => reserve(&ctx.spool, ctx.next_transfer())?,
+                None => reserve(&target.spool, self.transfer)?,
             };
             res.append(&self.tail)?;
-            accept_reserved(&ctx.cfg, &ctx.spool, sub, self.headers, res)
+            accept_reserved(&target.cfg, &target.spool, sub, self.headers, res)
         });
         match job.await {
             Ok(result) => result,

@@ -329,5 +329,5 @@ impl Sink {
 }
 
 #[cfg(test)]
-#[path = "data_tests.rs"]
+#[path = "decode_tests.rs"]
 mod tests;

@@ -1,19 +1,39 @@
-//! Receiving one message's content (DATA or BDAT chunks), sans-IO: wire
-//! bytes in, header fields and body text out. The driver writes the body
-//! to the spool's temporary data file as it comes, so memory stays a
-//! small constant whatever the message size.
+//! Receiving one message's content from the network — SMTP DATA or BDAT
+//! chunks, a POP3 RETR — sans-IO: wire bytes in, header fields and body
+//! text out. The drivers write the body to the spool's temporary data
+//! file as it comes ([`spool`]), so memory stays a small constant whatever
+//! the message size.
+//!
+//! * [`decode`]: the DATA/RETR decoder (CRLF.CRLF as the only end,
+//!   dot-unstuffing) and the BDAT chunk assembler.
+//! * [`Content`]: a decoder plus the header split.
+//! * [`spool`]: the content on its way into the spool, and the commit.
 //!
 //! # Security
-//! The content is hostile. The decoders ([`super::data`]) find the only
-//! end of DATA (CRLF.CRLF) and keep BDAT in step; the header section is
-//! bounded by [`MAX_STREAM_HEADER_BYTES`]; past the size limit nothing is
-//! kept (the rest is read and dropped so the session stays in step, and
-//! the transaction ends with 552).
+//! The content is hostile. The decoders find the only end of DATA
+//! (CRLF.CRLF) and keep BDAT in step; the header section is bounded by
+//! [`MAX_STREAM_HEADER_BYTES`]; past the size limit nothing is kept (the
+//! rest is read and dropped so the session stays in step, and the
+//! transaction ends with a refusal).
 
-use super::data::{ChunkAssembler, DataDecoder, Feed};
-use super::session::ContentError;
+pub mod decode;
+pub mod spool;
+
+use decode::{ChunkAssembler, DataDecoder, Feed};
+
 use crate::message::Header;
 use crate::message::stream::{HeaderSplitter, MAX_STREAM_HEADER_BYTES};
+
+/// Why received content cannot be spooled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentError {
+    /// More than the message size limit.
+    TooLarge,
+    /// The header section passed its limit.
+    HeadersTooLarge,
+    /// Writing the content to the spool failed.
+    Spool,
+}
 
 #[derive(Debug)]
 enum Decoder {
@@ -32,7 +52,7 @@ pub struct Content {
 }
 
 impl Content {
-    /// Content of a DATA command; `max_body` 0 is no limit.
+    /// Dot-terminated content (SMTP DATA, POP3 RETR); `max_body` 0 is no limit.
     pub fn data(max_body: u64) -> Content {
         Content::new(Decoder::Data(DataDecoder::new(max_body)))
     }

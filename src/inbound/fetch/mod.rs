@@ -1,0 +1,15 @@
+//! Fetching mail from the provider when online (delivery.md §15; `-g`,
+//! `-go`): a get file names an account; the protocol module speaks to it
+//! and every retrieved message goes through [`crate::accept`] like any
+//! other, durably, before the server is told to delete it.
+//!
+//! * [`pop3`]: the POP3 dialogue as a sans-IO state machine.
+//! * [`envelope`]: return path, recipients (multidrop) and header rules.
+//! * [`uidl`]: which messages were fetched already (the UIDL file).
+//!
+//! # Security
+//! The server is untrusted: see each module.
+
+pub mod envelope;
+pub mod pop3;
+pub mod uidl;
