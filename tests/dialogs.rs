@@ -96,7 +96,10 @@ fn dialogs() {
     assert!(!files.is_empty(), "no dialog files in {}", dir.display());
     let mut failures = Vec::new();
     for file in &files {
-        let name = format!("tests/dialogs/{}", file.file_name().unwrap().to_string_lossy());
+        let name = format!(
+            "tests/dialogs/{}",
+            file.file_name().unwrap().to_string_lossy()
+        );
         match run_file(file, &name) {
             Ok(()) => eprintln!("dialog {name}: ok"),
             Err(e) => {
@@ -179,7 +182,10 @@ async fn converse(script: Script, cfg: Config, spool: Spool) -> Result<(), Fail>
     let mut rest = std::mem::take(&mut c.buf);
     let read_rest = tokio::time::timeout(TIMEOUT, c.io.read_to_end(&mut rest)).await;
     if !rest.is_empty() {
-        return Err((0, format!("output nobody expected at the end: {}", show(&rest))));
+        return Err((
+            0,
+            format!("output nobody expected at the end: {}", show(&rest)),
+        ));
     }
     if read_rest.is_err() {
         return Err((0, "the server did not close after the client did".into()));
@@ -238,7 +244,9 @@ async fn step(c: &mut Client, spool_dir: &Path, op: Op) -> Result<(), String> {
                 "reply" => c.last.join("\n").into_bytes(),
                 suffix => only_message_file(spool_dir, if suffix == "body" { "-D" } else { "-H" })?,
             };
-            let found = hay.windows(needle.len().max(1)).any(|w| w == needle.as_slice());
+            let found = hay
+                .windows(needle.len().max(1))
+                .any(|w| w == needle.as_slice());
             if found == present {
                 return Ok(());
             }
@@ -270,7 +278,9 @@ struct Client {
 impl Client {
     async fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
         match tokio::time::timeout(TIMEOUT, self.io.write_all(bytes)).await {
-            Err(_) => Err(format!("could not send within {TIMEOUT:?} (server not reading)")),
+            Err(_) => Err(format!(
+                "could not send within {TIMEOUT:?} (server not reading)"
+            )),
             Ok(Err(e)) => Err(format!("could not send: {e}")),
             Ok(Ok(())) => Ok(()),
         }
@@ -468,7 +478,8 @@ fn nonempty(s: &str) -> Result<String, String> {
 }
 
 fn number(s: &str) -> Result<usize, String> {
-    s.parse().map_err(|_| format!("expected a number, got {s:?}"))
+    s.parse()
+        .map_err(|_| format!("expected a number, got {s:?}"))
 }
 
 fn expectation(rest: &str) -> Result<Op, String> {
@@ -544,7 +555,10 @@ fn format_errors_name_the_line() {
         ("~> \"a\\qb\"\n", "1: unknown escape"),
         ("~> unquoted\n", "1: expected a \"quoted string\""),
         ("=> many x\n", "1: expected a number"),
-        ("\n\nexpect body has \"x\"\n", "3: expected `contains` or `lacks`"),
+        (
+            "\n\nexpect body has \"x\"\n",
+            "3: expected `contains` or `lacks`",
+        ),
     ];
     for (text, want) in bad {
         let got = parse(text).err().unwrap_or_default();
