@@ -11,6 +11,7 @@
 //! masqmail act with privileges the caller does not have.
 
 mod accept;
+mod fetch;
 mod queue;
 mod smtp;
 mod startup;
@@ -93,8 +94,7 @@ fn run(argv0: &OsString, args: &[OsString]) -> Result<i32, Exit> {
 /// a later issue.
 fn not_implemented(mode: &Mode) -> Option<&'static str> {
     match mode {
-        Mode::Fetch { .. } => Some("-g (POP3 fetch)"),
-        Mode::FetchDaemon { .. } => Some("-go (POP3 fetch daemon)"),
+        Mode::FetchDaemon { .. } => Some("-go INTERVAL (fetch daemon)"),
         _ => None,
     }
 }
@@ -108,6 +108,7 @@ fn dispatch(cfg: &Config, inv: &Invocation) -> Result<i32, Exit> {
         Mode::Remove => queue::remove(cfg, &inv.operands),
         Mode::NoOp => Ok(code::OK),
         Mode::Smtp => smtp::session(cfg),
+        Mode::Fetch { what, then } => fetch::run(cfg, what, then.as_ref()),
         Mode::Daemon {
             listen,
             queue_interval,

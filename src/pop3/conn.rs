@@ -180,6 +180,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             .await
     }
 
+    /// The stream and what was read but not yet taken (a session that
+    /// reads on its own, as the fetch does).
+    pub fn into_parts(self) -> (S, Vec<u8>) {
+        (self.io, self.input)
+    }
+
     /// Best-effort close (TLS close_notify, then EOF); never a QUIT.
     pub async fn shutdown(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.io.shutdown()).await;

@@ -23,8 +23,32 @@ pub struct Pop3Config {
     pub pop3s: bool,
     /// Answer CAPA with -ERR (an old server).
     pub no_capa: bool,
-    /// Messages in every user's mailbox (shared; DELE marks them).
+    /// Messages in every user's mailbox (shared; DELE marks them, QUIT
+    /// removes the marked ones for later sessions).
     pub messages: Vec<Vec<u8>>,
+    /// Announce PIPELINING in CAPA (RFC 2449).
+    pub pipelining: bool,
+    /// Announce nothing and answer UIDL with -ERR.
+    pub no_uidl: bool,
+    /// How the server misbehaves.
+    pub fault: Fault,
+}
+
+/// A hostile or broken server.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub enum Fault {
+    #[default]
+    None,
+    /// Close the connection right after sending the n-th RETR (from 1).
+    DropAfterRetr(usize),
+    /// Close the connection right after answering the first DELE.
+    DropAfterDele,
+    /// Close instead of answering QUIT (nothing is deleted: RFC 1939 §6).
+    DropBeforeQuit,
+    /// Answer LIST with a line far longer than any POP3 line.
+    OversizedList,
+    /// Stop answering after the greeting (a hung server).
+    Hang,
 }
 
 /// One command line as received.
@@ -44,6 +68,11 @@ struct Shared {
     deleted: Vec<usize>,
     quits: u32,
     connections: u32,
+    /// The mailbox: `None` for messages deleted by an earlier QUIT.
+    mailbox: Option<Vec<Option<Vec<u8>>>>,
+    /// Times the server waited for the client with nothing buffered.
+    turns: u32,
+    retrs: usize,
 }
 
 pub struct Pop3Server {
@@ -104,6 +133,20 @@ impl Pop3Server {
     pub fn connections(&self) -> u32 {
         lock(&self.shared).connections
     }
+
+    /// Round trips: the connection (greeting) plus every time the server
+    /// had answered everything and waited for the client.
+    pub fn turns(&self) -> u32 {
+        lock(&self.shared).turns
+    }
+
+    /// Messages still on the server.
+    pub fn remaining(&self) -> usize {
+        lock(&self.shared)
+            .mailbox
+            .as_ref()
+            .map_or(0, |m| m.iter().flatten().count())
+    }
 }
 
 fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -126,11 +169,14 @@ fn tls_over(cfg: &Pop3Config, tcp: TcpStream) -> io::Result<Box<dyn Io>> {
 fn session(cfg: &Pop3Config, sh: &Mutex<Shared>, n: u32, tcp: TcpStream) -> io::Result<()> {
     let raw = tcp.try_clone()?;
     let mut tls = cfg.pop3s;
-    let mut io: BufReader<Box<dyn Io>> = BufReader::new(if tls {
-        tls_over(cfg, tcp)?
-    } else {
-        Box::new(tcp)
-    });
+    let mut io: BufReader<Box<dyn Io>> = BufReader::with_capacity(
+        65536,
+        if tls {
+            tls_over(cfg, tcp)?
+        } else {
+            Box::new(tcp)
+        },
+    );
     let clock = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -146,8 +192,36 @@ fn session(cfg: &Pop3Config, sh: &Mutex<Shared>, n: u32, tcp: TcpStream) -> io::
     let mut user: Option<String> = None;
     let mut authed = false;
     let mut marked: Vec<usize> = Vec::new();
+    let mailbox: Vec<Option<Vec<u8>>> = {
+        let mut s = lock(sh);
+        s.turns += 1;
+        s.mailbox
+            .get_or_insert_with(|| cfg.messages.iter().cloned().map(Some).collect())
+            .clone()
+    };
+    let messages: Vec<Vec<u8>> = mailbox
+        .iter()
+        .map(|m| m.clone().unwrap_or_default())
+        .collect();
+    let gone: Vec<usize> = (0..mailbox.len())
+        .filter(|&i| mailbox[i].is_none())
+        .collect();
+    let view = Pop3Config {
+        messages,
+        ..cfg.clone()
+    };
+    let cfg = &view;
+    marked.extend(&gone);
+    if cfg.fault == Fault::Hang {
+        std::thread::sleep(Duration::from_secs(60));
+        return Ok(());
+    }
     loop {
         let mut line = String::new();
+        if io.buffer().is_empty() {
+            io.get_mut().flush()?;
+            lock(sh).turns += 1;
+        }
         if io.read_line(&mut line)? == 0 {
             return Ok(());
         }
@@ -173,12 +247,14 @@ fn session(cfg: &Pop3Config, sh: &Mutex<Shared>, n: u32, tcp: TcpStream) -> io::
                 } else {
                     ""
                 };
-                format!("+OK\r\nUSER\r\nUIDL\r\n{stls}.")
+                let pipe = if cfg.pipelining { "PIPELINING\r\n" } else { "" };
+                let uidl = if cfg.no_uidl { "" } else { "UIDL\r\n" };
+                format!("+OK\r\nUSER\r\n{uidl}{pipe}{stls}.")
             }
             ("STLS", false) if cfg.tls.is_some() && !tls => {
                 io.get_mut().write_all(b"+OK begin TLS\r\n")?;
                 // Anything buffered in clear is dropped with the reader.
-                io = BufReader::new(tls_over(cfg, raw.try_clone()?)?);
+                io = BufReader::with_capacity(65536, tls_over(cfg, raw.try_clone()?)?);
                 tls = true;
                 continue;
             }
@@ -206,13 +282,27 @@ fn session(cfg: &Pop3Config, sh: &Mutex<Shared>, n: u32, tcp: TcpStream) -> io::
                 }
             }
             ("QUIT", _) => {
-                io.get_mut().write_all(b"+OK bye\r\n")?;
-                io.get_mut().flush()?;
+                if cfg.fault == Fault::DropBeforeQuit {
+                    return Ok(());
+                }
                 let mut s = lock(sh);
                 s.quits += 1;
                 if authed {
-                    s.deleted.extend(marked.iter().map(|i| i + 1));
+                    let new: Vec<usize> = marked
+                        .iter()
+                        .filter(|i| !gone.contains(i))
+                        .copied()
+                        .collect();
+                    s.deleted.extend(new.iter().map(|i| i + 1));
+                    if let Some(mb) = s.mailbox.as_mut() {
+                        for i in new {
+                            mb[i] = None;
+                        }
+                    }
                 }
+                drop(s);
+                io.get_mut().write_all(b"+OK bye\r\n")?;
+                io.get_mut().flush()?;
                 return Ok(());
             }
             ("NOOP", true) => "+OK".into(),
@@ -221,7 +311,11 @@ fn session(cfg: &Pop3Config, sh: &Mutex<Shared>, n: u32, tcp: TcpStream) -> io::
                 let size: usize = live.iter().map(|(_, m)| m.len()).sum();
                 format!("+OK {} {size}", live.len())
             }
+            ("LIST", true) if cfg.fault == Fault::OversizedList => {
+                format!("+OK\r\n1 {}\r\n.", "9".repeat(5000))
+            }
             ("LIST", true) => listing(cfg, &marked, |m| m.len().to_string()),
+            ("UIDL", true) if cfg.no_uidl => "-ERR no UIDL".into(),
             ("UIDL", true) => listing(cfg, &marked, |m| format!("uid{:x}", checksum(m))),
             ("RETR", true) => match msg_index(cfg, &marked, arg) {
                 Some(i) => {
@@ -234,6 +328,16 @@ fn session(cfg: &Pop3Config, sh: &Mutex<Shared>, n: u32, tcp: TcpStream) -> io::
                         out.push_str("\r\n");
                     }
                     out.push('.');
+                    let n = {
+                        let mut s = lock(sh);
+                        s.retrs += 1;
+                        s.retrs
+                    };
+                    if cfg.fault == Fault::DropAfterRetr(n) {
+                        io.get_mut().write_all(format!("{out}\r\n").as_bytes())?;
+                        io.get_mut().flush()?;
+                        return Ok(());
+                    }
                     out
                 }
                 None => "-ERR no such message".into(),
@@ -241,6 +345,11 @@ fn session(cfg: &Pop3Config, sh: &Mutex<Shared>, n: u32, tcp: TcpStream) -> io::
             ("DELE", true) => match msg_index(cfg, &marked, arg) {
                 Some(i) => {
                     marked.push(i);
+                    if cfg.fault == Fault::DropAfterDele {
+                        io.get_mut().write_all(b"+OK deleted\r\n")?;
+                        io.get_mut().flush()?;
+                        return Ok(());
+                    }
                     "+OK deleted".into()
                 }
                 None => "-ERR no such message".into(),

@@ -6,10 +6,30 @@
 //! * [`pop3`]: the POP3 dialogue as a sans-IO state machine.
 //! * [`envelope`]: return path, recipients (multidrop) and header rules.
 //! * [`uidl`]: which messages were fetched already (the UIDL file).
+//! * [`driver`], `wire`: the tokio side of a POP3 session; [`run`]: get
+//!   files, the fetch lock, the password.
 //!
 //! # Security
 //! The server is untrusted: see each module.
 
+pub mod driver;
 pub mod envelope;
 pub mod pop3;
+pub mod run;
 pub mod uidl;
+mod wire;
+
+pub use run::run_gets;
+
+use crate::config::GetConf;
+use crate::inbound::content::spool::Target;
+use crate::message::QueueId;
+
+/// ODMR get files (RFC 2645).
+async fn odmr_ids(get: &GetConf, _target: &Target) -> Vec<QueueId> {
+    tracing::error!(
+        "{}: protocol odmr: ODMR is not available in this build",
+        get.file.display()
+    );
+    Vec::new()
+}

@@ -171,8 +171,11 @@ impl Session {
         for m in &self.listed {
             let known = m.uid.as_ref().is_some_and(|u| self.plan.known.contains(u));
             if known {
+                // Known means safely spooled before: unless it is to be
+                // kept, it goes (also when an earlier session was cut
+                // off between RETR and DELE).
                 self.summary.known += 1;
-                if self.plan.do_uidl_dele && !self.plan.do_keep {
+                if !self.plan.do_keep || self.plan.do_uidl_dele {
                     cmds.push(Command::Dele(m.number));
                 }
                 continue;

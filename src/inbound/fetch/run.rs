@@ -1,0 +1,106 @@
+//! Running get files (delivery.md §15.1–15.2): for each, the fetch lock,
+//! the password, the UIDL file and one session; errors are logged per get
+//! file and never stop the others.
+//!
+//! # Security
+//! The fetch lock (`<lock_dir>/masqmail-get-<user>@<server>.lock`, an
+//! `flock` the kernel drops when the process dies) keeps two fetches of
+//! one account apart, so a message is never fetched twice at once.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::driver::{Fetched, fetch};
+use super::uidl::UidlStore;
+use crate::config::{Config, GetConf, GetProtocol};
+use crate::inbound::content::spool::Target;
+use crate::message::QueueId;
+use crate::pop3::login::secret;
+use crate::spool::Spool;
+
+/// Runs every get file in turn; the ids of all messages spooled.
+pub fn run_gets(cfg: &Arc<Config>, spool: &Spool, files: &[&Path]) -> Vec<QueueId> {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the runtime for fetching: {e}");
+            return Vec::new();
+        }
+    };
+    let target = Target {
+        cfg: Arc::clone(cfg),
+        spool: spool.clone(),
+    };
+    let mut ids = Vec::new();
+    for file in files {
+        let get = match crate::privs::as_root(|| GetConf::load(file, cfg)) {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::error!("{e}");
+                continue;
+            }
+        };
+        ids.extend(runtime.block_on(run_one(&get, &target)));
+    }
+    ids
+}
+
+/// One get file, under its fetch lock.
+pub async fn run_one(get: &GetConf, target: &Target) -> Vec<QueueId> {
+    let account = format!("{}@{}", get.user, get.server);
+    let lock_name = format!("masqmail-get-{account}.lock").replace(['/', '\0'], "_");
+    let _lock = match target.spool.lock_named(lock_name) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => {
+            tracing::info!("getting mail for {account} is locked");
+            return Vec::new();
+        }
+        Err(e) => {
+            tracing::error!("cannot lock the fetch for {account}: {e}");
+            return Vec::new();
+        }
+    };
+    if get.protocol == GetProtocol::Odmr {
+        return super::odmr_ids(get, target).await;
+    }
+    let limit = crate::exec::helper_limit(target.cfg.command_time_limit);
+    let secret = match secret(get, limit) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{e}");
+            return Vec::new();
+        }
+    };
+    let mut uidl = if get.do_uidl {
+        match UidlStore::open(&target.cfg.spool_dir, &get.user, &get.server) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                // Without it a kept message would be fetched again and
+                // again: do not fetch at all.
+                tracing::error!("{e}");
+                return Vec::new();
+            }
+        }
+    } else {
+        None
+    };
+    let (Fetched { summary, ids }, result) = fetch(get, target, secret, uidl.as_mut()).await;
+    match result {
+        Ok(()) => tracing::info!(
+            "fetched {} message(s) for {account}: {} listed, {} already fetched, {} too large, {} deleted",
+            summary.fetched,
+            summary.listed,
+            summary.known,
+            summary.too_large,
+            summary.deleted
+        ),
+        Err(e) => tracing::error!(
+            "fetching for {account}: {e} ({} message(s) spooled before)",
+            ids.len()
+        ),
+    }
+    ids
+}
