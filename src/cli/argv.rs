@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::names::defaults_for;
-use super::{CliError, Fetch, Invocation, Mode, QueueRun};
+use super::{CliError, Fetch, FetchEvery, Invocation, Mode, QueueRun};
 use crate::config::parse_interval;
 
 /// Parses `argv[1..]` (`args`) for the binary invoked as `argv0`.
@@ -97,12 +97,14 @@ impl<'a> Scan<'a> {
             "bd" => self.set_mode(Mode::Daemon {
                 queue_interval: None,
                 listen: true,
+                fetch: None,
             })?,
             "bD" => {
                 self.inv.foreground = true;
                 self.set_mode(Mode::Daemon {
                     queue_interval: None,
                     listen: true,
+                    fetch: None,
                 })?
             }
             "bi" => self.set_mode(Mode::NoOp)?,
@@ -151,6 +153,7 @@ impl<'a> Scan<'a> {
                 Some(v) => Mode::Daemon {
                     queue_interval: Some(interval("-q", v)?),
                     listen: false,
+                    fetch: None,
                 },
             };
             self.set_mode(mode)?;
@@ -232,14 +235,41 @@ fn merge(old: Mode, new: Mode) -> Result<Mode, CliError> {
             Daemon {
                 queue_interval: a,
                 listen: la,
+                fetch: fa,
             },
             Daemon {
                 queue_interval: b,
                 listen: lb,
+                fetch: fb,
             },
         ) => Daemon {
             queue_interval: b.or(a),
             listen: la || lb,
+            fetch: fb.or(fa),
+        },
+        // `-bd -q30m -go10m`: one process listens, runs the queue and fetches.
+        (
+            Daemon {
+                queue_interval,
+                listen,
+                ..
+            },
+            FetchDaemon { interval, name },
+        )
+        | (
+            FetchDaemon { interval, name },
+            Daemon {
+                queue_interval,
+                listen,
+                ..
+            },
+        ) => Daemon {
+            queue_interval,
+            listen,
+            fetch: Some(FetchEvery {
+                interval,
+                connection: name,
+            }),
         },
         (QueueRun(a), QueueRun(b)) => QueueRun(merge_run(Some(a), b)),
         (Fetch { what, then }, QueueRun(q)) => Fetch {

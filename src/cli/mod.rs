@@ -62,6 +62,8 @@ pub enum Mode {
     Daemon {
         queue_interval: Option<Duration>,
         listen: bool,
+        /// `-go INTERVAL [NAME]` given with it: the daemon fetches too.
+        fetch: Option<FetchEvery>,
     },
     /// `-q`, `-qo NAME`, `runq`.
     QueueRun(QueueRun),
@@ -83,6 +85,14 @@ pub enum Mode {
         interval: Duration,
         name: Option<String>,
     },
+}
+
+/// A fetch daemon's schedule (`-go INTERVAL [NAME]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchEvery {
+    pub interval: Duration,
+    /// The connection; `None`: online detection decides at each fetch.
+    pub connection: Option<String>,
 }
 
 /// Which queue run.

@@ -34,6 +34,7 @@
 //! symlinks ([`pidfile`]).
 
 mod detach;
+mod fetch;
 mod limits;
 mod listen;
 mod pidfile;
@@ -55,12 +56,34 @@ pub use pidfile::PidFileError;
 pub const GRACE: Duration = Duration::from_secs(5);
 
 /// What `-bd` / `-q<ival>` / `-bD` asked for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub listen: bool,
     pub queue_interval: Option<Duration>,
     /// `-bD`: stay in the foreground (systemd, tests).
     pub foreground: bool,
+    /// `-go INTERVAL [NAME]`: fetch at once, then every interval.
+    pub fetch: Option<FetchEvery>,
+}
+
+/// The fetch daemon's schedule.
+#[derive(Debug, Clone)]
+pub struct FetchEvery {
+    pub interval: Duration,
+    /// The connection; `None`: online detection decides each time.
+    pub connection: Option<String>,
+}
+
+impl Options {
+    /// A daemon that only fetches keeps its own pid file (cli.md §3.4),
+    /// so it can run beside the SMTP daemon.
+    fn pid_name(&self) -> &'static str {
+        if !self.listen && self.queue_interval.is_none() && self.fetch.is_some() {
+            "masqmail-get.pid"
+        } else {
+            "masqmail.pid"
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +142,7 @@ pub fn run(cfg: Config, opts: Options) -> Result<i32, DaemonError> {
         }
     };
     // Dropped (and so removed) on every return from here on.
-    let pid_file = PidFile::create(&cfg.pid_dir)?;
+    let pid_file = PidFile::create(&cfg.pid_dir, opts.pid_name())?;
     let listeners = if opts.listen {
         listen::bind_all(&cfg)?
     } else {

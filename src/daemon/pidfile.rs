@@ -21,12 +21,11 @@ use std::path::{Path, PathBuf};
 
 use crate::fs::durable::Dir;
 
-const NAME: &str = "masqmail.pid";
-
 /// The pid file of this process; removed on drop.
 #[derive(Debug)]
 pub(crate) struct PidFile {
     dir: Dir,
+    name: &'static str,
     pid: u32,
 }
 
@@ -41,9 +40,9 @@ pub struct PidFileError {
 impl PidFile {
     /// Creates `pid_dir` (one level, like the spool directories, cli.md
     /// §4.3) when missing and writes our pid to `pid_dir/masqmail.pid`.
-    pub(crate) fn create(pid_dir: &Path) -> Result<PidFile, PidFileError> {
+    pub(crate) fn create(pid_dir: &Path, name: &'static str) -> Result<PidFile, PidFileError> {
         let err = |source| PidFileError {
-            path: pid_dir.join(NAME),
+            path: pid_dir.join(name),
             source,
         };
         match std::fs::create_dir(pid_dir) {
@@ -52,16 +51,16 @@ impl PidFile {
         }
         let dir = Dir::open(pid_dir).map_err(err)?;
         let pid = std::process::id();
-        dir.write_durably(NAME, format!("{pid}\n").as_bytes(), 0o644)
+        dir.write_durably(name, format!("{pid}\n").as_bytes(), 0o644)
             .map_err(err)?;
-        Ok(PidFile { dir, pid })
+        Ok(PidFile { dir, name, pid })
     }
 
     /// Whether `masqmail.pid` still names this process.
     fn is_ours(&self) -> bool {
         let mut text = String::new();
         self.dir
-            .open_regular(NAME)
+            .open_regular(self.name)
             .and_then(|mut f| f.read_to_string(&mut text))
             .is_ok_and(|_| text.trim() == self.pid.to_string())
     }
@@ -70,12 +69,12 @@ impl PidFile {
         if !self.is_ours() {
             tracing::warn!(
                 "{} no longer holds pid {}: left as it is",
-                self.dir.join(NAME).display(),
+                self.dir.join(self.name).display(),
                 self.pid
             );
             return Ok(());
         }
-        self.dir.remove(NAME)
+        self.dir.remove(self.name)
     }
 }
 
@@ -85,7 +84,7 @@ impl Drop for PidFile {
     fn drop(&mut self) {
         let removed = crate::privs::as_root(|| self.remove());
         if let Err(e) = removed {
-            tracing::warn!("cannot remove {}: {e}", self.dir.join(NAME).display());
+            tracing::warn!("cannot remove {}: {e}", self.dir.join(self.name).display());
         }
     }
 }
@@ -101,15 +100,15 @@ mod tests {
         std::fs::create_dir(&run).unwrap();
         let target = tmp.path().join("victim");
         std::fs::write(&target, b"keep").unwrap();
-        std::os::unix::fs::symlink(&target, run.join(NAME)).unwrap();
+        std::os::unix::fs::symlink(&target, run.join(self.name)).unwrap();
         std::os::unix::fs::symlink(&target, run.join("masqmail.pid.tmp")).unwrap();
         let pid = PidFile::create(&run).unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"keep", "symlink followed");
-        let text = std::fs::read_to_string(run.join(NAME)).unwrap();
+        let text = std::fs::read_to_string(run.join(self.name)).unwrap();
         assert_eq!(text, format!("{}\n", std::process::id()));
         assert!(!run.join("masqmail.pid.tmp").exists());
         drop(pid);
-        assert!(!run.join(NAME).exists());
+        assert!(!run.join(self.name).exists());
     }
 
     #[test]
@@ -117,9 +116,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let run = tmp.path().join("run");
         let pid = PidFile::create(&run).unwrap();
-        std::fs::write(run.join(NAME), b"1\n").unwrap();
+        std::fs::write(run.join(self.name), b"1\n").unwrap();
         drop(pid);
-        assert_eq!(std::fs::read(run.join(NAME)).unwrap(), b"1\n");
+        assert_eq!(std::fs::read(run.join(self.name)).unwrap(), b"1\n");
         assert!(PidFile::create(&tmp.path().join("a/b")).is_err());
     }
 }

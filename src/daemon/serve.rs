@@ -49,8 +49,18 @@ pub(crate) async fn serve_until_stopped(
     if let Some(every) = opts.queue_interval {
         tasks.spawn(queue_timer(Arc::clone(&ctx), Arc::clone(&runs), every));
     }
+    // The fetch is not aborted mid-session: it is told to stop and ends
+    // after the fetch in progress (whose messages are then safe and
+    // deleted on the server), so a stop never leaves a message fetched
+    // but not deleted.
+    let (stop_fetch, fetch_stopped) = tokio::sync::watch::channel(false);
+    let fetcher = opts
+        .fetch
+        .clone()
+        .map(|every| tokio::spawn(super::fetch::timer(Arc::clone(&ctx), every, fetch_stopped)));
     super::ready(readiness);
     stop.await;
+    let _ = stop_fetch.send(true);
     tracing::info!(
         "stopping: no new connections; {} session(s) running",
         limits.sessions.running()
@@ -70,6 +80,9 @@ pub(crate) async fn serve_until_stopped(
     }
     // A queue run may be in the middle of a mailbox append: let it end.
     runs.wait_idle().await;
+    if let Some(f) = fetcher {
+        let _ = f.await;
+    }
 }
 
 /// The signals that stop the daemon.

@@ -94,7 +94,6 @@ fn run(argv0: &OsString, args: &[OsString]) -> Result<i32, Exit> {
 /// a later issue.
 fn not_implemented(mode: &Mode) -> Option<&'static str> {
     match mode {
-        Mode::FetchDaemon { .. } => Some("-go INTERVAL (fetch daemon)"),
         _ => None,
     }
 }
@@ -112,7 +111,15 @@ fn dispatch(cfg: &Config, inv: &Invocation) -> Result<i32, Exit> {
         Mode::Daemon {
             listen,
             queue_interval,
-        } => smtp::daemon(cfg, inv, *listen, *queue_interval),
+            fetch,
+        } => smtp::daemon(cfg, inv, *listen, *queue_interval, fetch.clone()),
+        Mode::FetchDaemon { interval, name } => {
+            let every = crate::cli::FetchEvery {
+                interval: *interval,
+                connection: name.clone(),
+            };
+            smtp::daemon(cfg, inv, false, None, Some(every))
+        }
         other => Err(Exit::fail(format!("unknown mode: {}", other.number()))),
     }
 }

@@ -66,6 +66,7 @@ pub fn daemon(
     inv: &Invocation,
     listen: bool,
     queue_interval: Option<std::time::Duration>,
+    fetch: Option<crate::cli::FetchEvery>,
 ) -> Result<i32, Exit> {
     let ruid = nix::unistd::getuid();
     let mail = privs::mail_user().ok().map(|(u, _)| u);
@@ -79,6 +80,10 @@ pub fn daemon(
         listen,
         queue_interval,
         foreground: inv.foreground,
+        fetch: fetch.map(|f| daemon::FetchEvery {
+            interval: f.interval,
+            connection: f.connection,
+        }),
     };
     daemon::run(cfg.clone(), opts).map_err(|e| Exit::fail(e.to_string()))
 }

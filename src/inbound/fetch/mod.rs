@@ -19,7 +19,7 @@ pub mod run;
 pub mod uidl;
 mod wire;
 
-pub use run::run_gets;
+pub use run::{Which, fetch_files, get_files, run_gets};
 
 use crate::config::GetConf;
 use crate::inbound::content::spool::Target;

@@ -7,7 +7,7 @@
 //! `flock` the kernel drops when the process dies) keeps two fetches of
 //! one account apart, so a message is never fetched twice at once.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::driver::{Fetched, fetch};
@@ -18,7 +18,50 @@ use crate::message::QueueId;
 use crate::pop3::login::secret;
 use crate::spool::Spool;
 
-/// Runs every get file in turn; the ids of all messages spooled.
+/// Which get files a fetch runs (`-g`, `-g NAME`, `-go [NAME]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Which {
+    All,
+    Named(String),
+    /// The gets of `online_gets.<connection>`; `None`: online detection.
+    Online(Option<String>),
+}
+
+/// The get files `what` names: `get.NAME` entries, or the items of
+/// `online_gets.<connection>` (a path, or the name of a `get.NAME`).
+pub fn get_files(cfg: &Config, what: &Which) -> Result<Vec<PathBuf>, String> {
+    let named = |name: &str| {
+        cfg.gets
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| p.clone())
+            .ok_or_else(|| format!("no get file named {name} (get.{name} in masqmail.conf)"))
+    };
+    match what {
+        Which::All => Ok(cfg.gets.iter().map(|(_, p)| p.clone()).collect()),
+        Which::Named(name) => Ok(vec![named(name)?]),
+        Which::Online(connection) => {
+            let Some(conn) = crate::online::connection_name(cfg, connection.as_deref()) else {
+                tracing::info!("not online: nothing to fetch");
+                return Ok(Vec::new());
+            };
+            let Some((_, items)) = cfg.online_gets.iter().find(|(n, _)| *n == conn) else {
+                tracing::info!("no online_gets.{conn}: nothing to fetch");
+                return Ok(Vec::new());
+            };
+            items
+                .iter()
+                .map(|item| match item.starts_with('/') {
+                    true => Ok(PathBuf::from(item)),
+                    false => named(item),
+                })
+                .collect()
+        }
+    }
+}
+
+/// Runs every get file in turn (on a runtime of its own); the ids of all
+/// messages spooled.
 pub fn run_gets(cfg: &Arc<Config>, spool: &Spool, files: &[&Path]) -> Vec<QueueId> {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -34,16 +77,21 @@ pub fn run_gets(cfg: &Arc<Config>, spool: &Spool, files: &[&Path]) -> Vec<QueueI
         cfg: Arc::clone(cfg),
         spool: spool.clone(),
     };
+    runtime.block_on(fetch_files(&target, files))
+}
+
+/// Runs every get file in turn; the ids of all messages spooled.
+pub async fn fetch_files(target: &Target, files: &[&Path]) -> Vec<QueueId> {
     let mut ids = Vec::new();
     for file in files {
-        let get = match crate::privs::as_root(|| GetConf::load(file, cfg)) {
+        let get = match crate::privs::as_root(|| GetConf::load(file, &target.cfg)) {
             Ok(g) => g,
             Err(e) => {
                 tracing::error!("{e}");
                 continue;
             }
         };
-        ids.extend(runtime.block_on(run_one(&get, &target)));
+        ids.extend(run_one(&get, target).await);
     }
     ids
 }
