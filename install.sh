@@ -26,7 +26,8 @@ Installed:
   PREFIX/sbin/masqmail and the links sendmail, mailq, newaliases, runq,
   mailrm; PREFIX/bin/mservdetect; PREFIX/share/masqmail/tpl/*.tpl;
   manual pages in PREFIX/share/man/man5 and man8; the example
-  configuration in PREFIX/share/doc/masqmail/; systemd, ppp and
+  configuration (masqmail.conf, aliases, isp.get) in
+  PREFIX/share/doc/masqmail/; systemd, ppp and
   NetworkManager files in PREFIX/share/masqmail/dist/.
   An existing SYSCONFDIR/masqmail.conf is never replaced.
 USAGE
@@ -114,6 +115,7 @@ done
 
 put 0644 examples/masqmail.conf "$doc/masqmail.conf"
 put 0644 examples/aliases "$doc/aliases"
+put 0644 examples/isp.get "$doc/isp.get"
 put 0644 dist/masqmail.conf "$doc/masqmail.conf.default"
 
 # The service file names the binary by its installed path.
@@ -149,10 +151,12 @@ To run the daemon (SMTP on listen_addresses, queue run every 30 minutes):
   cp $d/systemd/masqmail.service /etc/systemd/system/
   systemctl daemon-reload && systemctl enable --now masqmail
 
-To send queued mail when a ppp link comes up (masqmail -qo IPPARAM):
+To send queued mail and fetch new mail when a ppp link comes up
+(masqmail -qo IPPARAM, then masqmail -go IPPARAM):
   cp $d/ppp/ip-up.d/masqmail /etc/ppp/ip-up.d/
   cp $d/ppp/ip-down.d/masqmail /etc/ppp/ip-down.d/
 
-To do the same for NetworkManager connections (masqmail -qo CONNECTION_ID):
+To do the same for NetworkManager connections (masqmail -qo CONNECTION_ID,
+then masqmail -go CONNECTION_ID):
   cp $d/networkmanager/90-masqmail /etc/NetworkManager/dispatcher.d/
 DONE

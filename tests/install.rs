@@ -1,7 +1,8 @@
 //! install.sh against the binaries cargo built for this test run: files
 //! land under DESTDIR/PREFIX, links point at masqmail, the manual pages
 //! render without warnings, the installed binary runs and finds its
-//! templates, and the ppp / NetworkManager hooks call `masqmail -qo NAME`.
+//! templates, and the ppp / NetworkManager hooks call `masqmail -qo NAME`
+//! and then `masqmail -go NAME`.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -53,6 +54,7 @@ fn mode(p: &Path) -> u32 {
 const PAGES: &[&str] = &[
     "man5/masqmail.conf.5",
     "man5/masqmail.route.5",
+    "man5/masqmail.get.5",
     "man5/masqmail.aliases.5",
     "man8/masqmail.8",
     "man8/mservdetect.8",
@@ -82,6 +84,7 @@ fn files_land_where_they_belong() {
         assert!(usr.join("share/man").join(page).is_file(), "{page}");
     }
     assert!(usr.join("share/doc/masqmail/masqmail.conf").is_file());
+    assert!(usr.join("share/doc/masqmail/isp.get").is_file());
 
     let dist = usr.join("share/masqmail/dist");
     let unit = fs::read_to_string(dist.join("systemd/masqmail.service")).expect("unit");
@@ -236,10 +239,15 @@ fn installed_binary_runs_and_finds_its_templates() {
 
 /// Waits (a few seconds at most) until `path` exists and is not empty.
 fn wait_for(path: &Path) -> String {
+    wait_for_lines(path, 1)
+}
+
+/// Waits (a few seconds at most) until `path` holds `n` complete lines.
+fn wait_for_lines(path: &Path, n: usize) -> String {
     let start = Instant::now();
     loop {
         if let Ok(text) = fs::read_to_string(path)
-            && !text.is_empty()
+            && text.matches('\n').count() >= n
         {
             return text;
         }
@@ -252,13 +260,17 @@ fn wait_for(path: &Path) -> String {
     }
 }
 
-/// A fake `masqmail` first in PATH that records its arguments.
+/// A fake `masqmail` first in PATH that records its arguments, one line
+/// per call.
 fn fake_masqmail(dir: &Path) -> PathBuf {
     let log = dir.join("args");
     let fake = dir.join("masqmail");
     fs::write(
         &fake,
-        format!("#!/bin/sh\nprintf '[%s]' \"$@\" >'{}'\n", log.display()),
+        format!(
+            "#!/bin/sh\n{{ printf '[%s]' \"$@\"; echo; }} >>'{}'\n",
+            log.display()
+        ),
     )
     .expect("fake");
     fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -289,17 +301,21 @@ fn ppp_hook_runs_the_connection_of_the_link() {
     // (extra arguments after the five of pppd, environment, expected argv)
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
     let cases: &[Case] = &[
-        (&["provider"], &[], "[-qo][provider]"),
-        (&[], &[("PPP_IPPARAM", "dsl")], "[-qo][dsl]"),
-        (&[""], &[("PPP_IPPARAM", "dsl")], "[-qo][dsl]"),
-        (&[], &[], "[-qo][ppp]"),
+        (&["provider"], &[], "[-qo][provider]\n[-go][provider]"),
+        (&[], &[("PPP_IPPARAM", "dsl")], "[-qo][dsl]\n[-go][dsl]"),
+        (&[""], &[("PPP_IPPARAM", "dsl")], "[-qo][dsl]\n[-go][dsl]"),
+        (&[], &[], "[-qo][ppp]\n[-go][ppp]"),
     ];
     for (extra, env, want) in cases {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = fake_masqmail(dir.path());
         let args: Vec<&str> = ppp.iter().chain(extra.iter()).copied().collect();
         run_hook("dist/ppp/ip-up.d/masqmail", &args, env, dir.path());
-        assert_eq!(wait_for(&log).trim_end(), *want, "{extra:?} {env:?}");
+        assert_eq!(
+            wait_for_lines(&log, 2).trim_end(),
+            *want,
+            "{extra:?} {env:?}"
+        );
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let log = fake_masqmail(dir.path());
@@ -326,7 +342,11 @@ fn networkmanager_hook_acts_on_up_only() {
             dir.path(),
         );
         if runs {
-            assert_eq!(wait_for(&log).trim_end(), "[-qo][Home WLAN]", "{action}");
+            assert_eq!(
+                wait_for_lines(&log, 2).trim_end(),
+                "[-qo][Home WLAN]\n[-go][Home WLAN]",
+                "{action}"
+            );
         } else {
             std::thread::sleep(Duration::from_millis(200));
             assert!(!log.exists(), "{action} must not run masqmail");
