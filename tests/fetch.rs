@@ -221,3 +221,46 @@ fn go_uses_online_gets_of_the_connection() {
     assert!(!out.status.success());
     assert!(support::stderr(&out).contains("no get file named nosuch"));
 }
+
+/// `-bD -go1s home`: one process listens and fetches, at once and then
+/// every interval; what comes is delivered at once.
+#[test]
+fn daemon_fetches_at_once_and_every_interval() {
+    let cfg = server(1, true);
+    let first = cfg.messages.clone();
+    let srv = Pop3Server::start(cfg);
+    let env = env_for(&srv, "tls = none\ndo_uidl = true");
+    env.add_conf("online_gets.home = \"isp\"");
+    let mut daemon = env.daemon(&["-go1s", "home"]);
+    env.wait_for("the first fetch", || {
+        mbox_messages(&env.mbox("joe")).len() == 1
+    });
+    srv.add_message(&first, message(2));
+    env.wait_for("the next fetch", || {
+        mbox_messages(&env.mbox("joe")).len() == 2
+    });
+    unsafe { libc::kill(daemon.child.id() as i32, libc::SIGTERM) };
+    assert!(daemon.child.wait().unwrap().success());
+    assert_eq!(srv.remaining(), 0);
+}
+
+/// `-go 1s home` alone: a detached fetch daemon with its own pid file.
+#[test]
+fn fetch_daemon_alone_has_its_own_pid_file() {
+    let srv = Pop3Server::start(server(1, true));
+    let env = env_for(&srv, "tls = none");
+    env.add_conf("online_gets.home = \"isp\"");
+    let out = env.run(&["-go", "1s", "home"], b"");
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let pid: i32 = std::fs::read_to_string(env.path("run/masqmail-get.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(!env.path("run/masqmail.pid").exists());
+    env.wait_for("the fetch", || mbox_messages(&env.mbox("joe")).len() == 1);
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    env.wait_for("the pid file to go", || {
+        !env.path("run/masqmail-get.pid").exists()
+    });
+}

@@ -37,6 +37,7 @@ fn daemon(secs: Option<u64>, listen: bool) -> Mode {
     Mode::Daemon {
         queue_interval: secs.map(Duration::from_secs),
         listen,
+        fetch: None,
     }
 }
 
@@ -371,6 +372,21 @@ fn accepted_command_lines() {
         ),
     ];
     for (argv, want) in table {
+        assert_eq!(run(argv), Ok(want), "{argv:?}");
+    }
+    // `-bd -q30m -go5m home`: one daemon that listens, runs and fetches.
+    for argv in [
+        &["masqmail", "-bd", "-q30m", "-go5m", "home"][..],
+        &["masqmail", "-go5m", "home", "-bd", "-q30m"][..],
+    ] {
+        let want = base(Mode::Daemon {
+            queue_interval: Some(Duration::from_secs(1800)),
+            listen: true,
+            fetch: Some(super::FetchEvery {
+                interval: Duration::from_secs(300),
+                connection: Some("home".into()),
+            }),
+        });
         assert_eq!(run(argv), Ok(want), "{argv:?}");
     }
 }

@@ -100,25 +100,25 @@ mod tests {
         std::fs::create_dir(&run).unwrap();
         let target = tmp.path().join("victim");
         std::fs::write(&target, b"keep").unwrap();
-        std::os::unix::fs::symlink(&target, run.join(self.name)).unwrap();
+        std::os::unix::fs::symlink(&target, run.join("masqmail.pid")).unwrap();
         std::os::unix::fs::symlink(&target, run.join("masqmail.pid.tmp")).unwrap();
-        let pid = PidFile::create(&run).unwrap();
+        let pid = PidFile::create(&run, "masqmail.pid").unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"keep", "symlink followed");
-        let text = std::fs::read_to_string(run.join(self.name)).unwrap();
+        let text = std::fs::read_to_string(run.join("masqmail.pid")).unwrap();
         assert_eq!(text, format!("{}\n", std::process::id()));
         assert!(!run.join("masqmail.pid.tmp").exists());
         drop(pid);
-        assert!(!run.join(self.name).exists());
+        assert!(!run.join("masqmail.pid").exists());
     }
 
     #[test]
     fn creates_one_level_and_leaves_a_foreign_pid() {
         let tmp = tempfile::tempdir().unwrap();
         let run = tmp.path().join("run");
-        let pid = PidFile::create(&run).unwrap();
-        std::fs::write(run.join(self.name), b"1\n").unwrap();
+        let pid = PidFile::create(&run, "masqmail.pid").unwrap();
+        std::fs::write(run.join("masqmail.pid"), b"1\n").unwrap();
         drop(pid);
-        assert_eq!(std::fs::read(run.join(self.name)).unwrap(), b"1\n");
-        assert!(PidFile::create(&tmp.path().join("a/b")).is_err());
+        assert_eq!(std::fs::read(run.join("masqmail.pid")).unwrap(), b"1\n");
+        assert!(PidFile::create(&tmp.path().join("a/b"), "masqmail.pid").is_err());
     }
 }

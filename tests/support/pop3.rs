@@ -140,6 +140,14 @@ impl Pop3Server {
         lock(&self.shared).turns
     }
 
+    /// Puts one more message into the mailbox (for later sessions).
+    pub fn add_message(&self, cfg_messages: &[Vec<u8>], msg: Vec<u8>) {
+        let mut s = lock(&self.shared);
+        s.mailbox
+            .get_or_insert_with(|| cfg_messages.iter().cloned().map(Some).collect())
+            .push(Some(msg));
+    }
+
     /// Messages still on the server.
     pub fn remaining(&self) -> usize {
         lock(&self.shared)
