@@ -79,23 +79,9 @@ fn run(argv0: &OsString, args: &[OsString]) -> Result<i32, Exit> {
     if inv.debug_level.is_some() && !nix::unistd::getuid().is_root() {
         return Err(Exit::fail("only root may set the debug level."));
     }
-    if let Some(what) = not_implemented(&inv.mode) {
-        return Err(Exit::new(
-            code::UNAVAILABLE,
-            format!("{what}: not implemented yet"),
-        ));
-    }
     crate::log::init_buffered();
     let cfg = startup::configure(&inv)?;
     dispatch(&cfg, &inv)
-}
-
-/// Modes recognised on the command line whose implementation comes with
-/// a later issue.
-fn not_implemented(mode: &Mode) -> Option<&'static str> {
-    match mode {
-        _ => None,
-    }
 }
 
 fn dispatch(cfg: &Config, inv: &Invocation) -> Result<i32, Exit> {
