@@ -9,6 +9,10 @@
 //! session learns [`Response::Stored`]. DELE goes out only after every
 //! RETR of the session was answered.
 //!
+//! Crash points (debug builds, `MASQMAIL_CRASHPOINT`): `fetch-retrieved`,
+//! `fetch-spooled`, `fetch-uidl-recorded`, `fetch-before-dele`,
+//! `fetch-before-quit`, `fetch-after-quit`.
+//!
 //! # Security
 //! See [`super::wire`] (bounds, deadlines) and [`super::pop3`] (what is
 //! sent). The password is fetched before connecting and goes out only as
@@ -108,6 +112,12 @@ async fn session(
                 session.tls_started()
             }
             Step::Send(group) => {
+                if group.iter().any(|c| matches!(c, Command::Dele(_))) {
+                    crate::crashpoint!("fetch-before-dele");
+                }
+                if group.last() == Some(&Command::Quit) {
+                    crate::crashpoint!("fetch-before-quit");
+                }
                 wire.send(&group).await?;
                 let mut next = None;
                 for command in &group {
@@ -124,6 +134,7 @@ async fn session(
             }
         };
     }
+    crate::crashpoint!("fetch-after-quit");
     run.fetched.summary = session.summary().clone();
     if let Some(store) = run.uidl {
         let on_server = session
@@ -192,6 +203,7 @@ impl Run<'_> {
         self.transfer = self.transfer.wrapping_add(1);
         let mut inbound = Inbound::new(Content::data(max), self.transfer);
         wire.content(&mut inbound, self.target).await?;
+        crate::crashpoint!("fetch-retrieved");
         let mut finished = match inbound.end(self.target).await {
             Ok(f) => f,
             Err(e) => {
@@ -220,6 +232,7 @@ impl Run<'_> {
                 return Ok(Response::NotStored);
             }
         };
+        crate::crashpoint!("fetch-spooled");
         if let (Some(store), Some(uid)) = (self.uidl.as_deref_mut(), uid.as_deref()) {
             // A few milliseconds of fsync; the fetch has its runtime to itself.
             if let Err(e) = store.record(uid) {
@@ -230,6 +243,7 @@ impl Run<'_> {
                 return Ok(Response::NotStored);
             }
         }
+        crate::crashpoint!("fetch-uidl-recorded");
         self.fetched.ids.push(msg.id);
         Ok(Response::Stored)
     }
