@@ -39,6 +39,8 @@ pub struct Submission {
     pub ident: Option<String>,
     /// Real uid of a local submitter (for `Received: … from userid N`).
     pub uid: u32,
+    /// A fetched message's origin (`Message::fetched_as`).
+    pub fetched_as: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +169,7 @@ pub fn accept_reserved(
         data_size: body_len,
         received_time: now.timestamp(),
         warning_time: None,
+        fetched_as: sub.fetched_as,
         headers,
     };
     spool.commit_appended(reservation, &msg)?;

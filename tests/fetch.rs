@@ -264,3 +264,37 @@ fn fetch_daemon_alone_has_its_own_pid_file() {
         !env.path("run/masqmail-get.pid").exists()
     });
 }
+
+/// A kill between the spool commit and the UIDL file's update: the
+/// message is in the spool with its origin (`UI:`), so the next fetch
+/// knows it and does not fetch it again.
+#[test]
+fn kill_between_commit_and_uidl_write_fetches_nothing_twice() {
+    let srv = Pop3Server::start(server(3, true));
+    let env = env_for(&srv, "tls = none\ndo_uidl = true");
+    env.add_conf("do_queue = true");
+    let mut c = env.cmd();
+    c.args(["-g", "isp"])
+        .env("MASQMAIL_CRASHPOINT", "fetch-spooled:2");
+    let out = c.output().unwrap();
+    assert!(!out.status.success(), "killed at the crash point");
+    assert_eq!(env.queued().len(), 2);
+    let with_origin = env
+        .queued()
+        .iter()
+        .filter(|id| env.header_file(id).contains("\nUI:joe@127.0.0.1 uid"))
+        .count();
+    assert_eq!(with_origin, 2, "each fetched message records its origin");
+    env.ok(&["-g", "isp"], b"");
+    assert_eq!(env.queued().len(), 3, "message 2 was not fetched again");
+    assert_eq!(srv.remaining(), 0);
+    env.ok(&["-q"], b"");
+    let msgs = mbox_messages(&env.mbox("joe"));
+    for i in 1..=3 {
+        let n = msgs
+            .iter()
+            .filter(|m| m.contains(&format!("body of message {i}\n")))
+            .count();
+        assert_eq!(n, 1, "message {i}");
+    }
+}

@@ -22,6 +22,7 @@ fn message(return_path: Address) -> Message {
         data_size: 12,
         received_time: 1_700_000_000,
         warning_time: None,
+        fetched_as: None,
         headers: vec![
             Header::new("From", "alice@sender.example"),
             Header::new("To", "bob@remote.example"),

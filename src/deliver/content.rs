@@ -279,6 +279,7 @@ pub(crate) fn test_message(return_path: Address) -> Message {
         data_size: 0,
         received_time: 0,
         warning_time: None,
+        fetched_as: None,
         headers: vec![
             Header::new("Subject", "hi"),
             Header {

@@ -129,6 +129,11 @@ pub struct Message {
     pub received_time: i64,
     /// Unix time of the last delay warning (`TW:`).
     pub warning_time: Option<i64>,
+    /// A fetched message's origin, `<user>@<server> <uid>` (`UI:`, ours;
+    /// the C program ignores the tag): the fetch treats the UID as known
+    /// while the message is in the spool, so a crash between the spool
+    /// commit and the UIDL file's update never fetches it twice.
+    pub fetched_as: Option<String>,
     pub headers: Vec<Header>,
 }
 

@@ -49,6 +49,7 @@ pub fn run(cfg: &Config, inv: &Invocation) -> Result<i32, Exit> {
         received_host: None,
         ident: Some(login),
         uid,
+        fetched_as: None,
     };
     let msg = accept(cfg, &spool, sub, raw, 0).map_err(|e| match e {
         AcceptError::NoRecipients => Exit::fail("no recipients."),

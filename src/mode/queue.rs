@@ -129,6 +129,7 @@ mod tests {
             data_size: 0,
             received_time: 0,
             warning_time: None,
+            fetched_as: None,
             headers: Vec::new(),
         }
     }

@@ -73,6 +73,7 @@ impl Notices {
             received_host: None,
             ident: Some(ident),
             uid,
+            fetched_as: None,
         };
         self.transfer += 1;
         let msg = accept(cfg, spool, sub, raw, self.transfer)?;

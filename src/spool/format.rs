@@ -77,6 +77,9 @@ pub fn encode_header_file(msg: &Message) -> Result<Vec<u8>, SpoolError> {
     if let Some(tw) = msg.warning_time {
         let _ = writeln!(out, "TW: {tw}");
     }
+    if let Some(origin) = &msg.fetched_as {
+        let _ = writeln!(out, "UI:{}", plain_value("UI", origin)?);
+    }
     out.push(b'\n');
     for header in &msg.headers {
         check_header(&header.raw)?;
@@ -270,6 +273,7 @@ struct Envelope {
     size: Option<u64>,
     received: Option<i64>,
     warned: Option<i64>,
+    fetched_as: Option<String>,
 }
 
 impl Envelope {
@@ -314,6 +318,11 @@ impl Envelope {
                 let n = value.trim().parse().map_err(|_| "bad number in TW:")?;
                 set_once(&mut self.warned, n, "more than one TW: line")
             }
+            "UI:" => set_once(
+                &mut self.fetched_as,
+                value.trim().to_string(),
+                "more than one UI: line",
+            ),
             _ => {
                 tracing::warn!(tag, "unknown tag in spool header file ignored");
                 Ok(())
@@ -368,6 +377,7 @@ impl Envelope {
             data_size: self.size.ok_or("no DS: line")?,
             received_time: self.received.ok_or("no TR: line")?,
             warning_time: self.warned,
+            fetched_as: self.fetched_as,
             headers,
         })
     }

@@ -86,6 +86,7 @@ mod tests {
             data_size: 30,
             received_time: 1000,
             warning_time: None,
+            fetched_as: None,
             headers: vec![],
         };
         m.mark_top(&a("bob@host.example.org"), Done::Delivered);

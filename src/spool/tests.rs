@@ -60,6 +60,7 @@ fn message(id: &QueueId, body: &[u8]) -> Message {
         data_size: body.len() as u64,
         received_time: TIME as i64,
         warning_time: None,
+        fetched_as: None,
         headers: vec![
             Header::new("Subject", "hi\n\tthere"),
             Header::new("To", "alice@remote.example"),

@@ -149,6 +149,11 @@ async fn session(
     Ok(())
 }
 
+/// `<user>@<server> <uid>`: the spool's record of where a message came from.
+pub fn origin(get: &GetConf, uid: &str) -> String {
+    format!("{}@{} {uid}", get.user, get.server)
+}
+
 fn wire_error(label: &str, reason: &str) -> Pop3Error {
     Pop3Error::Protocol {
         server: label.to_string(),
@@ -224,6 +229,7 @@ impl Run<'_> {
             received_host: Some(self.get.server.clone()),
             ident: None,
             uid: 0,
+            fetched_as: uid.as_ref().map(|u| origin(self.get, u)),
         };
         let msg = match finished.commit(self.target, sub).await {
             Ok(msg) => msg,

@@ -96,6 +96,19 @@ pub async fn fetch_files(target: &Target, files: &[&Path]) -> Vec<QueueId> {
     ids
 }
 
+/// The UIDs of messages in the spool that were fetched from `account`.
+fn spooled_uids(spool: &Spool, account: &str) -> Vec<String> {
+    let prefix = format!("{account} ");
+    let Ok(ids) = spool.ids() else {
+        return Vec::new();
+    };
+    ids.iter()
+        .filter_map(|id| spool.read(id).ok())
+        .filter_map(|m| m.fetched_as)
+        .filter_map(|o| o.strip_prefix(&prefix).map(str::to_string))
+        .collect()
+}
+
 /// One get file, under its fetch lock.
 pub async fn run_one(get: &GetConf, target: &Target) -> Vec<QueueId> {
     let account = format!("{}@{}", get.user, get.server);
@@ -124,7 +137,17 @@ pub async fn run_one(get: &GetConf, target: &Target) -> Vec<QueueId> {
     };
     let mut uidl = if get.do_uidl {
         match UidlStore::open(&target.cfg.spool_dir, &get.user, &get.server) {
-            Ok(u) => Some(u),
+            Ok(mut u) => {
+                // Spooled by a fetch that died before it could write the
+                // UIDL file: known all the same.
+                for uid in spooled_uids(&target.spool, &account) {
+                    if let Err(e) = u.record(&uid) {
+                        tracing::error!("{e}");
+                        return Vec::new();
+                    }
+                }
+                Some(u)
+            }
             Err(e) => {
                 // Without it a kept message would be fetched again and
                 // again: do not fetch at all.

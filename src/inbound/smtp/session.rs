@@ -409,6 +409,7 @@ impl Session {
             received_host: host,
             ident,
             uid,
+            fetched_as: None,
         }))
     }
 

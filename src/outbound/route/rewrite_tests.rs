@@ -33,6 +33,7 @@ fn msg(rp: &str, headers: &[&[u8]]) -> Message {
         data_size: 0,
         received_time: 0,
         warning_time: None,
+        fetched_as: None,
         headers: headers.iter().map(|h| raw(h)).collect(),
     }
 }

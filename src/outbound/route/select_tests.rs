@@ -28,6 +28,7 @@ fn msg(rp: &str, from: Option<&str>) -> Message {
         data_size: 0,
         received_time: 0,
         warning_time: None,
+        fetched_as: None,
         headers: from
             .map(|f| Header::new("From", f))
             .into_iter()
