@@ -5,11 +5,14 @@
 //!
 //! * [`pop3`]: the POP3 dialogue as a sans-IO state machine.
 //! * [`envelope`]: return path, recipients (multidrop) and header rules.
+//! * [`odmr`]: On-Demand Mail Relay (RFC 2645): ATRN, then our SMTP server
+//!   on the provider's connection.
 //! * [`uidl`]: which messages were fetched already (the UIDL file).
 //!
 //! # Security
 //! The server is untrusted: see each module.
 
 pub mod envelope;
+pub mod odmr;
 pub mod pop3;
 pub mod uidl;
