@@ -153,10 +153,12 @@ fn options(
 ) -> Result<ClientOptions, OdmrError> {
     let tls_config = match get.tls {
         Some(TlsMode::None) => None,
-        _ => Some(crate::pop3::conn::tls_config(get).map_err(|e| OdmrError::TlsConfig {
-            server: server.to_string(),
-            reason: e.to_string(),
-        })?),
+        _ => Some(
+            crate::pop3::conn::tls_config(get).map_err(|e| OdmrError::TlsConfig {
+                server: server.to_string(),
+                reason: e.to_string(),
+            })?,
+        ),
     };
     Ok(ClientOptions {
         helo_name: ctx.cfg.host_name.clone(),
@@ -234,6 +236,19 @@ where
         .await
         .map_err(err)?
         .ok_or_else(|| no_auth(server, caps))?;
+    // The get file checked them as host names; a comma or a blank would
+    // change the command, so check again where it matters.
+    let bad = |d: &String| {
+        d.is_empty()
+            || !d
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._[]:".contains(&b))
+    };
+    if let Some(d) = get.domains.iter().find(|d| bad(d)) {
+        return Err(err(SessionError::Protocol(format!(
+            "invalid ATRN domain {d:?}"
+        ))));
+    }
     let command = format!("ATRN {}\r\n", get.domains.join(","));
     conn.send(command.as_bytes(), "ATRN").await.map_err(err)?;
     let r = conn
@@ -275,7 +290,10 @@ async fn quit<T>(conn: &mut Conn<T>, opts: &ClientOptions)
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
-    let patience = opts.timeouts.command.min(std::time::Duration::from_secs(10));
+    let patience = opts
+        .timeouts
+        .command
+        .min(std::time::Duration::from_secs(10));
     if conn.send(b"QUIT\r\n", "QUIT").await.is_ok() {
         let _ = conn.reply(patience, "the reply to QUIT").await;
     }

@@ -100,7 +100,10 @@ where
 }
 
 /// TLS client handshake (smtps, or after STARTTLS's 220).
-pub(crate) async fn handshake<S>(stream: S, opts: &ClientOptions) -> Result<TlsStream<S>, SessionError>
+pub(crate) async fn handshake<S>(
+    stream: S,
+    opts: &ClientOptions,
+) -> Result<TlsStream<S>, SessionError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
