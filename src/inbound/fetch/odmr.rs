@@ -101,8 +101,8 @@ pub async fn run(get: &GetConf, ctx: Arc<ServerCtx>) -> Result<OdmrSummary, Odmr
     session::check_helo_name(&opts).map_err(|e| fail(&server, e))?;
     let (io, addr) = crate::pop3::conn::open(get, &server).await?;
     let turn = open_and_turn(io, &opts, get, &server).await?;
-    let (stream, no_mail) = match turn.stream {
-        Some(stream) => (stream, false),
+    let stream = match turn.stream {
+        Some(stream) => stream,
         None => {
             tracing::info!("{server}: ATRN: no mail waiting");
             return Ok(OdmrSummary {
@@ -123,7 +123,7 @@ pub async fn run(get: &GetConf, ctx: Arc<ServerCtx>) -> Result<OdmrSummary, Odmr
     tracing::info!("{server}: ODMR session ended; {accepted} messages accepted");
     Ok(OdmrSummary {
         accepted,
-        no_mail,
+        no_mail: false,
         tls: turn.tls,
         auth: turn.auth,
     })
