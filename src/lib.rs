@@ -23,7 +23,7 @@
 //! * [`mode`]: runs an invocation (startup, then one file per mode); the only place that prints and exits.
 //! * [`cli`]: the sendmail-compatible command line (both eras) → one typed invocation.
 //! * [`daemon`]: `-bd`/`-q<ival>`: listeners, interval queue runs, pid file, orderly stop.
-//! * [`inbound::fetch`]: fetching mail from the provider (POP3 sessions, UIDL, multidrop).
+//! * [`inbound::fetch`]: fetching mail from the provider (POP3 sessions, UIDL, multidrop; ODMR).
 //! * [`inbound::smtp`]: the SMTP server: a sans-IO session and a thin tokio driver; content streamed to the spool through `accept`.
 //! * [`inbound::content`]: message content from the network streamed into the spool.
 //! * [`queue`]: queue runs and their scope: lock in chunks, deliver, spool the notices delivery returns, deliver those.

@@ -2,8 +2,8 @@
 //! network. Each hands what it received to [`crate::accept`] and learns
 //! nothing about what happens to the message afterwards.
 //!
-//! * [`smtp`]: the SMTP server (`-bd`, `-bs`, and later the ODMR turn).
-//! * [`fetch`]: fetching from the provider (POP3).
+//! * [`smtp`]: the SMTP server (`-bd`, `-bs`, and the ODMR turn).
+//! * [`fetch`]: fetching from the provider (POP3, ODMR).
 //! * [`content`]: message content from the network into the spool, for both.
 //!
 //! The sendmail door (stdin) is `mode::accept` with `message::read`.

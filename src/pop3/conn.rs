@@ -302,18 +302,7 @@ pub fn label(get: &GetConf) -> String {
 /// handshake is done here. The greeting is not read yet.
 pub async fn connect(get: &GetConf) -> Result<Conn<BoxStream>, Pop3Error> {
     let server = label(get);
-    let io: BoxStream = match &get.wrapper {
-        Some(spec) => {
-            Box::new(
-                crate::wrapper::spawn(spec).map_err(|source| Pop3Error::Wrapper {
-                    server: server.clone(),
-                    command: spec.text.clone(),
-                    source,
-                })?,
-            )
-        }
-        None => Box::new(tcp(get, &server).await?),
-    };
+    let (io, _) = open(get, &server).await?;
     let io = if get.tls == Some(TlsMode::Smtps) {
         let config = tls_config(get).map_err(|e| Pop3Error::Tls {
             server: server.clone(),
@@ -324,6 +313,30 @@ pub async fn connect(get: &GetConf) -> Result<Conn<BoxStream>, Pop3Error> {
         io
     };
     Ok(Conn::new(io, server))
+}
+
+/// The plain byte stream to the get file's server (`server` is its
+/// [`label`]): the `wrapper` if set, else TCP to each address in turn,
+/// with the address connected to. No TLS, nothing read. ODMR uses it too.
+pub async fn open(
+    get: &GetConf,
+    server: &str,
+) -> Result<(BoxStream, Option<SocketAddr>), Pop3Error> {
+    match &get.wrapper {
+        Some(spec) => {
+            let io = crate::wrapper::spawn(spec).map_err(|source| Pop3Error::Wrapper {
+                server: server.to_string(),
+                command: spec.text.clone(),
+                source,
+            })?;
+            Ok((Box::new(io), None))
+        }
+        None => {
+            let tcp = tcp(get, server).await?;
+            let addr = tcp.peer_addr().ok();
+            Ok((Box::new(tcp), addr))
+        }
+    }
 }
 
 async fn tcp(get: &GetConf, server: &str) -> Result<TcpStream, Pop3Error> {

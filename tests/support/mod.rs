@@ -7,6 +7,7 @@
 pub mod ca;
 pub mod daemon;
 pub mod dns;
+pub mod odmr;
 pub mod pop3;
 pub mod sink;
 pub mod smtp;

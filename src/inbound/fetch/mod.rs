@@ -5,6 +5,8 @@
 //!
 //! * [`pop3`]: the POP3 dialogue as a sans-IO state machine.
 //! * [`envelope`]: return path, recipients (multidrop) and header rules.
+//! * [`odmr`]: On-Demand Mail Relay (RFC 2645): ATRN, then our SMTP server
+//!   on the provider's connection.
 //! * [`uidl`]: which messages were fetched already (the UIDL file).
 //! * [`driver`], `wire`: the tokio side of a POP3 session; [`run`]: get
 //!   files, the fetch lock, the password.
@@ -14,6 +16,7 @@
 
 pub mod driver;
 pub mod envelope;
+pub mod odmr;
 pub mod pop3;
 pub mod run;
 pub mod uidl;

@@ -40,7 +40,16 @@ enum End<S> {
 }
 
 /// Runs one whole session on `stream`: greeting, dialogue, STARTTLS.
-pub async fn run<S>(stream: S, ctx: Arc<ServerCtx>, mut session: Session)
+/// Returns how many messages it accepted.
+pub(crate) async fn run<S>(stream: S, ctx: Arc<ServerCtx>, mut session: Session) -> usize
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    converse(stream, &ctx, &mut session).await;
+    session.accepted()
+}
+
+async fn converse<S>(stream: S, ctx: &Arc<ServerCtx>, session: &mut Session)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -50,7 +59,7 @@ where
     if conn.reply(&greeting, deadline).await.is_err() {
         return;
     }
-    let plain = match dialogue(&mut session, conn, &ctx).await {
+    let plain = match dialogue(session, conn, ctx).await {
         End::Closed => return,
         End::StartTls(stream) => stream,
     };
@@ -70,7 +79,7 @@ where
     };
     session.tls_started();
     // A second STARTTLS is refused inside TLS, so this cannot recurse.
-    let _ = dialogue(&mut session, Conn::new(stream), &ctx).await;
+    let _ = dialogue(session, Conn::new(stream), ctx).await;
 }
 
 /// The command loop until QUIT, EOF, a deadline or STARTTLS.

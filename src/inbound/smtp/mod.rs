@@ -127,11 +127,8 @@ impl Admission for SpoolSpace {
     }
 }
 
-/// Runs one whole session on `stream`: greeting, dialogue, STARTTLS.
-pub async fn serve<S>(stream: S, ctx: Arc<ServerCtx>, peer: Peer)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
+/// A fresh session for `peer` with the server's limits and spool check.
+fn new_session(ctx: &Arc<ServerCtx>, peer: Peer, tls_offered: bool) -> Session {
     let space = Arc::new(SpoolSpace {
         cfg: Arc::clone(&ctx.cfg),
         spool: ctx.spool.clone(),
@@ -140,6 +137,29 @@ where
         max_rcpts: ctx.limits.max_rcpts,
         max_body: ctx.limits.max_body,
     };
-    let session = Session::new(Arc::clone(&ctx.cfg), space, peer, limits, ctx.tls.is_some());
+    Session::new(Arc::clone(&ctx.cfg), space, peer, limits, tls_offered)
+}
+
+/// Runs one whole session on `stream`: greeting, dialogue, STARTTLS.
+pub async fn serve<S>(stream: S, ctx: Arc<ServerCtx>, peer: Peer)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let session = new_session(&ctx, peer, ctx.tls.is_some());
     driver::run(stream, ctx, session).await;
+}
+
+/// Runs the server side of a connection we opened and turned (ODMR, RFC
+/// 2645 §4): our greeting first, then the provider's transactions. STARTTLS
+/// is not offered: `tls` says whether the link is already encrypted (we
+/// are its TLS client). Returns how many messages were accepted.
+pub(crate) async fn serve_turned<S>(stream: S, ctx: Arc<ServerCtx>, peer: Peer, tls: bool) -> usize
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut session = new_session(&ctx, peer, false);
+    if tls {
+        session.tls_started();
+    }
+    driver::run(stream, ctx, session).await
 }

@@ -3,7 +3,10 @@
 //! # Security
 //! A `Tcp` peer's address comes from the kernel (accept/getpeername) and
 //! is the only thing the relay rule trusts about a network client; a
-//! `Local` peer is the user who ran `-bs` on a pipe or terminal.
+//! `Local` peer is the user who ran `-bs` on a pipe or terminal. An
+//! `Odmr` peer is a provider we connected to and authenticated as a
+//! client, then turned (RFC 2645): it may only deliver to the domains we
+//! asked `ATRN` for.
 
 use std::net::SocketAddr;
 
@@ -16,6 +19,16 @@ pub enum Peer {
         login: String,
         uid: u32,
     },
+    /// The provider of an ODMR session after `ATRN` turned the roles
+    /// (RFC 2645 §4): recipients only in `domains`, never relaying.
+    Odmr {
+        /// `host:port` of the get file (or its wrapper), for log lines.
+        server: String,
+        /// The address we connected to (none through a wrapper).
+        addr: Option<SocketAddr>,
+        /// The domains of the `ATRN` command.
+        domains: Vec<String>,
+    },
 }
 
 impl Peer {
@@ -23,6 +36,7 @@ impl Peer {
     pub fn ip_text(&self) -> Option<String> {
         match self {
             Peer::Tcp(a) => Some(a.ip().to_canonical().to_string()),
+            Peer::Odmr { addr, .. } => addr.map(|a| a.ip().to_canonical().to_string()),
             Peer::Local { .. } => None,
         }
     }
@@ -32,6 +46,7 @@ impl Peer {
         match self {
             Peer::Tcp(a) => a.ip().to_canonical().to_string(),
             Peer::Local { login, .. } => format!("local user {login}"),
+            Peer::Odmr { server, .. } => format!("ODMR {server}"),
         }
     }
 }

@@ -7,6 +7,9 @@
 //! * From an untrusted client, a local recipient whose local part carries
 //!   routing syntax (`%`, `!`, a quoted `@`) is refused too: we never route
 //!   by it, and refusing keeps such addresses from looking like a relay.
+//! * An ODMR provider (after `ATRN`, RFC 2645) may deliver only to the
+//!   domains we asked for (compared without case), whatever `local_hosts`
+//!   and `relay_nets` say, and never to sender-routed local parts.
 //!
 //! # Security
 //! This is the open-relay guard: the C program trusted whoever could
@@ -31,6 +34,8 @@ pub fn trusted(cfg: &Config, peer: &Peer) -> bool {
     match peer {
         Peer::Local { .. } => true,
         Peer::Tcp(addr) => in_nets(cfg, addr.ip()),
+        // The provider is whoever answered; ATRN decides, not its address.
+        Peer::Odmr { .. } => false,
     }
 }
 
@@ -41,6 +46,9 @@ fn in_nets(cfg: &Config, ip: IpAddr) -> bool {
 
 /// The decision for one `RCPT TO`.
 pub fn check_rcpt(cfg: &Config, peer: &Peer, from: &Address, rcpt: &Address) -> RcptVerdict {
+    if let Peer::Odmr { domains, .. } = peer {
+        return check_odmr(domains, rcpt);
+    }
     let locality = cfg.locality();
     let trusted = trusted(cfg, peer);
     if locality.is_local(rcpt) {
@@ -54,6 +62,22 @@ pub fn check_rcpt(cfg: &Config, peer: &Peer, from: &Address, rcpt: &Address) -> 
     }
     if !(cfg.do_relay || from.is_null() || locality.is_local(from)) {
         return RcptVerdict::Refuse("do_relay is off and neither address is local");
+    }
+    RcptVerdict::Accept
+}
+
+/// An ODMR provider's recipient: in one of the `ATRN` domains, and no
+/// routing syntax in the local part (as for any untrusted client).
+fn check_odmr(domains: &[String], rcpt: &Address) -> RcptVerdict {
+    let domain = rcpt.domain.trim_end_matches('.');
+    if !domains
+        .iter()
+        .any(|d| d.trim_end_matches('.').eq_ignore_ascii_case(domain))
+    {
+        return RcptVerdict::Refuse("domain not asked for with ATRN");
+    }
+    if rcpt.local.contains(['%', '!', '@']) {
+        return RcptVerdict::Refuse("sender-routed address from an ODMR provider");
     }
     RcptVerdict::Accept
 }

@@ -107,6 +107,8 @@ pub struct Session {
     tls_offered: bool,
     tls_active: bool,
     state: State,
+    /// Messages committed (each has had its 250).
+    accepted: usize,
 }
 
 impl Session {
@@ -125,6 +127,7 @@ impl Session {
             tls_offered,
             tls_active: false,
             state: State::Fresh,
+            accepted: 0,
         }
     }
 
@@ -134,6 +137,11 @@ impl Session {
 
     pub fn peer(&self) -> &Peer {
         &self.peer
+    }
+
+    /// How many messages this session has accepted (spooled, 250 given).
+    pub fn accepted(&self) -> usize {
+        self.accepted
     }
 
     /// The first reply of the session.
@@ -316,7 +324,7 @@ impl Session {
             return Some(addr);
         }
         match self.peer {
-            Peer::Tcp(_) => None,
+            Peer::Tcp(_) | Peer::Odmr { .. } => None,
             Peer::Local { .. } => Some(addr.qualify(&self.cfg.host_name)),
         }
     }
@@ -393,7 +401,7 @@ impl Session {
             Err(ContentError::Spool) => return Step::Reply(Reply::spool_error()),
         }
         let (ident, uid, host) = match &self.peer {
-            Peer::Tcp(_) => (None, 0, self.peer.ip_text()),
+            Peer::Tcp(_) | Peer::Odmr { .. } => (None, 0, self.peer.ip_text()),
             Peer::Local { login, uid } => (Some(login.clone()), *uid, None),
         };
         Step::Commit(Box::new(Submission {
@@ -416,7 +424,10 @@ impl Session {
     /// The outcome of the spool commit asked for with [`Step::Commit`].
     pub fn committed(&mut self, result: Result<&QueueId, &AcceptError>) -> Reply {
         match result {
-            Ok(id) => Reply::accepted(&id.to_string()),
+            Ok(id) => {
+                self.accepted += 1;
+                Reply::accepted(&id.to_string())
+            }
             Err(AcceptError::NoRecipients) => Reply::no_valid_rcpts(),
             Err(AcceptError::NoSpace { .. }) => Reply::no_storage(),
             Err(e) => {
@@ -430,3 +441,7 @@ impl Session {
 #[cfg(test)]
 #[path = "session_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "odmr_policy_tests.rs"]
+mod odmr_policy_tests;

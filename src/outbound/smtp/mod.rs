@@ -44,10 +44,10 @@
 //! discarded. Addresses with control characters are never sent.
 
 pub mod auth;
-mod conn;
+pub(crate) mod conn;
 pub mod encode;
 pub mod reply;
-mod session;
+pub(crate) mod session;
 mod transfer;
 
 use std::sync::Arc;

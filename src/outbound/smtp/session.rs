@@ -31,12 +31,7 @@ pub async fn run<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    if opts.helo_name.is_empty() || opts.helo_name.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err(SessionError::Protocol(format!(
-            "invalid helo name {:?}",
-            opts.helo_name
-        )));
-    }
+    check_helo_name(opts)?;
     let t = &opts.timeouts;
     if opts.tls == Some(TlsMode::Smtps) {
         let tls = handshake(stream, opts).await?;
@@ -46,21 +41,51 @@ where
     }
     let mut conn = Conn::new(stream, Stats::default(), t.write);
     let caps = open(&mut conn, opts).await?;
-    let want_tls = match opts.tls {
-        Some(TlsMode::StartTls) if !caps.starttls => {
-            return Err(SessionError::Tls(
-                "the server does not offer STARTTLS, which the route requires".into(),
-            ));
-        }
-        Some(TlsMode::StartTls) => true,
-        None => caps.starttls && opts.tls_config.is_some(),
-        Some(TlsMode::None) | Some(TlsMode::Smtps) => false,
-    };
-    if !want_tls {
+    if !want_starttls(opts, &caps)? {
         return finish(conn, &caps, opts, msgs, false).await;
     }
+    let (conn, caps) = starttls(conn, opts).await?;
+    finish(conn, &caps, opts, msgs, true).await
+}
+
+/// The helo name must be one word: it goes into a command line.
+pub(crate) fn check_helo_name(opts: &ClientOptions) -> Result<(), SessionError> {
+    if opts.helo_name.is_empty() || opts.helo_name.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(SessionError::Protocol(format!(
+            "invalid helo name {:?}",
+            opts.helo_name
+        )));
+    }
+    Ok(())
+}
+
+/// Whether to send STARTTLS on a plain connection, per
+/// [`ClientOptions::tls`] and the EHLO capabilities; a required STARTTLS
+/// that is not offered is an error.
+pub(crate) fn want_starttls(opts: &ClientOptions, caps: &Caps) -> Result<bool, SessionError> {
+    match opts.tls {
+        Some(TlsMode::StartTls) if !caps.starttls => Err(SessionError::Tls(
+            "the server does not offer STARTTLS, which the route requires".into(),
+        )),
+        Some(TlsMode::StartTls) => Ok(true),
+        None => Ok(caps.starttls && opts.tls_config.is_some()),
+        Some(TlsMode::None) | Some(TlsMode::Smtps) => Ok(false),
+    }
+}
+
+/// STARTTLS, the handshake and EHLO again: the connection and the
+/// capabilities offered over TLS.
+pub(crate) async fn starttls<S>(
+    mut conn: Conn<S>,
+    opts: &ClientOptions,
+) -> Result<(Conn<TlsStream<S>>, Caps), SessionError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     conn.send(b"STARTTLS\r\n", "STARTTLS").await?;
-    let r = conn.reply(t.command, "the reply to STARTTLS").await?;
+    let r = conn
+        .reply(opts.timeouts.command, "the reply to STARTTLS")
+        .await?;
     if !r.is_positive() {
         return Err(SessionError::Tls(format!("STARTTLS refused: {}", r.text())));
     }
@@ -69,13 +94,16 @@ where
         tracing::warn!("discarded {injected} bytes the server sent after its STARTTLS reply");
     }
     let tls = handshake(stream, opts).await?;
-    let mut conn = Conn::new(tls, stats, t.write);
+    let mut conn = Conn::new(tls, stats, opts.timeouts.write);
     let caps = ehlo(&mut conn, opts, false).await?;
-    finish(conn, &caps, opts, msgs, true).await
+    Ok((conn, caps))
 }
 
 /// TLS client handshake (smtps, or after STARTTLS's 220).
-async fn handshake<S>(stream: S, opts: &ClientOptions) -> Result<TlsStream<S>, SessionError>
+pub(crate) async fn handshake<S>(
+    stream: S,
+    opts: &ClientOptions,
+) -> Result<TlsStream<S>, SessionError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -98,7 +126,7 @@ where
 }
 
 /// Greeting (unless `instant_helo`) and EHLO.
-async fn open<T>(conn: &mut Conn<T>, opts: &ClientOptions) -> Result<Caps, SessionError>
+pub(crate) async fn open<T>(conn: &mut Conn<T>, opts: &ClientOptions) -> Result<Caps, SessionError>
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
@@ -185,7 +213,10 @@ where
     })
 }
 
-async fn authenticate<T>(
+/// AUTH with [`auth::choose`]'s mechanism; none usable is `Ok(None)`
+/// (the caller decides whether to go on). Credentials only over TLS or
+/// with `tls = none`.
+pub(crate) async fn authenticate<T>(
     conn: &mut Conn<T>,
     caps: &Caps,
     opts: &ClientOptions,
