@@ -339,3 +339,37 @@ fn a_drop_in_the_middle_of_data_spools_only_what_was_finished() {
     assert_eq!(files.len(), 2, "{files:?}");
     assert!(!files.iter().any(|n| n.ends_with(".tmp")), "{files:?}");
 }
+
+/// `masqmail -g NAME` with `protocol = odmr`: the real binary turns the
+/// connection, spools what the provider sends and delivers it locally.
+#[test]
+fn g_runs_odmr_and_delivers() {
+    let env = support::Env::new("local_hosts = \"localhost;example.org\"");
+    let ca = ca::make(&env.path("ca"));
+    let server = provider(Some(&ca), |c| {
+        c.mechs = "CRAM-MD5 PLAIN".into();
+        c.messages = vec![msg(1, &["bob@example.org"]), msg(2, &["bob@example.org"])];
+    });
+    let get = env.path("odmr.get");
+    std::fs::write(
+        &get,
+        format!(
+            "protocol = odmr\nserver = 127.0.0.1\nport = {}\nuser = jo\npass = {PASS}\n\
+             domains = example.org\ntls_ca_file = \"{}\"\n",
+            server.port(),
+            ca.ca_pem.display()
+        ),
+    )
+    .unwrap();
+    env.add_conf(&format!("get.odmr = \"{}\"", get.display()));
+    env.ok(&["-g", "odmr"], b"");
+    server.wait_done();
+    let msgs = support::mbox_messages(&env.mbox("bob"));
+    assert_eq!(msgs.len(), 2, "{}", env.log());
+    assert!(msgs[0].contains("body 1"));
+    assert!(
+        env.log().contains("ODMR: 2 message(s) received"),
+        "{}",
+        env.log()
+    );
+}

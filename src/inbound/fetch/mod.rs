@@ -23,16 +23,3 @@ pub mod uidl;
 mod wire;
 
 pub use run::{Which, fetch_files, get_files, run_gets};
-
-use crate::config::GetConf;
-use crate::inbound::content::spool::Target;
-use crate::message::QueueId;
-
-/// ODMR get files (RFC 2645).
-async fn odmr_ids(get: &GetConf, _target: &Target) -> Vec<QueueId> {
-    tracing::error!(
-        "{}: protocol odmr: ODMR is not available in this build",
-        get.file.display()
-    );
-    Vec::new()
-}

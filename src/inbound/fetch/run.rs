@@ -14,6 +14,7 @@ use super::driver::{Fetched, fetch};
 use super::uidl::UidlStore;
 use crate::config::{Config, GetConf, GetProtocol};
 use crate::inbound::content::spool::Target;
+use crate::inbound::smtp::{OnAccepted, ServerCtx};
 use crate::message::QueueId;
 use crate::pop3::login::secret;
 use crate::spool::Spool;
@@ -96,6 +97,29 @@ pub async fn fetch_files(target: &Target, files: &[&Path]) -> Vec<QueueId> {
     ids
 }
 
+/// An ODMR account: the provider delivers over our SMTP server session;
+/// the ids of what it accepted.
+async fn odmr(get: &GetConf, target: &Target) -> Vec<QueueId> {
+    let ids = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Arc::clone(&ids);
+    let hook: OnAccepted = Box::new(move |id| {
+        sink.lock().unwrap_or_else(|p| p.into_inner()).push(id);
+    });
+    let ctx = ServerCtx::new(
+        Arc::clone(&target.cfg),
+        target.spool.clone(),
+        None,
+        Some(hook),
+    );
+    match super::odmr::run(get, Arc::new(ctx)).await {
+        Ok(s) if s.no_mail => tracing::info!("{}: ODMR: no mail waiting", get.server),
+        Ok(s) => tracing::info!("{}: ODMR: {} message(s) received", get.server, s.accepted),
+        Err(e) => tracing::error!("{e}"),
+    }
+    let mut ids = ids.lock().unwrap_or_else(|p| p.into_inner());
+    std::mem::take(&mut *ids)
+}
+
 /// The UIDs of messages in the spool that were fetched from `account`.
 fn spooled_uids(spool: &Spool, account: &str) -> Vec<String> {
     let prefix = format!("{account} ");
@@ -125,7 +149,7 @@ pub async fn run_one(get: &GetConf, target: &Target) -> Vec<QueueId> {
         }
     };
     if get.protocol == GetProtocol::Odmr {
-        return super::odmr_ids(get, target).await;
+        return odmr(get, target).await;
     }
     let limit = crate::exec::helper_limit(target.cfg.command_time_limit);
     let secret = match secret(get, limit) {
