@@ -52,7 +52,7 @@ impl Hash64 {
     }
 
     fn word(&mut self, w: u64) {
-        self.h = (self.h.rotate_left(5) ^ w).wrapping_mul(0x51_7cc1_b727_220a_95);
+        self.h = (self.h.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
 
     fn update(&mut self, mut data: &[u8]) {
@@ -296,6 +296,10 @@ fn twenty_clients_stream_200_mib_each_in_bounded_memory_and_intact() {
 
     // Delivered intact: one queue run into the Maildir, each file checked
     // and removed (the run removes the spool files as it goes).
+    #[allow(
+        clippy::zombie_processes,
+        reason = "reaped by wait4 to read its rusage"
+    )]
     let run = env.cmd().arg("-q").spawn().expect("queue run");
     let (ok, run_rss) = wait_with_peak_rss(run.id() as i32);
     assert!(ok, "masqmail -q failed\nlog: {}", env.log());
