@@ -28,7 +28,7 @@ mod daemon;
 #[path = "smtp/load.rs"]
 mod load;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -36,7 +36,7 @@ use daemon::Daemon;
 use load::Connections;
 
 const BIN: &str = env!("CARGO_BIN_EXE_masqmail");
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 7;
 const BIG_CLIENTS: usize = 20;
 const BIG_MIB: usize = 200;
 
@@ -102,7 +102,7 @@ fn header(bins: &[PathBuf], cap_kb: u64) {
         println!("  baseline: {} (MASQMAIL_BENCH_BASELINE)", b.display());
     }
     println!(
-        "  2 KiB rows: {} messages per client, best of {ROUNDS} rounds",
+        "  2 KiB rows: {} messages per client, best of {ROUNDS} rounds, binaries taking turns",
         load::PER_CLIENT
     );
     println!(
@@ -146,7 +146,9 @@ fn small_rows(bins: &[PathBuf]) -> Vec<Row> {
             // the quiet moment.
             for k in 0..daemons.len() {
                 let i = (k + round) % daemons.len();
-                best[i] = best[i].max(load::rate(daemons[i].addr, clients, how));
+                let rate = load::rate(daemons[i].addr, clients, how);
+                eprintln!("{figure}, round {round}, {}: {rate:.0}", bins[i].display());
+                best[i] = best[i].max(rate);
             }
         }
         rows.push(row(figure.to_string(), &best, |v| (*v, format!("{v:.0}"))));
@@ -172,7 +174,8 @@ enum Peak {
 }
 
 /// The big run on a fresh daemon, whose spool is removed afterwards.
-fn big_run(bin: &PathBuf, cap_kb: u64) -> (load::BigRun, Peak) {
+fn big_run(bin: &Path, cap_kb: u64) -> (load::BigRun, Peak) {
+    let started = std::time::Instant::now();
     let d = Daemon::start(bin);
     let pid = d.pid();
     let done = AtomicBool::new(false);
@@ -201,9 +204,10 @@ fn big_run(bin: &PathBuf, cap_kb: u64) -> (load::BigRun, Peak) {
     let spooled = d.spool_bytes();
     drop(d);
     eprintln!(
-        "big run, {}: {} MiB spooled, removed",
+        "big run, {}: {} MiB spooled, removed ({:.0} s with removal)",
         bin.display(),
-        spooled >> 20
+        spooled >> 20,
+        started.elapsed().as_secs_f64()
     );
     (run, peak)
 }

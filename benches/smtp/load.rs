@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-pub const PER_CLIENT: usize = 200;
+pub const PER_CLIENT: usize = 500;
 
 const ENVELOPE: &[u8] =
     b"MAIL FROM:<b@remote.example>\r\nRCPT TO:<alice@bench.example.org>\r\nDATA\r\n";
