@@ -146,7 +146,13 @@ fn small_rows(bins: &[PathBuf]) -> Vec<Row> {
             // the quiet moment.
             for k in 0..daemons.len() {
                 let i = (k + round) % daemons.len();
-                let rate = load::rate(daemons[i].addr, clients, how);
+                let rate = match load::rate(daemons[i].addr, clients, how) {
+                    Ok(rate) => rate,
+                    Err(why) => {
+                        eprintln!("{}", daemons[i].log_tail(40));
+                        panic!("{figure}, {}: {why}", bins[i].display());
+                    }
+                };
                 eprintln!("{figure}, round {round}, {}: {rate:.0}", bins[i].display());
                 best[i] = best[i].max(rate);
             }

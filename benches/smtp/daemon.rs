@@ -62,6 +62,18 @@ impl Daemon {
         dir_bytes(&self.dir.path().join("spool"))
     }
 
+    /// The last `n` lines of the daemon's log files, to explain a failure.
+    pub fn log_tail(&self, n: usize) -> String {
+        let mut text = String::new();
+        if let Ok(entries) = std::fs::read_dir(self.dir.path().join("log")) {
+            for e in entries.flatten() {
+                text += &std::fs::read_to_string(e.path()).unwrap_or_default();
+            }
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
     fn wait_listening(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(self.addr).is_err() {

@@ -25,43 +25,48 @@ pub enum Connections {
     PerMessage,
 }
 
-/// Messages per second accepted over `clients` concurrent clients.
-pub fn rate(addr: SocketAddr, clients: usize, how: Connections) -> f64 {
+/// Messages per second accepted over `clients` concurrent clients, or
+/// the first client's failure.
+pub fn rate(addr: SocketAddr, clients: usize, how: Connections) -> Result<f64, String> {
     let start = Instant::now();
     let threads: Vec<_> = (0..clients)
         .map(|_| std::thread::spawn(move || small_client(addr, how)))
         .collect();
     for t in threads {
-        t.join().expect("client");
+        t.join().unwrap_or_else(|_| Err("client panicked".into()))?;
     }
-    (clients * PER_CLIENT) as f64 / start.elapsed().as_secs_f64()
+    Ok((clients * PER_CLIENT) as f64 / start.elapsed().as_secs_f64())
 }
 
-fn small_client(addr: SocketAddr, how: Connections) {
+fn small_client(addr: SocketAddr, how: Connections) -> Result<(), String> {
     let mut msg = b"Subject: bench\r\n\r\n".to_vec();
     while msg.len() < 2048 {
         msg.extend_from_slice(b"The quick brown fox jumps over the lazy dog, again and again.\r\n");
     }
     msg.extend_from_slice(b".\r\n");
     let mut conn = None;
-    for _ in 0..PER_CLIENT {
-        let (r, w) =
-            conn.get_or_insert_with(|| open(addr, Duration::from_secs(60)).expect("connect"));
-        w.write_all(ENVELOPE).expect("write");
+    for n in 0..PER_CLIENT {
+        let (r, w) = match conn.as_mut() {
+            Some(c) => c,
+            None => conn.insert(open(addr, Duration::from_secs(60))?),
+        };
+        let fail = |e: String| format!("message {n}: {e}");
+        w.write_all(ENVELOPE).map_err(|e| fail(e.to_string()))?;
         for code in [250, 250, 354] {
-            expect(r, code).expect("reply");
+            expect(r, code).map_err(fail)?;
         }
-        w.write_all(&msg).expect("write");
-        expect(r, 250).expect("reply");
+        w.write_all(&msg).map_err(|e| fail(e.to_string()))?;
+        expect(r, 250).map_err(fail)?;
         if how == Connections::PerMessage {
-            w.write_all(b"QUIT\r\n").expect("write");
-            expect(r, 221).expect("reply");
+            w.write_all(b"QUIT\r\n").map_err(|e| fail(e.to_string()))?;
+            expect(r, 221).map_err(fail)?;
             conn = None;
         }
     }
     if let Some((_, mut w)) = conn {
         let _ = w.write_all(b"QUIT\r\n");
     }
+    Ok(())
 }
 
 /// What one big run measured.
