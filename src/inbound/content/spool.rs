@@ -93,7 +93,12 @@ impl Inbound {
 
     /// The end of the content: what the session is told.
     pub async fn end(mut self, target: &Target) -> Result<Finished, ContentError> {
-        self.write(target, true).await;
+        // A message that never filled a buffer has no file yet: it is
+        // reserved, written and committed in one blocking task (one
+        // thread hand-off per small message, as before streaming).
+        if self.reservation.is_some() {
+            self.write(target, true).await;
+        }
         if self.failed {
             return Err(ContentError::Spool);
         }
@@ -107,7 +112,8 @@ impl Inbound {
     }
 }
 
-/// Received content waiting for its envelope.
+/// Received content waiting for its envelope (`tail`: at most
+/// [`BODY_BUFFER`] plus one read of body text not yet in the file).
 pub struct Finished {
     /// The header fields as received; the caller may look at them (the
     /// fetch derives the envelope from them) and change them.
