@@ -77,6 +77,30 @@ pub fn clean(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// A line longer than the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLong;
+
+/// The POP3 line splitter: the first line of `input` without its LF (and
+/// a CR before it), removed from `input`; `None` when no whole line is
+/// there yet. A line of more than `max` bytes with its line end, whole or
+/// not, is [`TooLong`].
+pub fn take_line(input: &mut Vec<u8>, max: usize) -> Result<Option<Vec<u8>>, TooLong> {
+    match input.iter().position(|&b| b == b'\n') {
+        Some(nl) if nl + 1 > max => Err(TooLong),
+        Some(nl) => {
+            let mut line: Vec<u8> = input.drain(..=nl).collect();
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            Ok(Some(line))
+        }
+        None if input.len() >= max => Err(TooLong),
+        None => Ok(None),
+    }
+}
+
 pub struct Conn<S> {
     io: S,
     /// Bytes read but not yet returned as lines.
@@ -110,21 +134,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// the line end; a longer line is a protocol error.
     pub async fn read_line(&mut self, max: usize, what: &str) -> Result<Vec<u8>, Pop3Error> {
         loop {
-            if let Some(nl) = self.input.iter().position(|&b| b == b'\n') {
-                if nl + 1 > max {
+            match take_line(&mut self.input, max) {
+                Ok(Some(line)) => return Ok(line),
+                Ok(None) => self.fill(what).await?,
+                Err(TooLong) => {
                     return Err(self.protocol(format!("line longer than {max} bytes {what}")));
                 }
-                let mut line: Vec<u8> = self.input.drain(..=nl).collect();
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                return Ok(line);
             }
-            if self.input.len() >= max {
-                return Err(self.protocol(format!("line longer than {max} bytes {what}")));
-            }
-            self.fill(what).await?;
         }
     }
 

@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::pop3::Command;
 use crate::inbound::content::spool::{Inbound, Target};
-use crate::pop3::conn::{BoxStream, MAX_LINE};
+use crate::pop3::conn::{BoxStream, MAX_LINE, TooLong, take_line};
 use crate::pop3::{Pop3Error, Status};
 
 /// A multi-line list (CAPA, UIDL, LIST) larger than this is an error:
@@ -114,21 +114,13 @@ impl Wire {
     /// The next line without its line end, at most `max` bytes.
     async fn line(&mut self, max: usize, what: &str) -> Result<Vec<u8>, Pop3Error> {
         loop {
-            if let Some(nl) = self.input.iter().position(|&b| b == b'\n') {
-                if nl + 1 > max {
+            match take_line(&mut self.input, max) {
+                Ok(Some(line)) => return Ok(line),
+                Ok(None) => self.fill(what).await?,
+                Err(TooLong) => {
                     return Err(self.error(format!("line longer than {max} bytes {what}")));
                 }
-                let mut line: Vec<u8> = self.input.drain(..=nl).collect();
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                return Ok(line);
             }
-            if self.input.len() >= max {
-                return Err(self.error(format!("line longer than {max} bytes {what}")));
-            }
-            self.fill(what).await?;
         }
     }
 

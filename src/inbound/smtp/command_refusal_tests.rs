@@ -1,6 +1,7 @@
 //! The refusals of `parse` and the replies they map to.
 
 use super::*;
+use crate::inbound::smtp::reply::wire;
 
 fn err(line: &[u8]) -> CommandError {
     match parse(line) {
@@ -261,14 +262,4 @@ fn refusals_and_their_replies() {
         );
         assert!(!text.is_empty() && !text.contains(['\r', '\n']));
     }
-}
-
-/// The refusal as (code, enhanced code, text), from the one reply table.
-fn wire(e: &CommandError) -> (u16, String, String) {
-    let r = crate::inbound::smtp::reply::Reply::refused(e);
-    let esc = r
-        .esc
-        .map(|crate::inbound::smtp::reply::Esc(c, s, d)| format!("{c}.{s}.{d}"))
-        .unwrap_or_default();
-    (r.code, esc, r.lines.concat())
 }

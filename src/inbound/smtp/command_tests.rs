@@ -1,4 +1,5 @@
 use super::*;
+use crate::inbound::smtp::reply::wire;
 
 fn ok(line: &str) -> Command {
     match parse(line.as_bytes()) {
@@ -327,14 +328,4 @@ mod props {
             }
         }
     }
-}
-
-/// The refusal as (code, enhanced code, text), from the one reply table.
-fn wire(e: &CommandError) -> (u16, String, String) {
-    let r = crate::inbound::smtp::reply::Reply::refused(e);
-    let esc = r
-        .esc
-        .map(|crate::inbound::smtp::reply::Esc(c, s, d)| format!("{c}.{s}.{d}"))
-        .unwrap_or_default();
-    (r.code, esc, r.lines.concat())
 }

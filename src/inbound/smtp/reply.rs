@@ -300,6 +300,17 @@ impl Reply {
     }
 }
 
+/// A refusal as (code, enhanced code, text), for the parser's tests.
+#[cfg(test)]
+pub(crate) fn wire(e: &CommandError) -> (u16, String, String) {
+    let r = Reply::refused(e);
+    let esc = r
+        .esc
+        .map(|Esc(c, s, d)| format!("{c}.{s}.{d}"))
+        .unwrap_or_default();
+    (r.code, esc, r.lines.concat())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
