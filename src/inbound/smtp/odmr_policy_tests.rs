@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::inbound::smtp::policy;
 
 struct Room;
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::*;
+use crate::accept::AcceptError;
 use crate::spool::SpoolError;
 
 struct Space(AtomicBool);
