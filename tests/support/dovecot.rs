@@ -33,7 +33,7 @@ pub const PASS: &str = "secret";
 
 /// True when Debian's dovecot is installed.
 pub fn installed() -> bool {
-    Path::new(DOVECOT).exists()
+    Path::new(DOVECOT).exists() && Path::new("/usr/lib/dovecot/pop3").exists()
 }
 
 /// How the server is set up.
@@ -72,6 +72,14 @@ fn user_name(uid: u32) -> String {
         .flatten()
         .map(|u| u.name)
         .unwrap_or_else(|| panic!("no passwd entry for uid {uid}"))
+}
+
+fn group_name(gid: u32) -> String {
+    nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid))
+        .ok()
+        .flatten()
+        .map(|g| g.name)
+        .unwrap_or_else(|| panic!("no group entry for gid {gid}"))
 }
 
 impl Dovecot {
@@ -231,8 +239,15 @@ fn read_log(root: &Path) -> String {
 fn wait_ready(child: &mut Child, port: u16, root: &Path) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(());
+        // Ready: a login process greets. (A bare connect is not enough:
+        // the master binds the port before it may still fail.)
+        if let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::Read;
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut buf = [0u8; 3];
+            if conn.read_exact(&mut buf).is_ok() && &buf == b"+OK" {
+                return Ok(());
+            }
         }
         if let Ok(Some(status)) = child.try_wait() {
             let err = fs::read_to_string(root.join("stderr")).unwrap_or_default();
@@ -288,8 +303,10 @@ fn config(root: &Path, port: u16, uid: u32, gid: u32, opts: &Options) -> String 
     c += "}\n";
     if !is_root() {
         let me = user_name(uid);
+        let group = group_name(gid);
         c += &format!(
-            "default_internal_user = {me}\ndefault_login_user = {me}\nservice anvil {{\n  chroot =\n}}\n"
+            "default_internal_user = {me}\ndefault_internal_group = {group}\n\
+             default_login_user = {me}\nservice anvil {{\n  chroot =\n}}\n"
         );
     }
     match &opts.tls {
