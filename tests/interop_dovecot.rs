@@ -158,11 +158,6 @@ fn keep_and_uidl_fetch_each_message_once() {
     assert_eq!(dc.messages(), 4);
 }
 
-/// A kill at `fetch-spooled` duplicates the one message spooled but not yet
-/// in the UIDL file (known, being fixed): while true, the loop allows
-/// exactly that and nothing else.
-const KNOWN_DUPLICATE_AT_SPOOLED: bool = true;
-
 const POINTS: [&str; 6] = [
     "fetch-retrieved",
     "fetch-spooled",
@@ -262,15 +257,9 @@ fn kill_9_at_every_fetch_crash_point_loses_and_duplicates_nothing() {
         let t = &tally[p];
         assert_eq!(t.killed, t.rounds, "{p}: every run killed");
         assert_eq!(t.delivered, t.messages, "{p}: lost messages");
-        if p == "fetch-spooled" && KNOWN_DUPLICATE_AT_SPOOLED {
-            // TEMPORARY (the lead is fixing it): a kill between the spool
-            // commit and the UIDL write leaves the message spooled but not
-            // recorded, so the next run fetches it again. At most that one
-            // message per killed run; set the constant to false with the fix.
-            assert!(t.duplicated <= t.killed, "{p}: {t:?}");
-        } else {
-            assert_eq!(t.duplicated, 0, "{p}: duplicates");
-        }
+        // Also at `fetch-spooled`: the spooled message carries its origin
+        // (`UI:`), so the next run knows it without the UIDL file.
+        assert_eq!(t.duplicated, 0, "{p}: duplicates");
     }
     assert_eq!(dc.messages(), 0);
 }

@@ -6,8 +6,8 @@
 //!
 //! Few round trips: when the server announces PIPELINING, USER and PASS go
 //! together, UIDL and LIST go together, every RETR goes in one group, and
-//! the DELEs go with QUIT — six turns for any number of messages (eight
-//! with STLS). Without PIPELINING every command is its own turn.
+//! the DELEs go with QUIT — six turns for any number of messages (nine
+//! with STLS: STLS, the handshake and CAPA again). Without PIPELINING every command is its own turn.
 //!
 //! Never lose: a message is deleted only after the driver reported it
 //! stored ([`Response::Stored`], i.e. durably spooled), and the DELEs are
