@@ -61,7 +61,7 @@ fn failure_notice_goes_to_the_sender() {
     );
     assert!(notice.contains(&format!("To: sender@{HOST}")), "{notice}");
     assert!(notice.contains("Subject: Undeliverable:"), "{notice}");
-    assert!(notice.contains(&format!("\tbob@{HOST}")), "{notice}");
+    assert!(notice.contains(&format!("\t<bob@{HOST}>")), "{notice}");
     assert!(
         notice.contains("Subject: doomed") && notice.contains("the body"),
         "{notice}"
@@ -118,7 +118,7 @@ fn delay_warning_when_due() {
         "{warning}\n{}",
         env.log()
     );
-    assert!(warning.contains(&format!("\tbob@{HOST}")), "{warning}");
+    assert!(warning.contains(&format!("\t<bob@{HOST}>")), "{warning}");
     assert!(
         !warning.contains("\nbody\n"),
         "a warning quotes only the headers: {warning}"
@@ -175,7 +175,7 @@ fn custom_templates_with_all_directives() {
         n.contains(&format!("pkg=MasqMail rp=sender@{HOST} ident=")),
         "{n}"
     );
-    assert!(n.contains(&format!("\tbob@{HOST}\n--\n")), "{n}");
+    assert!(n.contains(&format!("\t<bob@{HOST}>\n--\n")), "{n}");
     assert!(n.contains("Subject: tpl\n"), "{n}");
     assert!(n.contains("body line\n"), "{n}");
     assert!(!n.contains("@unknown_directive"), "{n}");

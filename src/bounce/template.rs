@@ -36,10 +36,9 @@ pub fn render(
     for line in text.split('\n') {
         let line = line.strip_suffix('\r').unwrap_or(line);
         if line.starts_with("@failed_rcpts") {
+            // delivery.md §12.4: TAB `<address>`, which users' filters match.
             for rcpt in failed_rcpts {
-                out.push(b'\t');
-                out.extend_from_slice(rcpt.to_string().as_bytes());
-                out.push(b'\n');
+                out.extend_from_slice(format!("\t<{rcpt}>\n").as_bytes());
             }
         } else if line.starts_with("@msg_headers") {
             for h in headers {
@@ -97,11 +96,11 @@ mod tests {
             ("", None, ""),
             ("\n", None, "\n"),
             ("x\n\ny\n", None, "x\n\ny\n"),
-            ("@failed_rcpts\n", None, "\ta@x.example\n\tb\n"),
+            ("@failed_rcpts\n", None, "\t<a@x.example>\n\t<b>\n"),
             (
                 "@failed_rcpts trailing text\n",
                 None,
-                "\ta@x.example\n\tb\n",
+                "\t<a@x.example>\n\t<b>\n",
             ),
             (
                 "@msg_headers\n",
@@ -136,7 +135,7 @@ mod tests {
         ];
         assert_eq!(
             show("@failed_rcpts\n", &rcpts, None),
-            "\t\"$(touch /tmp/pwned)\"@x.example\n\t\"`id`;rm\"@x.example\n\t${uid}\n"
+            "\t<\"$(touch /tmp/pwned)\"@x.example>\n\t<\"`id`;rm\"@x.example>\n\t<${uid}>\n"
         );
     }
 

@@ -108,9 +108,9 @@ fn failure_notice_is_a_valid_mime_message() {
     );
     assert_eq!(lines.last(), Some(&format!("{boundary}--").as_str()));
 
-    assert!(body.contains("\tbob@remote.example\n"));
+    assert!(body.contains("\t<bob@remote.example>\n"));
     assert!(
-        body.contains("\t\"$(touch /tmp/x)`id`;\"@remote.example\n"),
+        body.contains("\t<\"$(touch /tmp/x)`id`;\"@remote.example>\n"),
         "addresses shown as data"
     );
     assert!(body.contains(reason));
@@ -136,7 +136,7 @@ fn delay_warning_shows_headers_only() {
     let (h, body) = parse(&n.text);
     assert_eq!(header(&h, "To"), "alice@sender.example");
     assert!(header(&h, "Content-Type").contains(&format!("boundary=\"{ID}/mx.example.org\"")));
-    assert!(body.contains("\tbob@remote.example\n"));
+    assert!(body.contains("\t<bob@remote.example>\n"));
     assert!(body.contains("Subject: lunch ${uid} $(id)\n"));
     assert!(body.contains("Local delivery failed"));
     assert!(!body.contains("See you at noon"), "no body in a warning");
@@ -233,7 +233,7 @@ fn variables_are_sanitised() {
     let text = String::from_utf8(n.text).unwrap();
     assert_eq!(
         text,
-        "X-Host: client.example??X-Evil: 1\nX-Err: one\ntwo?\n\n\tb@r.example\n"
+        "X-Host: client.example??X-Evil: 1\nX-Err: one\ntwo?\n\n\t<b@r.example>\n"
     );
 }
 
