@@ -122,7 +122,10 @@ fn header_cases() {
         (DOM, "a@b", b"From: joe (x) @ host\n", b"From: joe@out.example\n"),
         // quoted display names with commas and `<`, comments with `<`
         (FULL, "a@b", b"From: \"Smith, <John>\" <root@host>\n", b"From: \"Smith, <John>\" <rootpub@public.example>\n"),
-        (FULL, "a@b", b"From: root (see <here>) , x@y.example\n", b"From: Root User <rootpub@public.example> , x@y.example\n"),
+        (FULL, "a@b", b"From: root (see <here>) , x@y.example\n", b"From: Root User <rootpub@public.example>, x@y.example\n"),
+        // the blanks after a replaced bare mailbox go with it (masqmail)
+        (FULL, "a@b", b"From: root , list@x.example\n", b"From: Root User <rootpub@public.example>, list@x.example\n"),
+        (FULL, "a@b", b"From: root \t\n", b"From: Root User <rootpub@public.example>\n"),
         (FULL, "a@b", b"From: (c) root@host\n", b"From: (c) rootpub@public.example\n"),
         (FULL, "a@b", b"From: rooty, root\n", b"From: rooty, Root User <rootpub@public.example>\n"),
         // folding with tabs and several lines is kept

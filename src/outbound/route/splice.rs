@@ -102,8 +102,17 @@ fn only_folds(bytes: &[u8]) -> bool {
 fn edit(value: &[u8], la: &ListAddress, found: Found) -> (Range<usize>, Vec<u8>) {
     match found {
         Found::Domain(domain) => domain_edit(value, la, domain),
-        // A bare addr-spec item is replaced whole, trailing comments too.
-        Found::Address { text, .. } if la.bare => (la.item.clone(), text.as_bytes().to_vec()),
+        // A bare addr-spec item is replaced whole, trailing comments and
+        // the blanks before the next comma too, as masqmail does
+        // (`baz , list@x` becomes `"Real Me" <me@x>, list@x`).
+        Found::Address { text, .. } if la.bare => {
+            let blanks = value[la.item.end..]
+                .iter()
+                .take_while(|&&b| b == b' ' || b == b'\t')
+                .count();
+            let end = la.item.end + blanks;
+            (la.item.start..end, text.as_bytes().to_vec())
+        }
         // Display name, brackets or leading comment: keep them.
         Found::Address { addr, .. } => (la.spec.clone(), addr.to_string().into_bytes()),
     }
