@@ -93,9 +93,25 @@ pub fn accept(
 /// Claims a new message id; its data file is written with
 /// [`Reservation::append`] while the message arrives, and the message
 /// becomes visible only through [`accept_reserved`].
+///
+/// An id holds the second, the pid and one of 3844 transfer numbers, so
+/// one process can name at most 3844 messages a second (the format's
+/// limit, masqmail's too). Past that, the reservation waits for the next
+/// second instead of refusing the message.
 pub fn reserve(spool: &Spool, transfer: u32) -> Result<Reservation, AcceptError> {
-    let now = chrono::Local::now().timestamp().max(0) as u64;
-    Ok(spool.reserve(now, std::process::id(), transfer)?)
+    let mut tries = 0;
+    loop {
+        let now = chrono::Local::now();
+        let second = now.timestamp().max(0) as u64;
+        match spool.reserve(second, std::process::id(), transfer) {
+            Err(SpoolError::IdsExhausted) if tries < 3 => {
+                tries += 1;
+                let into = u64::from(now.timestamp_subsec_millis());
+                std::thread::sleep(std::time::Duration::from_millis(1000 - into.min(999)));
+            }
+            result => return Ok(result?),
+        }
+    }
 }
 
 /// Spools a message whose body is already in `reservation`'s data file,
