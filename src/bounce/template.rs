@@ -222,13 +222,30 @@ mod tests {
         );
         // No line end within the limit: the limit itself is the cut.
         let flat = vec![b'x'; BODY_LIMIT * 2];
-        let out = render("@msg_body\n", &vars, &[], &[], Some(BodyExcerpt::whole(&flat)));
+        let out = render(
+            "@msg_body\n",
+            &vars,
+            &[],
+            &[],
+            Some(BodyExcerpt::whole(&flat)),
+        );
         assert!(out.starts_with(&flat[..BODY_LIMIT]));
-        assert!(out.ends_with(
-            format!("x\n[... {BODY_LIMIT} more bytes of the message body are not included ...]\n").as_bytes()
-        ));
+        assert!(
+            out.ends_with(
+                format!(
+                    "x\n[... {BODY_LIMIT} more bytes of the message body are not included ...]\n"
+                )
+                .as_bytes()
+            )
+        );
         // Exactly at the limit: shown whole, no note.
-        let out = render("@msg_body\n", &vars, &[], &[], Some(BodyExcerpt::whole(&flat[..BODY_LIMIT])));
+        let out = render(
+            "@msg_body\n",
+            &vars,
+            &[],
+            &[],
+            Some(BodyExcerpt::whole(&flat[..BODY_LIMIT])),
+        );
         assert_eq!(out.len(), BODY_LIMIT + 1);
     }
 }

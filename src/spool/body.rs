@@ -52,7 +52,10 @@ impl SpooledBody {
         if got < first.len() || first != id_line.as_bytes() {
             return Err(corrupt(path(), 1, "first line is not the message id"));
         }
-        let size = file.metadata().map_err(|e| SpoolError::io(path(), e))?.len();
+        let size = file
+            .metadata()
+            .map_err(|e| SpoolError::io(path(), e))?
+            .len();
         let offset = id_line.len() as u64;
         if size.checked_sub(offset) != Some(data_size) {
             return Err(corrupt(

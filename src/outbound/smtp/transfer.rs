@@ -471,9 +471,7 @@ impl Plan<'_> {
             })
             .collect();
         let data = match (&st.local, &st.data) {
-            _ if st.unreadable.is_some() => {
-                Err((false, st.unreadable.clone().unwrap_or_default()))
-            }
+            _ if st.unreadable.is_some() => Err((false, st.unreadable.clone().unwrap_or_default())),
             (Some(why), _) => Err((true, why.clone())),
             (None, Some(d)) => d.clone(),
             (None, None) => {
