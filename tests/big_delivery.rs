@@ -203,11 +203,14 @@ fn send_big(addr: SocketAddr, n: usize, rcpts: &[String], pool: &[u8]) -> (Strin
     (id, expect)
 }
 
+/// A message where it arrived: its subject and its body's hash.
+type Arrived = (String, (u64, u64));
+
 /// A minimal SMTP server that decodes DATA line by line and keeps only
 /// the subject and the body's hash of each message.
 struct StreamingSink {
     addr: SocketAddr,
-    got: Arc<Mutex<Vec<(String, (u64, u64))>>>,
+    got: Arc<Mutex<Vec<Arrived>>>,
 }
 
 impl StreamingSink {
@@ -227,12 +230,12 @@ impl StreamingSink {
         StreamingSink { addr, got }
     }
 
-    fn received(&self) -> Vec<(String, (u64, u64))> {
+    fn received(&self) -> Vec<Arrived> {
         self.got.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
-fn sink_session(stream: TcpStream, got: &Mutex<Vec<(String, (u64, u64))>>) -> std::io::Result<()> {
+fn sink_session(stream: TcpStream, got: &Mutex<Vec<Arrived>>) -> std::io::Result<()> {
     stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
     let mut w = stream.try_clone()?;
     let mut r = BufReader::with_capacity(WRITE, stream);
@@ -266,7 +269,7 @@ fn sink_session(stream: TcpStream, got: &Mutex<Vec<(String, (u64, u64))>>) -> st
 
 /// Reads DATA up to the dot line: the Subject and the hash of the body
 /// (dots unstuffed, CR LF as LF).
-fn sink_data(r: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<(String, (u64, u64))> {
+fn sink_data(r: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<Arrived> {
     let (mut subject, mut in_body, mut hash) = (String::new(), false, Hash64::new());
     loop {
         line.clear();
@@ -314,7 +317,7 @@ fn wait_with_peak_rss(pid: i32) -> (bool, u64) {
 
 /// Hashes the body of a Maildir file (after its header section) and
 /// returns (subject, hash); the file is removed.
-fn maildir_file(path: &Path) -> (String, (u64, u64)) {
+fn maildir_file(path: &Path) -> Arrived {
     let mut r = BufReader::with_capacity(WRITE, File::open(path).expect("maildir file"));
     let mut line = String::new();
     let mut subject = String::new();
@@ -345,7 +348,7 @@ fn maildir_file(path: &Path) -> (String, (u64, u64)) {
 }
 
 /// Every file of `<maildir>/new`, hashed and removed.
-fn maildir_all(dir: &Path) -> Vec<(String, (u64, u64))> {
+fn maildir_all(dir: &Path) -> Vec<Arrived> {
     let files: Vec<_> = std::fs::read_dir(dir.join("new"))
         .expect("maildir new/")
         .map(|e| e.expect("entry").path())
@@ -356,7 +359,7 @@ fn maildir_all(dir: &Path) -> Vec<(String, (u64, u64))> {
 /// The messages of an mbox, split at `From ` lines (every other `From `
 /// was quoted): (subject, hash of the body up to the next separator);
 /// the file is removed.
-fn mbox_all(path: &Path) -> Vec<(String, (u64, u64))> {
+fn mbox_all(path: &Path) -> Vec<Arrived> {
     let mut r = BufReader::with_capacity(WRITE, File::open(path).expect("mbox"));
     let mut out = Vec::new();
     let mut current: Option<(String, bool, Hash64)> = None;
@@ -446,7 +449,7 @@ fn a_queue_run_streams_three_64_mib_messages_to_mbox_maildir_and_smtp() {
     );
     let ran = started.elapsed();
 
-    let sorted = |mut v: Vec<(String, (u64, u64))>| {
+    let sorted = |mut v: Vec<Arrived>| {
         v.sort();
         v
     };
