@@ -43,6 +43,7 @@ fn msg(rcpts: &[&str], text: &[u8]) -> Outgoing {
         return_path: addr("sender@client.test"),
         rcpts: rcpts.iter().map(|r| addr(r)).collect(),
         text: text.to_vec(),
+        body: None,
         smtputf8: false,
         eightbit: false,
     }

@@ -83,6 +83,7 @@ async fn run(script: Vec<Vec<u8>>, rcpts: &[&str]) -> Result<BatchOutcome, Sessi
         return_path: Address::new("s", "client.test"),
         rcpts: rcpts.iter().map(|r| Address::new(*r, "x.test")).collect(),
         text: b"Subject: x\n\nbody\n".to_vec(),
+        body: None,
         smtputf8: false,
         eightbit: false,
     };

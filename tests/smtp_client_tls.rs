@@ -57,6 +57,7 @@ fn msgs() -> Vec<Outgoing> {
         return_path: Address::new("sender", "client.test"),
         rcpts: vec![Address::new("r", "sink.test")],
         text: b"Subject: tls\n\nhello\n".to_vec(),
+        body: None,
         smtputf8: false,
         eightbit: false,
     }]

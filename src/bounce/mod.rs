@@ -10,7 +10,10 @@
 //! are submitted with the null sender, so a notice that fails is reported to
 //! postmaster once and then stops. A template that cannot be read is an
 //! error: the caller keeps the recipients and tries again later, nothing is
-//! lost silently.
+//! lost silently. A notice is small whatever the message's size: it shows
+//! the body up to [`BODY_LIMIT`] (64 KiB), cut at a line end, with a note
+//! saying how much was left out (Postfix's `bounce_size_limit` does the
+//! same at 50 000 bytes); the headers are shown whole.
 //!
 //! # Security
 //! Templates are administrator files (or ours). Everything else that goes
@@ -28,7 +31,7 @@ use crate::config::Config;
 use crate::message::Message;
 
 pub use schedule::{expired, warning_due};
-pub use template::render;
+pub use template::{BODY_LIMIT, BodyExcerpt, render};
 
 /// `${package}` in templates.
 pub const PACKAGE: &str = "MasqMail";
@@ -73,12 +76,13 @@ impl Kind {
     }
 }
 
-/// The notice for recipients that failed permanently; `body` is the
-/// message body, shown in the notice. `Ok(None)`: nobody is to be told.
+/// The notice for recipients that failed permanently; `body` is the start
+/// of the message body, shown in the notice up to [`BODY_LIMIT`] bytes.
+/// `Ok(None)`: nobody is to be told.
 pub fn failure_notice(
     cfg: &Config,
     msg: &Message,
-    body: &[u8],
+    body: BodyExcerpt<'_>,
     failed: &[Address],
     reason: &str,
 ) -> Result<Option<Notice>, BounceError> {
@@ -98,7 +102,7 @@ pub fn delay_warning(
 fn notice(
     cfg: &Config,
     msg: &Message,
-    body: Option<&[u8]>,
+    body: Option<BodyExcerpt<'_>>,
     rcpts: &[Address],
     reason: &str,
     kind: Kind,

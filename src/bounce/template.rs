@@ -7,6 +7,10 @@
 //! lines renders the same as with LF), and a body that does not end in LF
 //! gets one, so whatever the template puts after `@msg_body` (a closing
 //! MIME boundary) starts on its own line. Template lines of any length.
+//! `@msg_body` shows at most [`BODY_LIMIT`] bytes of the body: a longer
+//! body is cut after its last complete line within the limit and followed
+//! by one note line, so a notice about a huge message stays small (it is
+//! built in memory and spooled like any message).
 //!
 //! # Security
 //! Recipient addresses, headers and the body are copied as data: they are
@@ -19,6 +23,28 @@ use crate::address::Address;
 use crate::message::Header;
 use crate::vars;
 
+/// The most of a message body a notice shows (see the module docs).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// What a notice may show of a body: its first bytes (the caller reads at
+/// least [`BODY_LIMIT`] of them when the body is that long; more are
+/// ignored) and the size of the whole body.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyExcerpt<'a> {
+    pub start: &'a [u8],
+    pub size: u64,
+}
+
+impl<'a> BodyExcerpt<'a> {
+    /// A body held whole in memory.
+    pub fn whole(body: &'a [u8]) -> BodyExcerpt<'a> {
+        BodyExcerpt {
+            start: body,
+            size: body.len() as u64,
+        }
+    }
+}
+
 /// Renders `template`. `body` is `None` for templates that never show it
 /// (a `@msg_body` line then yields nothing).
 pub fn render(
@@ -26,9 +52,10 @@ pub fn render(
     vars: &dyn Fn(&str) -> Option<String>,
     failed_rcpts: &[Address],
     headers: &[Header],
-    body: Option<&[u8]>,
+    body: Option<BodyExcerpt<'_>>,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(template.len() + body.map_or(0, <[u8]>::len));
+    let shown = body.map_or(0, |b| b.start.len().min(BODY_LIMIT));
+    let mut out = Vec::with_capacity(template.len() + shown);
     let text = template.strip_suffix('\n').unwrap_or(template);
     if template.is_empty() {
         return out;
@@ -46,7 +73,7 @@ pub fn render(
             }
         } else if line.starts_with("@msg_body") {
             if let Some(b) = body {
-                push_lines(&mut out, b);
+                push_body(&mut out, b);
             }
         } else if line.starts_with('@') {
             // Unknown directive: dropped, as in masqmail.
@@ -66,6 +93,25 @@ fn push_lines(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
+/// The body, or its start and a note when it is longer than
+/// [`BODY_LIMIT`] (or than what the caller could read).
+fn push_body(out: &mut Vec<u8>, body: BodyExcerpt<'_>) {
+    let start = &body.start[..body.start.len().min(BODY_LIMIT)];
+    if start.len() as u64 >= body.size {
+        return push_lines(out, start);
+    }
+    // Cut after the last complete line, unless there is none at all.
+    let cut = start
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(start.len(), |i| i + 1);
+    push_lines(out, &start[..cut]);
+    let left = body.size - cut as u64;
+    out.extend_from_slice(
+        format!("[... {left} more bytes of the message body are not included ...]\n").as_bytes(),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +129,7 @@ mod tests {
             Header::new("Subject", "hi $uid"),
             Header::new("X-Folded", "a\n\tb"),
         ];
+        let body = body.map(BodyExcerpt::whole);
         String::from_utf8(render(template, &vars, rcpts, &headers, body)).unwrap()
     }
 
@@ -149,8 +196,55 @@ mod tests {
             &vars,
             &[Address::new("a", "b")],
             &[],
-            Some(&body),
+            Some(BodyExcerpt::whole(&body)),
         );
         assert_eq!(out, body);
+    }
+
+    #[test]
+    fn long_bodies_are_cut_at_a_line_end() {
+        let line = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n";
+        let body: Vec<u8> = line.repeat(3 * BODY_LIMIT / line.len());
+        // The caller read a little more than the limit; the size is the whole.
+        let excerpt = BodyExcerpt {
+            start: &body[..BODY_LIMIT + 100],
+            size: body.len() as u64 + 1_000_000,
+        };
+        let out = render("@msg_body\n--end\n", &vars, &[], &[], Some(excerpt));
+        let shown = BODY_LIMIT - BODY_LIMIT % line.len();
+        assert_eq!(&out[..shown], &body[..shown]);
+        let rest = String::from_utf8_lossy(&out[shown..]).into_owned();
+        let left = body.len() as u64 + 1_000_000 - shown as u64;
+        assert_eq!(
+            rest,
+            format!("[... {left} more bytes of the message body are not included ...]\n--end\n")
+        );
+        // No line end within the limit: the limit itself is the cut.
+        let flat = vec![b'x'; BODY_LIMIT * 2];
+        let out = render(
+            "@msg_body\n",
+            &vars,
+            &[],
+            &[],
+            Some(BodyExcerpt::whole(&flat)),
+        );
+        assert!(out.starts_with(&flat[..BODY_LIMIT]));
+        assert!(
+            out.ends_with(
+                format!(
+                    "x\n[... {BODY_LIMIT} more bytes of the message body are not included ...]\n"
+                )
+                .as_bytes()
+            )
+        );
+        // Exactly at the limit: shown whole, no note.
+        let out = render(
+            "@msg_body\n",
+            &vars,
+            &[],
+            &[],
+            Some(BodyExcerpt::whole(&flat[..BODY_LIMIT])),
+        );
+        assert_eq!(out.len(), BODY_LIMIT + 1);
     }
 }

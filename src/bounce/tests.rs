@@ -78,7 +78,7 @@ fn failure_notice_is_a_valid_mime_message() {
         Address::new("\"$(touch /tmp/x)`id`;\"", "remote.example"),
     ];
     let reason = "Could not resolve host remote.example:\n\tno such domain\n";
-    let n = failure_notice(&cfg(), &msg, BODY, &failed, reason)
+    let n = failure_notice(&cfg(), &msg, BodyExcerpt::whole(BODY), &failed, reason)
         .unwrap()
         .unwrap();
     assert_eq!(n.recipient, Address::new("alice", "sender.example"));
@@ -179,7 +179,7 @@ fn who_gets_the_notice() {
         ),
         (message(Address::new("a", "s.example")), vec![], None),
     ] {
-        let got = failure_notice(&c, &msg, b"", &failed, "x")
+        let got = failure_notice(&c, &msg, BodyExcerpt::whole(b""), &failed, "x")
             .unwrap()
             .map(|n| n.recipient);
         assert_eq!(got, want, "rp {:?} failed {failed:?}", msg.return_path);
@@ -199,7 +199,7 @@ fn null_sender_notice_is_addressed_to_postmaster() {
     let n = failure_notice(
         &cfg(),
         &message(Address::null()),
-        BODY,
+        BodyExcerpt::whole(BODY),
         &[Address::new("b", "r.example")],
         "x",
     )
@@ -224,7 +224,7 @@ fn variables_are_sanitised() {
     let n = failure_notice(
         &c,
         &msg,
-        b"",
+        BodyExcerpt::whole(b""),
         &[Address::new("b", "r.example")],
         "one\r\ntwo\0",
     )
@@ -246,7 +246,7 @@ fn template_errors() {
     let mut c = cfg();
     c.errmsg_file = Some(dir.path().join("missing.tpl"));
     assert!(matches!(
-        failure_notice(&c, &msg, b"", &failed, "x"),
+        failure_notice(&c, &msg, BodyExcerpt::whole(b""), &failed, "x"),
         Err(BounceError::Unreadable { .. })
     ));
     // The warning template is separate and still found.
@@ -263,7 +263,7 @@ fn template_errors() {
     let mut c = cfg();
     c.template_dir = Some(dir.path().to_path_buf());
     assert!(matches!(
-        failure_notice(&c, &msg, b"", &failed, "x"),
+        failure_notice(&c, &msg, BodyExcerpt::whole(b""), &failed, "x"),
         Err(BounceError::Unreadable { .. })
     ));
 }

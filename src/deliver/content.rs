@@ -386,6 +386,27 @@ mod tests {
             let text = String::from_utf8_lossy(&got);
             assert!(text.contains("\n>From here\nend\n\n"), "split {split}");
             assert_eq!(text.matches(">From").count(), 1);
+            // The same from a data file, read in CHUNK pieces after the id line.
+            let mut f = tempfile::tempfile().unwrap_or_else(|e| panic!("{e}"));
+            f.write_all(b"1xVrXk-3tM-00\n")
+                .and_then(|()| f.write_all(&body))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let msg = message(Address::new("a", "b"));
+            let now = Utc::now();
+            let file = Body::File {
+                file: &f,
+                offset: 14,
+            };
+            let c = Content::new(
+                &msg,
+                &Address::new("b", "x"),
+                file,
+                ContentOptions::MBOX,
+                &now,
+            );
+            let from_file = c.to_vec().unwrap_or_else(|e| panic!("{e}"));
+            let (a, b) = (got.len() - body.len(), from_file.len() - body.len());
+            assert_eq!(&from_file[b..], &got[a..], "split {split} from a file");
         }
     }
 

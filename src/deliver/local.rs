@@ -10,6 +10,7 @@ use crate::deliver::command::{self, Vars};
 use crate::deliver::content::{Body, Content, ContentOptions};
 use crate::deliver::{maildir, mbox};
 use crate::message::Message;
+use crate::spool::SpooledBody;
 
 /// How one local leaf is delivered (§7.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +56,15 @@ pub fn method_for(cfg: &Config, leaf: &Address) -> Method {
 }
 
 /// Delivers `body` of `msg` to the local `leaf`, which alias expansion
-/// produced from the envelope recipient `top`.
-pub fn deliver(cfg: &Config, msg: &Message, body: &[u8], leaf: &Address, top: &Address) -> Outcome {
+/// produced from the envelope recipient `top`. The body is streamed from
+/// its data file.
+pub fn deliver(
+    cfg: &Config,
+    msg: &Message,
+    body: &SpooledBody,
+    leaf: &Address,
+    top: &Address,
+) -> Outcome {
     let method = method_for(cfg, leaf);
     tracing::debug!(
         "{}: local delivery of <{leaf}> (for <{top}>) with {}",
@@ -76,7 +84,11 @@ pub fn deliver(cfg: &Config, msg: &Message, body: &[u8], leaf: &Address, top: &A
             fromhack: cfg.pipe_fromhack,
         },
     };
-    let content = Content::new(msg, top, Body::Bytes(body), opts, &now);
+    let body = Body::File {
+        file: body.file(),
+        offset: body.offset(),
+    };
+    let content = Content::new(msg, top, body, opts, &now);
     let mut detail = String::new();
     let outcome = match method {
         Method::Mbox => mbox::deliver(cfg, &content, &leaf.local),

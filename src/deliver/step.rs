@@ -20,7 +20,7 @@ use crate::alias::{self, Expansion};
 use crate::bounce::{self, BounceError, Notice};
 use crate::deliver::{Outcome, local};
 use crate::message::{Done, Message, QueueId};
-use crate::spool::Spool;
+use crate::spool::{Spool, SpooledBody};
 
 use super::runner::Runner;
 
@@ -40,7 +40,9 @@ pub struct Tally {
 /// remote step of a batch works on these.
 pub struct InFlight {
     pub msg: Message,
-    pub body: Vec<u8>,
+    /// The body stays on disk: every target streams it from the open data
+    /// file, so no message size grows the memory of a run.
+    pub body: SpooledBody,
     pub tally: Tally,
     /// Envelope recipients and their delivery targets after aliasing.
     pub expanded: Vec<(Address, Vec<Address>)>,
@@ -82,7 +84,7 @@ impl Runner<'_> {
     /// `deliver_local` is set (a remote-only run such as `-qo` keeps them
     /// pending). `None` when the message cannot be read.
     pub fn local_step(&mut self, mut msg: Message, deliver_local: bool) -> Option<InFlight> {
-        let body = match self.spool.read_body(&msg.id, &msg) {
+        let body = match self.spool.open_body(&msg.id, &msg) {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!("{}: cannot read message body: {e}", msg.id);
@@ -222,7 +224,15 @@ impl Runner<'_> {
         if !tally.failed.is_empty() {
             let rcpts: Vec<Address> = tally.failed.iter().map(|(a, _)| a.clone()).collect();
             let reason = reasons(&tally.failed);
-            let built = bounce::failure_notice(self.cfg, &done.msg, &body, &rcpts, &reason);
+            let start = body.read_start(bounce::BODY_LIMIT).unwrap_or_else(|e| {
+                tracing::warn!("{}: cannot read the body for the notice: {e}", done.msg.id);
+                Vec::new()
+            });
+            let excerpt = bounce::BodyExcerpt {
+                start: &start,
+                size: body.len(),
+            };
+            let built = bounce::failure_notice(self.cfg, &done.msg, excerpt, &rcpts, &reason);
             done.add(NoticeKind::Failure, built);
         }
         if !tally.deferred.is_empty()

@@ -3,6 +3,10 @@
 //! `wrapper`, or directly to each domain's mail exchangers — with all
 //! messages for one host over one connection.
 //!
+//! Bodies are never copied into memory: the pipe transport and the SMTP
+//! client both stream each message's body from its open data file, so a
+//! batch of 100 large messages costs 100 open files and their headers.
+//!
 //! # Security
 //! What goes out is the route's rewritten header set and the stored body;
 //! the SMTP client converts line ends and dot-stuffs, so no stored byte
@@ -22,7 +26,7 @@ use crate::deliver::content::{Body, Content, ContentOptions};
 use crate::deliver::runner::Runner;
 use crate::deliver::step::InFlight;
 use crate::outbound::route::rewrite;
-use crate::outbound::smtp::Outgoing;
+use crate::outbound::smtp::{FileText, Outgoing};
 
 mod connect;
 
@@ -83,7 +87,11 @@ fn pipe(
     for job in jobs {
         let state = &batch[job.index];
         for rcpt in &job.rcpts {
-            let content = Content::stored(&state.msg, Body::Bytes(&state.body), opts, &now);
+            let body = Body::File {
+                file: state.body.file(),
+                offset: state.body.offset(),
+            };
+            let content = Content::stored(&state.msg, body, opts, &now);
             let vars = Vars::new(cfg, &state.msg, rcpt, rcpt);
             let outcome = match command::run_route_pipe(cfg, spec, &content, &vars) {
                 Outcome::Delivered => {
@@ -220,9 +228,11 @@ fn targets(route: &Route, jobs: &[Job]) -> Vec<Target> {
         .collect()
 }
 
+/// The rewritten headers in memory; the body stays in the data file and
+/// the SMTP client streams it (RELIABILITY R04).
 fn outgoing(runner: &Runner<'_>, route: &Route, state: &InFlight, rcpts: &[Address]) -> Outgoing {
     let rewritten = rewrite::rewrite(route, runner.cfg, &state.msg);
-    let mut text = Vec::with_capacity(state.body.len() + 1024);
+    let mut text = Vec::with_capacity(1024);
     for h in &rewritten.headers {
         text.extend_from_slice(&h.raw);
         if h.raw.last() != Some(&b'\n') {
@@ -230,14 +240,19 @@ fn outgoing(runner: &Runner<'_>, route: &Route, state: &InFlight, rcpts: &[Addre
         }
     }
     text.push(b'\n');
-    text.extend_from_slice(&state.body);
     let ascii = |a: &Address| a.local.is_ascii() && a.domain.is_ascii();
     Outgoing {
         smtputf8: !ascii(&rewritten.return_path) || !rcpts.iter().all(ascii),
+        // The client also looks at the body as it measures it.
         eightbit: !text.is_ascii(),
         return_path: rewritten.return_path,
         rcpts: rcpts.to_vec(),
         text,
+        body: Some(FileText {
+            file: state.body.shared_file(),
+            offset: state.body.offset(),
+            len: state.body.len(),
+        }),
     }
 }
 

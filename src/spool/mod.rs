@@ -1,6 +1,7 @@
 //! The masqmail 1.0 on-disk spool (spool.md): `<ID>-H` header files (the
 //! envelope and headers, see [`format`]), `<ID>-D` data files (id line and
-//! body), per-message locks, the startup sweep and the `-bp` listing.
+//! body, opened for streaming as a [`SpooledBody`]), per-message locks, the
+//! startup sweep and the `-bp` listing.
 //!
 //! Guarantees:
 //! * [`Spool::commit`] returning `Ok` is the definition of "accepted": the
@@ -27,11 +28,13 @@
 pub mod format;
 pub mod list;
 
+mod body;
 mod commit;
 mod error;
 mod lock;
 mod sweep;
 
+pub use body::SpooledBody;
 pub use commit::Reservation;
 pub use error::SpoolError;
 pub use format::{decode_header_file, encode_header_file};
@@ -92,24 +95,27 @@ impl Spool {
         decode_header_file(id, &bytes, &self.dir.join(&name))
     }
 
-    /// Reads the body of `msg` from its data file, checking the id line
-    /// and that the size is what `DS:` says (R10).
+    /// Opens the data file of `msg` for streaming its body, checking the
+    /// id line and that the size is what `DS:` says (R10).
+    pub fn open_body(&self, id: &QueueId, msg: &Message) -> Result<SpooledBody, SpoolError> {
+        SpooledBody::open(&self.dir, &data_name(id), id, msg.data_size)
+    }
+
+    /// The whole body of `msg` in memory, checked as [`Spool::open_body`]
+    /// does (tests and small-message callers; delivery streams instead).
     pub fn read_body(&self, id: &QueueId, msg: &Message) -> Result<Vec<u8>, SpoolError> {
-        let name = data_name(id);
-        let path = self.dir.join(&name);
-        let mut bytes = self.read_file(&name)?;
-        let id_line = format!("{id}\n");
-        if !bytes.starts_with(id_line.as_bytes()) {
+        let body = self.open_body(id, msg)?;
+        let max = usize::try_from(body.len()).map_err(|_| SpoolError::Corrupt {
+            path: self.dir.join(&data_name(id)),
+            line: 0,
+            what: "body too large to read into memory",
+        })?;
+        let bytes = body
+            .read_start(max)
+            .map_err(|e| SpoolError::io(self.dir.join(&data_name(id)), e))?;
+        if bytes.len() != max {
             return Err(SpoolError::Corrupt {
-                path,
-                line: 1,
-                what: "first line is not the message id",
-            });
-        }
-        bytes.drain(..id_line.len());
-        if bytes.len() as u64 != msg.data_size {
-            return Err(SpoolError::Corrupt {
-                path,
+                path: self.dir.join(&data_name(id)),
                 line: 0,
                 what: "body size differs from DS: in the header file",
             });

@@ -18,23 +18,9 @@ use crate::address::Address;
 /// `text` with CR LF line ends, a final CR LF, no bare CR or LF.
 pub fn wire_text(text: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len() + text.len() / 32 + 2);
-    let mut i = 0;
-    while i < text.len() {
-        match text[i] {
-            b'\r' => {
-                out.extend_from_slice(b"\r\n");
-                if text.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-            }
-            b'\n' => out.extend_from_slice(b"\r\n"),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    if !out.is_empty() && !out.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
+    let mut enc = WireEncoder::new(false);
+    enc.feed(text, &mut out);
+    enc.finish(&mut out);
     out
 }
 
@@ -42,16 +28,80 @@ pub fn wire_text(text: &[u8]) -> Vec<u8> {
 /// output of [`wire_text`].
 pub fn dot_stuff(wire: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(wire.len() + wire.len() / 64 + 8);
-    let mut at_line_start = true;
-    for &b in wire {
-        if at_line_start && b == b'.' {
-            out.push(b'.');
-        }
-        out.push(b);
-        at_line_start = b == b'\n';
-    }
-    out.extend_from_slice(b".\r\n");
+    let mut enc = WireEncoder::new(true);
+    enc.feed(wire, &mut out);
+    enc.finish(&mut out);
     out
+}
+
+/// [`wire_text`] (and with `stuff`, [`dot_stuff`] of it) as a stream: fed
+/// the stored text in pieces split anywhere, it writes exactly the bytes
+/// the whole-text functions return. Its state is what crosses a piece
+/// boundary: a CR whose LF may come next, and whether the output is at
+/// the start of a line (where a dot is doubled).
+#[derive(Debug, Clone)]
+pub struct WireEncoder {
+    stuff: bool,
+    after_cr: bool,
+    line_start: bool,
+    empty: bool,
+}
+
+impl WireEncoder {
+    pub fn new(stuff: bool) -> WireEncoder {
+        WireEncoder {
+            stuff,
+            after_cr: false,
+            line_start: true,
+            empty: true,
+        }
+    }
+
+    /// Appends the encoding of `text` to `out` (at most `2 * text.len()`
+    /// bytes).
+    pub fn feed(&mut self, text: &[u8], out: &mut Vec<u8>) {
+        let mut i = 0;
+        while i < text.len() {
+            if std::mem::take(&mut self.after_cr) && text[i] == b'\n' {
+                // The LF of a CR LF: the CR already ended the line.
+                i += 1;
+                continue;
+            }
+            if self.stuff && self.line_start && text[i] == b'.' {
+                out.push(b'.');
+            }
+            let end = text[i..]
+                .iter()
+                .position(|&b| b == b'\r' || b == b'\n')
+                .map_or(text.len(), |p| i + p);
+            if end > i {
+                out.extend_from_slice(&text[i..end]);
+                self.line_start = false;
+                self.empty = false;
+            }
+            if end == text.len() {
+                break;
+            }
+            out.extend_from_slice(b"\r\n");
+            self.line_start = true;
+            self.empty = false;
+            self.after_cr = text[end] == b'\r';
+            i = end + 1;
+        }
+    }
+
+    /// Ends the text: a final CR LF when it did not end with a line end,
+    /// and with `stuff` the terminating `.` line.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if !self.empty && !self.line_start {
+            out.extend_from_slice(b"\r\n");
+            self.line_start = true;
+        }
+        self.after_cr = false;
+        if self.stuff {
+            out.extend_from_slice(b".\r\n");
+        }
+    }
 }
 
 /// True when `text` has a byte above 127 (it needs `BODY=8BITMIME`).
@@ -126,6 +176,47 @@ mod tests {
         let w = wire_text(b".a\n.\nb.\n\r.\r\n");
         assert_eq!(dot_stuff(&w), b"..a\r\n..\r\nb.\r\n\r\n..\r\n.\r\n");
         assert_eq!(dot_stuff(b""), b".\r\n");
+    }
+
+    /// Any split of the input, the chunk boundary of a sender included,
+    /// gives the bytes of the whole-text encoding (dot-stuffing and CR LF
+    /// across the boundary).
+    #[test]
+    fn streaming_matches_whole_text_at_every_split() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let mut cases: Vec<Vec<u8>> = vec![
+            b"a\r\n.b\r\n".to_vec(),
+            b".\n..\n\r.\r\n.".to_vec(),
+            b"x\r".to_vec(),
+        ];
+        for _ in 0..300 {
+            let len = rng.usize(0..24);
+            cases.push(
+                (0..len)
+                    .map(|_| *rng.choice(b"ab.\r\n").unwrap_or(&b'a'))
+                    .collect(),
+            );
+        }
+        for text in &cases {
+            for stuff in [false, true] {
+                let want = if stuff {
+                    dot_stuff(&wire_text(text))
+                } else {
+                    wire_text(text)
+                };
+                for a in 0..=text.len() {
+                    for b in a..=text.len() {
+                        let mut enc = WireEncoder::new(stuff);
+                        let mut out = Vec::new();
+                        for piece in [&text[..a], &text[a..b], &text[b..]] {
+                            enc.feed(piece, &mut out);
+                        }
+                        enc.finish(&mut out);
+                        assert_eq!(out, want, "{text:?} split at {a}, {b}, stuff {stuff}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -29,8 +29,10 @@
 //!
 //! # Outbound data
 //! LF line ends become CR LF, a lone CR becomes CR LF, DATA is
-//! dot-stuffed, BDAT is not (see [`encode`]). `SIZE=` carries the exact
-//! wire size; a message larger than the server's SIZE fails permanently
+//! dot-stuffed, BDAT is not (see [`encode`]). The text is encoded as it is
+//! written, piece by piece; a body in a file ([`FileText`]) is read twice,
+//! once to measure it before MAIL and once while sending, and never held
+//! whole in memory. `SIZE=` carries the exact wire size; a message larger than the server's SIZE fails permanently
 //! without being sent. `BODY=8BITMIME` when the text has 8-bit bytes and
 //! the server offers it; `SMTPUTF8` when needed, and a message that needs
 //! it fails permanently if the server does not offer it.
@@ -46,6 +48,7 @@
 pub mod auth;
 pub(crate) mod conn;
 pub mod encode;
+mod feed;
 pub mod reply;
 pub(crate) mod session;
 mod transfer;
@@ -120,16 +123,31 @@ impl Default for Timeouts {
 }
 
 /// One message to send: the outgoing return path and recipients, and the
-/// text (headers, empty line, body; LF line ends; already rewritten).
+/// text (headers, empty line, body; LF line ends; already rewritten):
+/// `text`, followed by `body` when set.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub return_path: Address,
     pub rcpts: Vec<Address>,
+    /// The text in memory: all of it, or (with `body`) the header section.
     pub text: Vec<u8>,
+    /// The rest of the text, streamed from a file while it is sent.
+    pub body: Option<FileText>,
     /// The message was received with SMTPUTF8 (or has UTF-8 headers).
     pub smtputf8: bool,
     /// The message was received as 8BITMIME (8-bit text is also detected).
     pub eightbit: bool,
+}
+
+/// Text that stays in a file: `len` bytes from `offset`, read with
+/// positional reads in pieces of 64 KiB (so the open file may
+/// be shared). The file must not change while a session runs; if it comes
+/// out shorter, the session is aborted rather than a wrong text sent.
+#[derive(Debug, Clone)]
+pub struct FileText {
+    pub file: Arc<std::fs::File>,
+    pub offset: u64,
+    pub len: u64,
 }
 
 /// A recipient's final outcome; the text is the server's reply with its

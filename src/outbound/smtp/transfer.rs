@@ -11,6 +11,12 @@
 //!   body` for every message back to back, then QUIT; at most about
 //!   [`WATERMARK`] bytes are queued ahead of the socket.
 //!
+//! Message text is never queued whole: commands wait in a backlog behind
+//! the text being written, and the text is encoded a piece at a time
+//! ([`Feed`]) whenever less than [`WATERMARK`] bytes wait for the socket.
+//! Before its MAIL, a message is measured in one pass ([`measure`]: the
+//! exact size for `SIZE=` and `BDAT`, and whether it has 8-bit bytes).
+//!
 //! Guarantees: replies are matched to commands strictly in order; a reply
 //! with no command waiting (except after QUIT), a 3xx where none belongs,
 //! or a failing RSET ends the session. Recipients are accepted only when
@@ -27,11 +33,12 @@ use std::collections::VecDeque;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::conn::{Conn, Out};
-use super::encode::{addr_needs_utf8, dot_stuff, envelope_addr, has_8bit, wire_text};
+use super::encode::{addr_needs_utf8, envelope_addr};
+use super::feed::{Feed, PIECE, measure};
 use super::reply::{Caps, Reply};
 use super::{ClientOptions, MessageResult, Outgoing, RcptResult, SessionError, Timeouts};
 
-/// How far the chunked mode queues ahead of what the socket took.
+/// How far ahead of what the socket took bytes are queued.
 const WATERMARK: usize = 256 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,13 +62,13 @@ enum Expect {
 struct State {
     /// Failed before anything was sent (size, SMTPUTF8, return path).
     local: Option<String>,
+    /// Not sent: its text could not be read (a temporary failure).
+    unreadable: Option<String>,
     /// The `<addr>` of each recipient; `None`: invalid, not sent.
     addrs: Vec<Option<String>>,
     mail: Option<Reply>,
     rcpt: Vec<Option<Reply>>,
     data: Option<Result<(), (bool, String)>>,
-    /// The CRLF text, kept until the 354.
-    wire: Option<Vec<u8>>,
     /// A 354 came after no recipient was accepted: only a dot was sent.
     discard: bool,
     done: bool,
@@ -90,8 +97,25 @@ struct Plan<'a> {
     next: usize,
     expect: VecDeque<Expect>,
     out: Out,
+    /// What waits behind the text being written, in order.
+    backlog: VecDeque<Pending>,
+    /// The text being written, and scratch space for its steps.
+    feed: Option<Feed>,
+    read_buf: Vec<u8>,
+    piece: Vec<u8>,
     need_rset: bool,
     quit_sent: bool,
+}
+
+/// Something to write once everything before it was written.
+enum Pending {
+    Bytes(Vec<u8>),
+    /// The text of message `m` (see [`Feed::new`]).
+    Text {
+        m: usize,
+        stuff: bool,
+        announced: Option<u64>,
+    },
 }
 
 /// Sends `msgs`: (results for the messages attempted, why the session
@@ -119,6 +143,10 @@ where
         next: 0,
         expect: VecDeque::new(),
         out: Out::default(),
+        backlog: VecDeque::new(),
+        feed: None,
+        read_buf: Vec::new(),
+        piece: Vec::with_capacity(2 * PIECE + 8),
         need_rset: false,
         quit_sent: false,
     };
@@ -149,9 +177,11 @@ impl Plan<'_> {
                     }
                 }
             }
+            self.refill()?;
             if self.mode == Mode::Chunked {
-                while self.out.pending().len() < WATERMARK && !self.quit_sent {
+                while self.out.pending().len() < WATERMARK && self.idle() && !self.quit_sent {
                     self.start_next();
+                    self.refill()?;
                 }
             }
             let (timeout, what) = match self.expect.front() {
@@ -166,6 +196,51 @@ impl Plan<'_> {
                 conn.wait(timeout, what).await?;
             }
         }
+    }
+
+    /// Queues `bytes` behind everything queued before.
+    fn push(&mut self, bytes: &[u8]) {
+        if self.idle() {
+            self.out.push(bytes);
+        } else {
+            self.backlog.push_back(Pending::Bytes(bytes.to_vec()));
+        }
+    }
+
+    /// Nothing waits behind the bytes in `out`.
+    fn idle(&self) -> bool {
+        self.feed.is_none() && self.backlog.is_empty()
+    }
+
+    /// Moves the backlog into `out`, encoding text a piece at a time,
+    /// until [`WATERMARK`] bytes wait for the socket or nothing is left.
+    fn refill(&mut self) -> Result<(), SessionError> {
+        while self.out.pending().len() < WATERMARK {
+            if let Some(feed) = &mut self.feed {
+                self.piece.clear();
+                let done = feed
+                    .step(&self.msgs[feed.m], &mut self.read_buf, &mut self.piece)
+                    .map_err(|source| SessionError::Io {
+                        what: "reading the message text".into(),
+                        source,
+                    })?;
+                self.out.push(&self.piece);
+                if done {
+                    self.feed = None;
+                }
+                continue;
+            }
+            match self.backlog.pop_front() {
+                Some(Pending::Bytes(b)) => self.out.push(&b),
+                Some(Pending::Text {
+                    m,
+                    stuff,
+                    announced,
+                }) => self.feed = Some(Feed::new(m, stuff, announced)),
+                None => break,
+            }
+        }
+        Ok(())
     }
 
     fn waiting_for(&self, e: Expect) -> (std::time::Duration, &'static str) {
@@ -190,7 +265,7 @@ impl Plan<'_> {
             }
         }
         if self.mode != Mode::Lockstep && !self.quit_sent {
-            self.out.push(b"QUIT\r\n");
+            self.push(b"QUIT\r\n");
             self.quit_sent = true;
         }
     }
@@ -206,7 +281,15 @@ impl Plan<'_> {
         let utf8 = msg.smtputf8
             || addr_needs_utf8(&msg.return_path)
             || msg.rcpts.iter().any(addr_needs_utf8);
-        let wire = wire_text(&msg.text);
+        let (size, eightbit) = match measure(msg) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!("cannot read the text of message {m} of the batch: {e}");
+                st.unreadable = Some(format!("4.3.0 cannot read the message: {e}"));
+                st.done = true;
+                return false;
+            }
+        };
         let from = envelope_addr(&msg.return_path);
         st.local = if from.is_none() {
             Some("invalid return path".into())
@@ -215,12 +298,9 @@ impl Plan<'_> {
         } else if st.addrs.iter().all(Option::is_none) {
             Some("no valid recipient address".into())
         } else {
-            caps.size.filter(|&max| wire.len() as u64 > max).map(|max| {
-                format!(
-                    "message size ({}) exceeds the server's maximum ({max})",
-                    wire.len()
-                )
-            })
+            caps.size
+                .filter(|&max| size > max)
+                .map(|max| format!("message size ({size}) exceeds the server's maximum ({max})"))
         };
         let Some(from) = from.filter(|_| st.local.is_none()) else {
             st.done = true;
@@ -228,9 +308,9 @@ impl Plan<'_> {
         };
         let mut mail = format!("MAIL FROM:{from}");
         if caps.size_ext {
-            mail.push_str(&format!(" SIZE={}", wire.len()));
+            mail.push_str(&format!(" SIZE={size}"));
         }
-        if caps.eightbitmime && (msg.eightbit || has_8bit(&msg.text)) {
+        if caps.eightbitmime && (msg.eightbit || eightbit) {
             mail.push_str(" BODY=8BITMIME");
         }
         if utf8 {
@@ -238,24 +318,25 @@ impl Plan<'_> {
         }
         mail.push_str("\r\n");
         if std::mem::take(&mut self.need_rset) {
-            self.out.push(b"RSET\r\n");
+            self.push(b"RSET\r\n");
             self.expect.push_back(Expect::Rset);
         }
-        self.out.push(mail.as_bytes());
+        self.push(mail.as_bytes());
         self.expect.push_back(Expect::Mail(m));
         if self.mode == Mode::Lockstep {
-            self.st[m].wire = Some(wire);
             return true;
         }
         self.queue_rcpts(m, 0, usize::MAX);
         if self.mode == Mode::Pipelined {
-            self.out.push(b"DATA\r\n");
+            self.push(b"DATA\r\n");
             self.expect.push_back(Expect::Data(m));
-            self.st[m].wire = Some(wire);
         } else {
-            self.out
-                .push(format!("BDAT {} LAST\r\n", wire.len()).as_bytes());
-            self.out.push(&wire);
+            self.push(format!("BDAT {size} LAST\r\n").as_bytes());
+            self.backlog.push_back(Pending::Text {
+                m,
+                stuff: false,
+                announced: Some(size),
+            });
             self.expect.push_back(Expect::Bdat(m));
             // The transaction may be left open by a failure we have not
             // read yet: the next message starts clean.
@@ -266,18 +347,19 @@ impl Plan<'_> {
 
     /// Queues up to `max` valid RCPTs of `m` from index `from`; how many.
     fn queue_rcpts(&mut self, m: usize, from: usize, max: usize) -> usize {
-        let mut n = 0;
-        for (i, a) in self.st[m].addrs.iter().enumerate().skip(from) {
-            if n == max {
-                break;
-            }
-            if let Some(a) = a {
-                self.out.push(format!("RCPT TO:{a}\r\n").as_bytes());
-                self.expect.push_back(Expect::Rcpt(m, i));
-                n += 1;
-            }
+        let lines: Vec<(usize, String)> = self.st[m]
+            .addrs
+            .iter()
+            .enumerate()
+            .skip(from)
+            .filter_map(|(i, a)| Some((i, format!("RCPT TO:{}\r\n", a.as_ref()?))))
+            .take(max)
+            .collect();
+        for (i, line) in &lines {
+            self.push(line.as_bytes());
+            self.expect.push_back(Expect::Rcpt(m, *i));
         }
-        n
+        lines.len()
     }
 
     fn on_reply(&mut self, e: Expect, r: Reply) -> Result<(), SessionError> {
@@ -303,7 +385,7 @@ impl Plan<'_> {
                 self.st[m].rcpt[i] = Some(r);
                 if lockstep && self.queue_rcpts(m, i + 1, 1) == 0 {
                     if self.st[m].accepted() > 0 {
-                        self.out.push(b"DATA\r\n");
+                        self.push(b"DATA\r\n");
                         self.expect.push_back(Expect::Data(m));
                     } else {
                         self.end_unsent(m);
@@ -312,13 +394,16 @@ impl Plan<'_> {
             }
             Expect::Data(m) => {
                 let st = &mut self.st[m];
-                let wire = st.wire.take().unwrap_or_default();
                 if r.class() == 3 {
                     if st.mail_ok() && st.accepted() > 0 {
-                        self.out.push(&dot_stuff(&wire));
+                        self.backlog.push_back(Pending::Text {
+                            m,
+                            stuff: true,
+                            announced: None,
+                        });
                     } else {
                         st.discard = true;
-                        self.out.push(b".\r\n");
+                        self.push(b".\r\n");
                     }
                     self.expect.push_back(Expect::Dot(m));
                     if !lockstep {
@@ -353,7 +438,6 @@ impl Plan<'_> {
     fn end_unsent(&mut self, m: usize) {
         let st = &mut self.st[m];
         st.done = true;
-        st.wire = None;
         self.need_rset = st.mail_ok();
         self.start_next();
     }
@@ -370,6 +454,9 @@ impl Plan<'_> {
             || RcptResult::Deferred(abort.unwrap_or("transaction not completed").to_string());
         let rcpts: Vec<RcptResult> = (0..msg.rcpts.len())
             .map(|i| match (&st.local, &st.addrs[i], &st.mail, &st.rcpt[i]) {
+                _ if st.unreadable.is_some() => {
+                    RcptResult::Deferred(st.unreadable.clone().unwrap_or_default())
+                }
                 (Some(why), ..) => RcptResult::Failed(why.clone()),
                 (_, None, ..) => RcptResult::Failed("invalid recipient address".into()),
                 (_, _, Some(mail), _) if !mail.is_positive() => of(mail),
@@ -384,6 +471,7 @@ impl Plan<'_> {
             })
             .collect();
         let data = match (&st.local, &st.data) {
+            _ if st.unreadable.is_some() => Err((false, st.unreadable.clone().unwrap_or_default())),
             (Some(why), _) => Err((true, why.clone())),
             (None, Some(d)) => d.clone(),
             (None, None) => {
