@@ -10,6 +10,9 @@
 //! * An ODMR provider (after `ATRN`, RFC 2645) may deliver only to the
 //!   domains we asked for (compared without case), whatever `local_hosts`
 //!   and `relay_nets` say, and never to sender-routed local parts.
+//! * A local recipient whose local part could never name a mailbox is
+//!   refused at RCPT (RELIABILITY R13, [`mailbox_name`]) instead of being
+//!   accepted and bounced later.
 //!
 //! # Security
 //! This is the open-relay guard: the C program trusted whoever could
@@ -64,6 +67,28 @@ pub fn check_rcpt(cfg: &Config, peer: &Peer, from: &Address, rcpt: &Address) -> 
         return RcptVerdict::Refuse("do_relay is off and neither address is local");
     }
     RcptVerdict::Accept
+}
+
+/// Checks the local part of a local recipient before it is accepted
+/// (RELIABILITY R13): refused is exactly what local delivery could never
+/// deliver safely. That is what mbox and Maildir delivery refuse
+/// themselves ([`check_local_part`]: empty, `.`, `..`, a `/`, a control
+/// character, more than 64 bytes, the RFC 5321 §4.5.3.1.1 limit) plus a
+/// leading `-`, which an `mda` command line would read as an option and
+/// which no login name has.
+///
+/// Alias keys are not consulted: the alias file parser takes any key, but
+/// a key holding such a name could only be reached by local submission,
+/// never over SMTP. Alias *targets* with these values are refused by
+/// delivery itself (5.1.3, nothing created).
+///
+/// [`check_local_part`]: crate::deliver::mbox::check_local_part
+pub fn mailbox_name(local: &str) -> Result<(), &'static str> {
+    crate::deliver::mbox::check_local_part(local)?;
+    if local.starts_with('-') {
+        return Err("starts with '-'");
+    }
+    Ok(())
 }
 
 /// An ODMR provider's recipient: in one of the `ATRN` domains, and no
@@ -167,6 +192,31 @@ mod tests {
             verdict(&c, inside, "a@x.example", "u@local.example"),
             RcptVerdict::Accept
         );
+    }
+
+    /// R13: the names delivery could never deliver safely.
+    #[test]
+    fn mailbox_names() {
+        let long = "a".repeat(65);
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../../x",
+            "a/b",
+            "/etc/passwd",
+            "-oQ/tmp",
+            "-x",
+            "a\tb",
+            "a\u{1}b",
+            &long,
+        ] {
+            assert!(mailbox_name(bad).is_err(), "{bad:?}");
+        }
+        let max = "a".repeat(64);
+        for good in ["u", "first.last", ".hidden", "a-b", "a+tag", "a..b", &max] {
+            assert_eq!(mailbox_name(good), Ok(()), "{good:?}");
+        }
     }
 
     #[test]

@@ -212,6 +212,16 @@ impl Reply {
     pub fn too_many_rcpts() -> Reply {
         Reply::esc(452, (4, 5, 3), "too many recipients")
     }
+    /// A local recipient whose local part could never name a mailbox
+    /// (R13). `why` is our own text; the address itself is not echoed,
+    /// since a quoted local part may hold control characters.
+    pub fn bad_local_part(why: &str) -> Reply {
+        Reply::esc(
+            550,
+            (5, 1, 3),
+            format!("local part is not a valid mailbox name ({why})"),
+        )
+    }
     pub fn relay_denied(addr: &str) -> Reply {
         Reply::esc(550, (5, 7, 1), format!("relaying to <{addr}> denied."))
     }

@@ -290,6 +290,55 @@ fn rcpt_refusals_and_relay_rule() {
     );
 }
 
+/// R13: a local recipient whose local part could never name a mailbox is
+/// refused at RCPT with 550 5.1.3, not accepted and bounced later; the
+/// transaction goes on, and a remote recipient is not judged by it.
+#[test]
+fn rcpt_refuses_local_parts_that_are_no_mailbox() {
+    let mut cfg = config();
+    cfg.max_msg_size = 0;
+    let long = format!("RCPT TO:<{}@mx.example>", "a".repeat(65));
+    let fits = format!("RCPT TO:<{}@mx.example>", "a".repeat(64));
+    let mut s = session_with(cfg, tcp(INSIDE), true, true);
+    let refused = "550 5.1.3 local part is not a valid mailbox name";
+    play(
+        &mut s,
+        &[
+            ("EHLO c", "250-"),
+            ("MAIL FROM:<a@b.example>", "250"),
+            // Unquoted, the dot names are already no RFC 5321 dot-string.
+            ("RCPT TO:<../../x@mx.example>", "501 5.1.3"),
+            ("RCPT TO:<.@mx.example>", "501 5.1.3"),
+            ("RCPT TO:<..@mx.example>", "501 5.1.3"),
+            ("RCPT TO:<\"../../x\"@mx.example>", refused),
+            ("RCPT TO:<a/b@mx.example>", refused),
+            ("RCPT TO:<-oQ/tmp@mx.example>", refused),
+            ("RCPT TO:<-oQ@mx.example>", refused),
+            ("RCPT TO:<\"a/b\"@mx.example>", refused),
+            ("RCPT TO:<\"a\tb\"@mx.example>", refused),
+            (&long, refused),
+            (&fits, "250 2.1.5"),
+            ("RCPT TO:<a/b@elsewhere.example>", "250 2.1.5"),
+            ("RCPT TO:<bob@mx.example>", "250 2.1.5"),
+        ],
+    );
+    // A local -bs user's unqualified recipient is local once qualified.
+    let local = Peer::Local {
+        login: "alice".into(),
+        uid: 1000,
+    };
+    let mut bs = session_with(config(), local, true, false);
+    play(
+        &mut bs,
+        &[
+            ("HELO c", "250"),
+            ("MAIL FROM:<alice>", "250"),
+            ("RCPT TO:<a/b>", refused),
+            ("RCPT TO:<bob>", "250 2.1.5"),
+        ],
+    );
+}
+
 #[test]
 fn data_then_commit_then_reply() {
     let mut s = session(OUTSIDE);

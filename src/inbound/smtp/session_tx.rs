@@ -67,6 +67,16 @@ impl Session {
         let Some(addr) = self.qualify(addr) else {
             return Reply::rcpt_unqualified();
         };
+        if self.cfg.locality().is_local(&addr)
+            && let Err(why) = policy::mailbox_name(&addr.local)
+        {
+            tracing::info!(
+                "{}: local part of <{}> refused: {why}",
+                self.peer.who(),
+                addr.to_string().escape_debug()
+            );
+            return Reply::bad_local_part(why);
+        }
         if let RcptVerdict::Refuse(why) =
             policy::check_rcpt(&self.cfg, &self.peer, &env.from, &addr)
         {
