@@ -6,7 +6,9 @@
 //! hard-link into `new/`, fsync `new/`, unlink the `tmp/` name. `new/`
 //! therefore never holds a partial file; a crash may leave a file in
 //! `tmp/`, which is allowed. A name clash picks a new name, never
-//! overwrites. `Delivered` only after `new/` was synced.
+//! overwrites. `Delivered` only after `new/` was synced, and after the
+//! parent of every directory created on the way (the Maildir, `tmp`,
+//! `new`, `cur`) was synced too (R34).
 //!
 //! # Security
 //! The local part is checked first (R13). As root the files are made with
@@ -28,6 +30,7 @@ use crate::config::Config;
 use crate::deliver::Outcome;
 use crate::deliver::content::Content;
 use crate::deliver::mbox::check_local_part;
+use crate::fs::durable::{self, Dir};
 use crate::privs::{self, EffectiveIdentity};
 
 /// Why a Maildir delivery did not happen. All of these defer.
@@ -124,6 +127,9 @@ fn user_dir(dir: &Path, uid: Uid, gid: Gid) -> Result<(), MaildirError> {
     let st = rustix::fs::fstat(&fd).map_err(MaildirError::io(dir, "fstat"))?;
     // Ours to hand over: just made, or left root-owned by a crash right
     // after an earlier mkdir. Anybody else's directory is refused.
+    if made {
+        sync_parent(dir)?;
+    }
     if (made || st.st_uid == 0) && st.st_uid != uid.as_raw() {
         let (u, g) = (
             rustix::process::Uid::from_raw(uid.as_raw()),
@@ -153,13 +159,15 @@ fn open_dir(path: &Path, no_follow: bool) -> Result<OwnedFd, MaildirError> {
     })
 }
 
-fn subdir(dir: &OwnedFd, base: &Path, name: &str) -> Result<OwnedFd, MaildirError> {
+/// Opens `base/name`, creating it (0700) if missing; `true` when created.
+fn subdir(dir: &OwnedFd, base: &Path, name: &str) -> Result<(OwnedFd, bool), MaildirError> {
     let path = base.join(name);
-    match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o700)) {
-        Ok(()) | Err(Errno::EXIST) => {}
+    let made = match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o700)) {
+        Ok(()) => true,
+        Err(Errno::EXIST) => false,
         Err(e) => return Err(MaildirError::io(&path, "mkdir")(e)),
-    }
-    rustix::fs::openat(
+    };
+    let fd = rustix::fs::openat(
         dir,
         name,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
@@ -171,7 +179,33 @@ fn subdir(dir: &OwnedFd, base: &Path, name: &str) -> Result<OwnedFd, MaildirErro
             check: "is not a directory".into(),
         },
         e => MaildirError::io(&path, "open")(e),
-    })
+    })?;
+    Ok((fd, made))
+}
+
+/// Syncs the directory that holds `path` after `path` was created in it.
+/// A parent the current identity may not read cannot be synced: that is
+/// logged, and delivery goes on.
+fn sync_parent(path: &Path) -> Result<(), MaildirError> {
+    let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    match Dir::open(parent) {
+        Ok(dir) => dir.sync().map_err(|source| MaildirError::Io {
+            path: parent.to_path_buf(),
+            op: "fsync",
+            source,
+        }),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            tracing::warn!(dir = %parent.display(), error = %e, "cannot open directory to sync it; a power loss may lose the new maildir");
+            Ok(())
+        }
+        Err(source) => Err(MaildirError::Io {
+            path: parent.to_path_buf(),
+            op: "open",
+            source,
+        }),
+    }
 }
 
 /// The protocol itself, with the current identity; returns the new path.
@@ -181,14 +215,27 @@ pub fn deliver_into(
     content: &Content,
     next_name: &mut dyn FnMut() -> String,
 ) -> Result<PathBuf, MaildirError> {
-    match rustix::fs::mkdir(dir, Mode::from_raw_mode(0o700)) {
-        Ok(()) | Err(Errno::EXIST) => {}
+    let made = match rustix::fs::mkdir(dir, Mode::from_raw_mode(0o700)) {
+        Ok(()) => true,
+        Err(Errno::EXIST) => false,
         Err(e) => return Err(MaildirError::io(dir, "mkdir")(e)),
-    }
+    };
     let top = open_dir(dir, no_follow)?;
-    let tmp = subdir(&top, dir, "tmp")?;
-    let new = subdir(&top, dir, "new")?;
-    subdir(&top, dir, "cur")?;
+    let (tmp, made_tmp) = subdir(&top, dir, "tmp")?;
+    let (new, made_new) = subdir(&top, dir, "new")?;
+    let (_, made_cur) = subdir(&top, dir, "cur")?;
+    // New directories must survive a power loss as well as the file in
+    // them (R34): sync each parent that gained an entry.
+    if made_tmp || made_new || made_cur {
+        durable::sync_dir(top.as_fd()).map_err(|source| MaildirError::Io {
+            path: dir.to_path_buf(),
+            op: "fsync",
+            source,
+        })?;
+    }
+    if made {
+        sync_parent(dir)?;
+    }
     let tmp_path = dir.join("tmp");
     let (name, fd) = create_unique(&tmp, &tmp_path, next_name)?;
     let file = File::from(fd);
@@ -234,7 +281,12 @@ pub fn deliver_into(
             path: dir.join("new"),
         });
     }
-    rustix::fs::fsync(&new).map_err(MaildirError::io(&dir.join("new"), "fsync"))?;
+    durable::sync_dir(new.as_fd()).map_err(|source| MaildirError::Io {
+        path: dir.join("new"),
+        op: "fsync",
+        source,
+    })?;
+    crate::crashpoint!("maildir-new-synced");
     if let Err(e) = rustix::fs::unlinkat(&tmp, name.as_str(), AtFlags::empty()) {
         // The message is safe in new/; a leftover in tmp/ is harmless.
         tracing::warn!(file = %tmp_path.join(&name).display(), error = %e, "cannot remove tmp file");

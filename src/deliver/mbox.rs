@@ -2,7 +2,9 @@
 //! message to `<mail_dir>/<local part>`.
 //!
 //! Guarantees:
-//! * `Delivered` only after the appended bytes were `fdatasync`ed.
+//! * `Delivered` only after the appended bytes were `fdatasync`ed and, for
+//!   a mailbox that was empty (usually: just created), its directory was
+//!   fsynced too, so the mailbox's name survives a power loss (R34).
 //! * Any failure after the append started truncates the file back to its
 //!   old length; a partial tail left by a crash is closed with empty lines
 //!   before the next message, so messages never merge.
@@ -34,6 +36,7 @@ use rustix::io::Errno;
 use crate::config::Config;
 use crate::deliver::Outcome;
 use crate::deliver::content::Content;
+use crate::fs::durable::{self, Dir};
 use crate::privs::{self, EffectiveIdentity};
 
 /// Longest accepted local part in bytes (RFC 5321 §4.5.3.1.1).
@@ -413,6 +416,7 @@ fn append(file: &File, path: &Path, content: &Content) -> Result<(), MboxError> 
     let len = rustix::fs::fstat(file)
         .map_err(MboxError::io(path, "fstat"))?
         .st_size as u64;
+    let parent = if len == 0 { open_parent(path)? } else { None };
     let written = (|| -> io::Result<()> {
         let pad = separator_padding(file, len)?;
         let mut w = BufWriter::with_capacity(64 * 1024, file);
@@ -420,7 +424,12 @@ fn append(file: &File, path: &Path, content: &Content) -> Result<(), MboxError> 
         content.write_to(&mut w)?;
         w.flush()?;
         crate::crashpoint!("mbox-written");
-        file.sync_data()
+        durable::sync_data(file)?;
+        if let Some(dir) = &parent {
+            dir.sync()?;
+            crate::crashpoint!("mbox-dir-synced");
+        }
+        Ok(())
     })();
     if let Err(source) = written {
         if let Err(e) = rustix::fs::ftruncate(file, len).and_then(|()| rustix::fs::fdatasync(file))
@@ -434,6 +443,31 @@ fn append(file: &File, path: &Path, content: &Content) -> Result<(), MboxError> 
         });
     }
     Ok(())
+}
+
+/// The mailbox's directory, to be synced after the first message is
+/// written to an empty (usually just created) mailbox, so that its name
+/// survives a power loss (R34). Empty rather than created by us: another
+/// delivery may have created the file and lost the race for the lock. A
+/// directory the recipient may not read (mode 1733) cannot be synced;
+/// that is logged, and the delivery goes on without the directory sync.
+fn open_parent(path: &Path) -> Result<Option<Dir>, MboxError> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match Dir::open(parent) {
+        Ok(dir) => Ok(Some(dir)),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            tracing::warn!(dir = %parent.display(), error = %e, "cannot open the mail directory to sync it; a power loss may lose the new mailbox");
+            Ok(None)
+        }
+        Err(source) => Err(MboxError::Io {
+            path: parent.to_path_buf(),
+            op: "open directory",
+            source,
+        }),
+    }
 }
 
 /// What to write first so that the file ends in an empty line (R20).

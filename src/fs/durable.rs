@@ -72,6 +72,17 @@ pub fn sync_data(file: &File) -> io::Result<()> {
     }
 }
 
+/// `fsync` of a directory opened elsewhere (Maildir's `new/`), counted;
+/// `EINVAL` (not supported) is success. Makes the names created, renamed
+/// or removed in it durable.
+pub fn sync_dir(dir: BorrowedFd<'_>) -> io::Result<()> {
+    FSYNCS.fetch_add(1, Ordering::Relaxed);
+    match rfs::fsync(dir) {
+        Ok(()) | Err(Errno::INVAL) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// An open directory.
 #[derive(Debug)]
 pub struct Dir {
@@ -190,11 +201,7 @@ impl Dir {
     /// Makes renames and unlinks in this directory durable (counted;
     /// `EINVAL`, "not supported", is success).
     pub fn sync(&self) -> io::Result<()> {
-        FSYNCS.fetch_add(1, Ordering::Relaxed);
-        match rfs::fsync(&self.fd) {
-            Ok(()) | Err(Errno::INVAL) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        sync_dir(self.fd.as_fd())
     }
 
     /// The names in the directory (not `.`/`..`; names that are not UTF-8

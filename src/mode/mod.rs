@@ -33,6 +33,9 @@ pub mod code {
     pub const UNAVAILABLE: i32 = 69;
     /// EX_TEMPFAIL: the message could not be spooled; try again.
     pub const TEMPFAIL: i32 = 75;
+    /// EX_CONFIG: the spool or lock directory has the wrong owner or is
+    /// writable by group or others.
+    pub const UNSAFE_DIR: i32 = 78;
 }
 
 /// How an invocation ends when it does not succeed: the one line for

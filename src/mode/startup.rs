@@ -1,5 +1,10 @@
 //! The startup sequence shared by every mode that reads the configuration
 //! (cli.md §4.3): config file, overrides, directories, logging.
+//!
+//! # Security
+//! The spool and lock directories must belong to the user masqmail writes
+//! them as and must not be writable by group or others; otherwise the
+//! program stops before it touches the queue (exit 78, EX_CONFIG).
 
 use std::fs::DirBuilder;
 use std::os::fd::BorrowedFd;
@@ -58,6 +63,9 @@ pub fn configure(inv: &Invocation) -> Result<Config, Exit> {
     {
         create_dir(dir, cfg.run_as_user)?;
     }
+    let owner = spool_owner(cfg.run_as_user);
+    check_dir("spool", &cfg.spool_dir, owner)?;
+    check_dir("lock", &cfg.lock_dir, owner)?;
     if !cfg.run_as_user && unistd::geteuid().is_root() {
         privs::lower_to_mail_user()
             .map_err(|e| Exit::fail(format!("cannot switch to the mail user: {e}")))?;
@@ -100,6 +108,60 @@ fn config_path(inv: &Invocation) -> Result<(PathBuf, bool), Exit> {
             .map_err(|e| Exit::fail(format!("cannot drop privileges for -C: {e}")))?;
     }
     Ok((path, forced))
+}
+
+/// Who must own the spool and lock directories: the mail user when root
+/// starts masqmail without `run_as_user` (it becomes that user before it
+/// writes), else the effective user. `None` when the mail user is unknown
+/// (switching to it fails right after, with its own message).
+fn spool_owner(run_as_user: bool) -> Option<Uid> {
+    let euid = unistd::geteuid();
+    if !run_as_user && euid.is_root() {
+        privs::mail_user().ok().map(|(uid, _)| uid)
+    } else {
+        Some(euid)
+    }
+}
+
+/// Refuses a spool or lock directory that another user owns or that its
+/// group or others may write (RELIABILITY rule 5): whoever can write
+/// there can plant, change or remove queued mail. 1.0 did not check.
+fn check_dir(what: &str, dir: &Path, owner: Option<Uid>) -> Result<(), Exit> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir)
+        .map_err(|e| Exit::fail(format!("{what} directory {}: {e}", dir.display())))?;
+    let unsafe_dir = |why: String| Exit::new(code::UNSAFE_DIR, why);
+    if let Some(owner) = owner
+        && meta.uid() != owner.as_raw()
+    {
+        let name = |uid: u32| {
+            unistd::User::from_uid(Uid::from_raw(uid))
+                .ok()
+                .flatten()
+                .map_or_else(|| uid.to_string(), |u| u.name)
+        };
+        let want = name(owner.as_raw());
+        return Err(unsafe_dir(format!(
+            "{what} directory {} is owned by {}, not by {want} that masqmail runs as: chown {want} {}",
+            dir.display(),
+            name(meta.uid()),
+            dir.display()
+        )));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
+            (true, true) => "its group and others",
+            (true, false) => "its group",
+            _ => "others",
+        };
+        return Err(unsafe_dir(format!(
+            "{what} directory {} is writable by {who} (mode {mode:04o}): chmod go-w {}",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Creates one level of `dir` (mode 0755) if missing; owned by the mail
