@@ -7,6 +7,8 @@ use support::*;
 /// Writes a queued message by hand with a chosen reception time.
 fn spool_message(env: &Env, id: &str, from: &str, rcpt: &str, received: i64) {
     fs::create_dir_all(env.path("spool")).unwrap();
+    // Whatever the umask: the spool must not be group-writable (startup check).
+    support::set_mode(&env.path("spool"), 0o755);
     let h = format!(
         "{id}\nMF:<{from}>\nRT: <{rcpt}>\nPR:local\nID:someone\nDS: 5\nTR: {received}\n\n\
          HD:From: {from}\nHD:Subject: old message\nHD:Message-ID: <{id}@{HOST}>\n"

@@ -68,6 +68,8 @@ fn remove_messages() {
 fn c_masqmail_spool_is_delivered() {
     let env = Env::new("");
     fs::create_dir_all(env.path("spool")).unwrap();
+    // Whatever the umask: the spool must not be group-writable (startup check).
+    support::set_mode(&env.path("spool"), 0o755);
     let id = "1xVrXk-3tM-00";
     let header = "1xVrXk-3tM-00\nMF:<root@host.example.org>\nRT: <alice@remote.example>\nRT: <bob@host.example.org>\n\
 RT: <carol@remote.example>\nRT: <dave@host.example.org>\nPR:local\nID:root\nDS: 30\nTR: 1795530648\n\n\
