@@ -26,6 +26,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use support::big::{Hash64, Rng, pool, status_kib};
 use support::smtp::Client;
 use support::*;
 
@@ -37,86 +38,6 @@ const RSS_LIMIT_KIB: u64 = 48 * 1024;
 const REPLY_TIMEOUT: Duration = Duration::from_secs(300);
 /// Every this many lines, one starts with `From ` (quoted in the mbox).
 const FROM_EVERY: u64 = 997;
-
-/// FxHash's step over 8-byte words, independent of how the input is split.
-#[derive(Clone)]
-struct Hash64 {
-    h: u64,
-    tail: Vec<u8>,
-    len: u64,
-}
-
-impl Hash64 {
-    fn new() -> Hash64 {
-        Hash64 {
-            h: 0xcbf2_9ce4_8422_2325,
-            tail: Vec::with_capacity(8),
-            len: 0,
-        }
-    }
-
-    fn word(&mut self, w: &[u8]) {
-        let mut b = [0u8; 8];
-        b[..w.len()].copy_from_slice(w);
-        self.h =
-            (self.h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-
-    fn update(&mut self, mut data: &[u8]) {
-        self.len += data.len() as u64;
-        if !self.tail.is_empty() {
-            let take = (8 - self.tail.len()).min(data.len());
-            self.tail.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if self.tail.len() < 8 {
-                return;
-            }
-            let t = std::mem::take(&mut self.tail);
-            self.word(&t);
-        }
-        let mut words = data.chunks_exact(8);
-        for w in &mut words {
-            self.word(w);
-        }
-        self.tail.extend_from_slice(words.remainder());
-    }
-
-    /// (hash, length)
-    fn finish(mut self) -> (u64, u64) {
-        if !self.tail.is_empty() {
-            let t = std::mem::take(&mut self.tail);
-            self.word(&t);
-        }
-        let len = self.len;
-        self.word(&len.to_le_bytes());
-        (self.h, len)
-    }
-}
-
-/// xorshift64*
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
-/// Printable text with many dots, from which lines are cut.
-fn pool() -> Vec<u8> {
-    const ALPHABET: &[u8] =
-        b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,;:-_=+/";
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    (0..64 * 1024)
-        .map(|_| match rng.next() % 8 {
-            0 => b'.',
-            n => ALPHABET[(n as usize * 31 + (rng.next() % 977) as usize) % ALPHABET.len()],
-        })
-        .collect()
-}
 
 /// The hashes a message's body must have where it arrives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,17 +211,6 @@ fn sink_data(r: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<Arrive
             subject = String::from_utf8_lossy(s).into_owned();
         }
     }
-}
-
-/// A `kB` field of /proc/<pid>/status.
-fn status_kib(pid: i32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
 }
 
 /// Waits for the child `pid`: (exited 0, peak RSS in KiB).

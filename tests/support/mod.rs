@@ -4,6 +4,7 @@
 //! tests: every `Env` has its own directory.
 #![allow(dead_code)]
 
+pub mod big;
 pub mod ca;
 pub mod daemon;
 pub mod dns;
