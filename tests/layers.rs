@@ -110,3 +110,24 @@ fn imports_point_down_the_road() {
         up.join("\n")
     );
 }
+
+/// Issue 7: the SMTP server knows nothing of the queue or of delivery; it
+/// hands accepted ids to a hook its caller supplies.
+#[test]
+fn the_smtp_server_imports_no_queue_or_delivery() {
+    let dir = Path::new(MANIFEST).join("src/inbound/smtp");
+    let mut files = Vec::new();
+    rust_files(&dir, &mut files);
+    assert!(!files.is_empty());
+    for file in files {
+        let text = fs::read_to_string(&file).expect("read");
+        for path in crate_paths(&text) {
+            assert!(
+                !matches!(path.first(), Some(&"queue") | Some(&"deliver")),
+                "{}: crate::{}",
+                file.display(),
+                path.join("::")
+            );
+        }
+    }
+}

@@ -10,10 +10,12 @@
 
 mod glob;
 mod list;
+mod mailbox;
 mod path;
 
 pub use glob::glob_match;
 pub use list::{ListAddress, parse_address_list};
+pub use mailbox::{MAX_LOCAL_PART, check_local_part};
 pub use path::{AddressError, PipePolicy, parse_path};
 
 use std::fmt;

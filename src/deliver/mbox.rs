@@ -39,8 +39,7 @@ use crate::deliver::content::Content;
 use crate::fs::durable::{self, Dir};
 use crate::privs::{self, EffectiveIdentity};
 
-/// Longest accepted local part in bytes (RFC 5321 §4.5.3.1.1).
-pub const MAX_LOCAL_PART: usize = 64;
+pub use crate::address::check_local_part;
 
 /// How long and how often to wait for locks.
 #[derive(Debug, Clone, Copy)]
@@ -109,23 +108,6 @@ impl MboxError {
             MboxError::Unsafe { .. } | MboxError::Locked { .. } => "4.2.0",
         };
         Outcome::Deferred(format!("{code} {self}"))
-    }
-}
-
-/// Checks a local part before it names a file (R13).
-pub fn check_local_part(local: &str) -> Result<(), &'static str> {
-    if local.is_empty() {
-        Err("empty")
-    } else if local == "." || local == ".." {
-        Err("is a dot name")
-    } else if local.len() > MAX_LOCAL_PART {
-        Err("longer than 64 bytes")
-    } else if local.contains('/') {
-        Err("contains '/'")
-    } else if local.chars().any(char::is_control) {
-        Err("contains a control character")
-    } else {
-        Ok(())
     }
 }
 

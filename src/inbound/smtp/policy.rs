@@ -70,25 +70,18 @@ pub fn check_rcpt(cfg: &Config, peer: &Peer, from: &Address, rcpt: &Address) -> 
 }
 
 /// Checks the local part of a local recipient before it is accepted
-/// (RELIABILITY R13): refused is exactly what local delivery could never
-/// deliver safely. That is what mbox and Maildir delivery refuse
-/// themselves ([`check_local_part`]: empty, `.`, `..`, a `/`, a control
-/// character, more than 64 bytes, the RFC 5321 §4.5.3.1.1 limit) plus a
-/// leading `-`, which an `mda` command line would read as an option and
-/// which no login name has.
+/// (RELIABILITY R13): refused is exactly what local delivery refuses
+/// itself ([`check_local_part`]: empty, `.`, `..`, a `/`, a control
+/// character, a leading `-`, more than 64 bytes).
 ///
 /// Alias keys are not consulted: the alias file parser takes any key, but
 /// a key holding such a name could only be reached by local submission,
 /// never over SMTP. Alias *targets* with these values are refused by
 /// delivery itself (5.1.3, nothing created).
 ///
-/// [`check_local_part`]: crate::deliver::mbox::check_local_part
+/// [`check_local_part`]: crate::address::check_local_part
 pub fn mailbox_name(local: &str) -> Result<(), &'static str> {
-    crate::deliver::mbox::check_local_part(local)?;
-    if local.starts_with('-') {
-        return Err("starts with '-'");
-    }
-    Ok(())
+    crate::address::check_local_part(local)
 }
 
 /// An ODMR provider's recipient: in one of the `ATRN` domains, and no
