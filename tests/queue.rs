@@ -223,7 +223,9 @@ fn crash_during_mbox_append_keeps_message() {
 }
 
 /// R34: before exit 0 the data file is synced, the header temp file is
-/// synced and renamed, and the spool directory is synced.
+/// synced and renamed, and the spool directory is synced — each sync on the
+/// right file descriptor: the data temp file's, the header temp file's and
+/// the spool directory's own.
 #[test]
 fn fsync_order_before_exit() {
     if std::process::Command::new("strace")
@@ -242,7 +244,7 @@ fn fsync_order_before_exit() {
         "-f",
         "-qq",
         "-e",
-        "trace=openat,fsync,fdatasync,rename,renameat,renameat2,exit_group",
+        "trace=open,openat,fsync,fdatasync,rename,renameat,renameat2,exit_group",
         "-o",
     ])
     .arg(&trace)
@@ -253,28 +255,42 @@ fn fsync_order_before_exit() {
     let out = run_with_input(c, b"Subject: audit\n\nx\n");
     assert!(out.status.success(), "{}", stderr(&out));
     let t = fs::read_to_string(&trace).unwrap();
-    let pos = |needle: &dyn Fn(&str) -> bool| t.lines().position(needle);
+    let lines: Vec<&str> = t.lines().collect();
+    let pos = |needle: &dyn Fn(&str) -> bool| lines.iter().position(|l| needle(l));
     let rename_d =
         pos(&|l| l.contains("rename") && l.contains("-D\"") && l.contains(".tmp")).expect(&t);
     let rename_h =
         pos(&|l| l.contains("rename") && l.contains("-H\"") && l.contains(".tmp")).expect(&t);
-    let syncs: Vec<usize> = t
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| l.contains("fsync(") || l.contains("fdatasync("))
-        .map(|(i, _)| i)
-        .collect();
     assert!(rename_d < rename_h, "data file first:\n{t}");
+    // The fd an open of `name` returned, at the last such open before `before`.
+    let fd_of = |name: &str, before: usize| -> String {
+        lines[..before]
+            .iter()
+            .rev()
+            .find(|l| l.contains("open") && l.contains(&format!("{name}\"")))
+            .and_then(|l| l.rsplit("= ").next())
+            .map(|fd| fd.trim().to_string())
+            .unwrap_or_else(|| panic!("no open of {name}:\n{t}"))
+    };
+    let synced = |fd: &str, from: usize, to: usize| {
+        lines[from..to]
+            .iter()
+            .any(|l| l.contains(&format!("fsync({fd})")) || l.contains(&format!("fdatasync({fd})")))
+    };
+    let data_fd = fd_of("-D.tmp", rename_d);
     assert!(
-        syncs.iter().any(|&s| s < rename_d),
-        "data fsync before its rename:\n{t}"
+        synced(&data_fd, 0, rename_d),
+        "data temp file synced before its rename:\n{t}"
     );
+    let head_fd = fd_of("-H.tmp", rename_h);
     assert!(
-        syncs.iter().any(|&s| s > rename_d && s < rename_h),
-        "header fsync before its rename:\n{t}"
+        synced(&head_fd, rename_d, rename_h),
+        "header temp file synced before its rename:\n{t}"
     );
+    let spool = env.path("spool").display().to_string();
+    let dir_fd = fd_of(&spool, rename_d);
     assert!(
-        syncs.iter().any(|&s| s > rename_h),
-        "directory fsync after the header rename:\n{t}"
+        synced(&dir_fd, rename_h, lines.len()),
+        "the spool directory's own fd synced after the header rename:\n{t}"
     );
 }
