@@ -41,6 +41,10 @@ pub struct Submission {
     pub uid: u32,
     /// A fetched message's origin (`Message::fetched_as`).
     pub fetched_as: Option<String>,
+    /// A failure notice or delay warning: never refused for
+    /// `queue_minfree` (a notice is small and needed most when the disk
+    /// fills; issue 9).
+    pub notice: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +88,9 @@ pub fn accept(
     transfer: u32,
 ) -> Result<Message, AcceptError> {
     check_full_name(&sub)?;
-    check_space(cfg, spool, raw.body.len() as u64)?;
+    if !sub.notice {
+        check_space(cfg, spool, raw.body.len() as u64)?;
+    }
     let mut reservation = reserve(spool, transfer)?;
     reservation.append(&raw.body)?;
     accept_reserved(cfg, spool, sub, raw.headers, reservation)
@@ -127,7 +133,9 @@ pub fn accept_reserved(
 ) -> Result<Message, AcceptError> {
     check_full_name(&sub)?;
     let body_len = reservation.body_len();
-    check_space(cfg, spool, body_len)?;
+    if !sub.notice {
+        check_space(cfg, spool, body_len)?;
+    }
     if sub.recipients_from_headers {
         for h in input_headers
             .iter()

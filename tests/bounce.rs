@@ -202,3 +202,27 @@ fn notices_without_installed_templates() {
     );
     assert!(env.queued().is_empty(), "{}", env.log());
 }
+
+/// Issue 9: a notice is spooled even below `queue_minfree` (it is small
+/// and needed most when the disk fills); new mail is still refused.
+#[test]
+fn notices_bypass_queue_minfree() {
+    let env = Env::new("");
+    let mda = env.script("fail", "#!/bin/sh\ncat >/dev/null\nexit 67\n");
+    env.add_conf(&format!(
+        "mda_users = \"bob\"\nmda = \"{}\"\n",
+        mda.display()
+    ));
+    env.ok(
+        &["-odq", "-f", "sender", "bob"],
+        b"Subject: doomed\n\nthe body\n",
+    );
+    // Now the disk is "full": far more free space needed than any disk has.
+    env.add_conf("queue_minfree = 1152921504606846976");
+    let refused = env.run(&["-f", "sender", "carol"], b"Subject: new\n\nx\n");
+    assert_eq!(refused.status.code(), Some(75), "new mail is refused");
+    env.ok(&["-q"], b"");
+    let notice = env.mbox("sender");
+    assert!(notice.contains("Subject: Undeliverable:"), "{}", env.log());
+    assert!(env.queued().is_empty(), "{}", env.log());
+}

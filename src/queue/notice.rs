@@ -74,6 +74,7 @@ impl Notices {
             ident: Some(ident),
             uid,
             fetched_as: None,
+            notice: true,
         };
         self.transfer += 1;
         let msg = accept(cfg, spool, sub, raw, self.transfer)?;
