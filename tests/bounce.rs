@@ -226,3 +226,49 @@ fn notices_bypass_queue_minfree() {
     assert!(notice.contains("Subject: Undeliverable:"), "{}", env.log());
     assert!(env.queued().is_empty(), "{}", env.log());
 }
+
+/// Issue 9: a failure stands only with its notice. When the notice cannot
+/// be spooled, the recipient that failed stays queued (the one delivered
+/// stays delivered), and the next run, able to write it, bounces it once.
+#[test]
+fn a_failure_without_its_notice_stays_queued() {
+    let env = Env::new("");
+    let mda = env.script("fail", "#!/bin/sh\ncat >/dev/null\nexit 67\n");
+    env.add_conf(&format!(
+        "mda_users = \"carol\"\nmda = \"{}\"\n",
+        mda.display()
+    ));
+    let conf = std::fs::read_to_string(&env.conf).unwrap();
+    env.add_conf(&format!(
+        "errmsg_file = \"{}\"",
+        env.path("missing/failmsg.tpl").display()
+    ));
+    env.ok(
+        &["-odq", "-f", "sender", "bob", "carol"],
+        b"Subject: half\n\nbody\n",
+    );
+    env.ok(&["-q"], b"");
+    assert_eq!(mbox_messages(&env.mbox("bob")).len(), 1, "bob delivered");
+    assert_eq!(env.mbox("sender"), "", "no notice could be written");
+    let queued = env.queued();
+    assert_eq!(queued.len(), 1, "{}", env.log());
+    let h = env.header_file(&queued[0]);
+    assert!(
+        h.contains(&format!("RT: <carol@{HOST}>")),
+        "carol still pending:\n{h}"
+    );
+    assert!(env.log().contains("stay queued"), "{}", env.log());
+    // The template is back: carol fails again and the sender hears once.
+    std::fs::write(&env.conf, conf).unwrap();
+    env.ok(&["-q"], b"");
+    let notices = mbox_messages(&env.mbox("sender"));
+    assert_eq!(notices.len(), 1, "{}", env.log());
+    assert!(notices[0].contains(&format!("\t<carol@{HOST}>")));
+    assert!(!notices[0].contains(&format!("\t<bob@{HOST}>")));
+    assert_eq!(
+        mbox_messages(&env.mbox("bob")).len(),
+        1,
+        "bob not delivered twice"
+    );
+    assert!(env.queued().is_empty(), "{}", env.log());
+}

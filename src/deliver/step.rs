@@ -199,19 +199,18 @@ impl Runner<'_> {
                 ));
             }
         }
+        let mut failed_tops = Vec::new();
         for (top, leaves) in &expanded {
             if leaves.iter().all(|l| msg.finished_state(l).is_some()) {
                 let all_ok = leaves
                     .iter()
                     .all(|l| msg.finished_state(l) == Some(Done::Delivered));
-                msg.mark_top(
-                    top,
-                    if all_ok {
-                        Done::Delivered
-                    } else {
-                        Done::Failed
-                    },
-                );
+                if all_ok {
+                    msg.mark_top(top, Done::Delivered);
+                } else if msg.top_state(top).is_none() {
+                    msg.mark_top(top, Done::Failed);
+                    failed_tops.push(top.clone());
+                }
             }
         }
         let mut done = Conclusion {
@@ -219,6 +218,9 @@ impl Runner<'_> {
             delivered: tally.delivered,
             now,
             unbuilt: false,
+            failed: tally.failed.iter().map(|(a, _)| a.clone()).collect(),
+            failed_tops,
+            failure_unbuilt: false,
             notices: Vec::new(),
         };
         if !tally.failed.is_empty() {
@@ -283,8 +285,14 @@ pub struct Conclusion {
     msg: Message,
     delivered: usize,
     now: i64,
-    /// A notice was due but could not be built (template unreadable).
+    /// A failure notice was due but could not be built (template
+    /// unreadable).
     unbuilt: bool,
+    /// The delivery targets and envelope recipients marked failed in this
+    /// run: their failure stands only together with its spooled notice.
+    failed: Vec<Address>,
+    failed_tops: Vec<Address>,
+    failure_unbuilt: bool,
     /// The notices to spool before [`Conclusion::record`], in order.
     pub notices: Vec<DueNotice>,
 }
@@ -311,6 +319,7 @@ impl Conclusion {
             Err(e) => {
                 tracing::error!("{}: cannot build the notice: {e}", self.msg.id);
                 self.unbuilt = true;
+                self.failure_unbuilt |= kind == NoticeKind::Failure;
             }
         }
     }
@@ -323,8 +332,15 @@ impl Conclusion {
             delivered,
             now,
             unbuilt,
+            failed,
+            failed_tops,
+            failure_unbuilt,
             notices,
         } = self;
+        let failure_lost = failure_unbuilt
+            || notices
+                .iter()
+                .any(|d| d.kind == NoticeKind::Failure && d.spooled.is_none());
         let mut notices_ok = !unbuilt;
         for due in &notices {
             match (&due.spooled, due.kind) {
@@ -339,6 +355,22 @@ impl Conclusion {
                 msg.id
             );
             return;
+        }
+        if failure_lost && !failed.is_empty() {
+            // A failure stands only with its notice (issue 9): without the
+            // notice the recipients stay queued and the next run tries
+            // again, also to tell the sender.
+            for leaf in &failed {
+                msg.unmark(leaf, Done::Failed);
+            }
+            for top in &failed_tops {
+                msg.unmark_top(top, Done::Failed);
+            }
+            tracing::warn!(
+                "{}: the failure notice could not be spooled; {} failed recipient(s) stay queued",
+                msg.id,
+                failed.len()
+            );
         }
         let result = if msg.is_complete() {
             spool

@@ -166,6 +166,17 @@ impl Message {
         }
     }
 
+    /// Forgets a final state recorded in this run (a failure whose notice
+    /// could not be spooled: the recipient is retried instead).
+    pub fn unmark(&mut self, addr: &Address, done: Done) {
+        self.finished.retain(|(a, d)| !(a == addr && *d == done));
+    }
+
+    /// [`Message::unmark`] for an envelope recipient.
+    pub fn unmark_top(&mut self, addr: &Address, done: Done) {
+        self.top_done.retain(|(a, d)| !(a == addr && *d == done));
+    }
+
     /// True when every envelope recipient is finished.
     pub fn is_complete(&self) -> bool {
         self.rcpt_list.iter().all(|r| self.top_state(r).is_some())
