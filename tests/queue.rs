@@ -294,3 +294,27 @@ fn fsync_order_before_exit() {
         "the spool directory's own fd synced after the header rename:\n{t}"
     );
 }
+
+/// R33: a message whose recipients are all local is concluded (its spool
+/// entry removed) right after its own delivery, not after the whole chunk:
+/// a kill after the first message's removal re-delivers nothing.
+#[test]
+fn local_messages_are_concluded_one_by_one() {
+    let env = Env::new("");
+    for i in 0..3 {
+        env.ok(
+            &["-odq", "alice"],
+            format!("Subject: m{i}\n\nbody {i}\n").as_bytes(),
+        );
+    }
+    let mut c = env.cmd();
+    c.arg("-q")
+        .env("MASQMAIL_CRASHPOINT", "spool-remove-dir-synced:1");
+    let out = c.output().unwrap();
+    assert!(!out.status.success(), "killed at the first removal");
+    assert_eq!(mbox_messages(&env.mbox("alice")).len(), 1, "one delivered");
+    assert_eq!(env.queued().len(), 2, "and only that one concluded");
+    env.ok(&["-q"], b"");
+    let msgs = mbox_messages(&env.mbox("alice"));
+    assert_eq!(msgs.len(), 3, "each exactly once: {msgs:?}");
+}

@@ -143,14 +143,24 @@ impl Run<'_> {
         }
         // Local delivery per message, then the remote step over the whole
         // chunk (one connection per host), then each message's conclusion:
-        // its notices are spooled before its spool record changes.
+        // its notices are spooled before its spool record changes. A
+        // message with nothing for the remote step is concluded at once, so
+        // a crash later in the chunk never delivers it again (R33).
         let mut locks = Vec::with_capacity(locked.len());
         let mut batch = Vec::with_capacity(locked.len());
         for (lock, msg) in locked {
-            if let Some(state) = runner.local_step(msg, self.scope.local) {
+            let Some(state) = runner.local_step(msg, self.scope.local) else {
+                continue;
+            };
+            if self.scope.remote && !state.pending_remote().is_empty() {
                 batch.push(state);
                 locks.push(lock);
+                continue;
             }
+            let mut done = runner.conclude(state);
+            self.notices.spool_all(runner.cfg, runner.spool, &mut done);
+            done.record(runner.spool);
+            drop(lock);
         }
         if self.scope.remote {
             runner.remote_step(&mut batch);
