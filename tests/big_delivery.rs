@@ -26,7 +26,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::big::{Hash64, Rng, pool, status_kib};
+use support::big::{Hash64, Rng, end_data, pool, status_kib};
 use support::smtp::Client;
 use support::*;
 
@@ -99,17 +99,7 @@ fn send_big(addr: SocketAddr, n: usize, rcpts: &[String], pool: &[u8]) -> (Strin
             wire.clear();
         }
     }
-    wire.extend_from_slice(b".\r\n");
-    c.send(&wire).expect("body write");
-    let r = c.read_reply().expect("reply to the end of data");
-    assert_eq!(r.code, 250, "message {n}: {r}");
-    let id = r
-        .text()
-        .split("id=")
-        .nth(1)
-        .expect("id in the 250")
-        .to_string();
-    let _ = c.cmd("QUIT");
+    let id = end_data(&mut c, wire, &format!("message {n}"));
     let expect = Expect {
         plain: plain.clone().finish(),
         maildir: {

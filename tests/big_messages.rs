@@ -18,7 +18,7 @@ use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use support::big::{Hash64, Rng, pool, status_kib};
+use support::big::{Hash64, Rng, end_data, pool, status_kib};
 use support::smtp::Client;
 use support::*;
 
@@ -83,17 +83,7 @@ fn send_big(addr: SocketAddr, n: usize, pool: &[u8]) -> Sent {
         }
     }
     hash.update(&decoded);
-    wire.extend_from_slice(b".\r\n");
-    c.send(&wire).expect("body write");
-    let r = c.read_reply().expect("reply to the end of data");
-    assert_eq!(r.code, 250, "client {n}: {r}");
-    let id = r
-        .text()
-        .split("id=")
-        .nth(1)
-        .expect("id in the 250")
-        .to_string();
-    let _ = c.cmd("QUIT");
+    let id = end_data(&mut c, wire, &format!("client {n}"));
     let spooled = hash.clone().finish();
     hash.update(b"\n");
     Sent {

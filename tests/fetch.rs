@@ -1,7 +1,7 @@
 //! `masqmail -g NAME` against the test POP3 server (issue 8): pipelined
 //! and not, APOP, STLS with a test CA, UIDL and `do_keep`, `max_size`,
-//! hostile servers (oversized lists, drops after RETR, after DELE, before
-//! QUIT), and the round trips of a pipelined fetch counted exactly.
+//! hostile servers (an oversized list, drops after RETR, after DELE,
+//! before QUIT), and the round trips of a pipelined fetch counted exactly.
 
 mod support;
 
@@ -196,7 +196,7 @@ fn drops_at_every_point_lose_nothing_and_duplicate_nothing() {
 }
 
 #[test]
-fn hostile_list_and_hung_server_fail_cleanly() {
+fn oversized_list_fails_cleanly_and_deletes_nothing() {
     let mut cfg = server(1, true);
     cfg.fault = Fault::OversizedList;
     let srv = Pop3Server::start(cfg);

@@ -98,3 +98,20 @@ pub fn status_kib(pid: i32, field: &str) -> u64 {
         .and_then(|v| v.parse().ok())
         .expect("kB value")
 }
+
+/// Ends DATA (the body already sent), takes the queue id from the 250 and
+/// says QUIT; `who` names the sender in a failure.
+pub fn end_data(c: &mut super::smtp::Client, mut wire: Vec<u8>, who: &str) -> String {
+    wire.extend_from_slice(b".\r\n");
+    c.send(&wire).expect("body write");
+    let r = c.read_reply().expect("reply to the end of data");
+    assert_eq!(r.code, 250, "{who}: {r}");
+    let id = r
+        .text()
+        .split("id=")
+        .nth(1)
+        .expect("id in the 250")
+        .to_string();
+    let _ = c.cmd("QUIT");
+    id
+}

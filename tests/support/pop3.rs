@@ -47,8 +47,6 @@ pub enum Fault {
     DropBeforeQuit,
     /// Answer LIST with a line far longer than any POP3 line.
     OversizedList,
-    /// Stop answering after the greeting (a hung server).
-    Hang,
 }
 
 /// One command line as received.
@@ -220,10 +218,6 @@ fn session(cfg: &Pop3Config, sh: &Mutex<Shared>, n: u32, tcp: TcpStream) -> io::
     };
     let cfg = &view;
     marked.extend(&gone);
-    if cfg.fault == Fault::Hang {
-        std::thread::sleep(Duration::from_secs(60));
-        return Ok(());
-    }
     loop {
         let mut line = String::new();
         if io.buffer().is_empty() {

@@ -20,7 +20,7 @@
 //! only over TLS unless the get file says `tls = none` (APOP sends a
 //! digest, never the password).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::pop3::Pop3Error;
 use crate::pop3::Status;
@@ -167,6 +167,8 @@ pub struct Session {
     /// Answers collected for the current group.
     uidl: Option<Vec<(u32, String)>>,
     listed: Vec<Listed>,
+    /// Where each message number stands in `listed`.
+    index: HashMap<u32, usize>,
     /// Messages durably stored this session.
     stored: Vec<u32>,
     /// Too large, to be deleted anyway (`max_size_delete`).
@@ -189,6 +191,7 @@ impl Session {
             outbox: VecDeque::new(),
             uidl: None,
             listed: Vec::new(),
+            index: HashMap::new(),
             stored: Vec::new(),
             oversized: Vec::new(),
             summary: Summary::default(),
@@ -206,10 +209,8 @@ impl Session {
 
     /// The UID of message `number`, if known.
     pub fn uid_of(&self, number: u32) -> Option<&str> {
-        self.listed
-            .iter()
-            .find(|l| l.number == number)
-            .and_then(|l| l.uid.as_deref())
+        let i = *self.index.get(&number)?;
+        self.listed[i].uid.as_deref()
     }
 
     /// The command whose response the driver reads next.

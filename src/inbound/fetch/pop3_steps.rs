@@ -1,6 +1,8 @@
 //! The phases of a POP3 fetch session: what each response means and what
 //! the next phase sends (see the parent module for the guarantees).
 
+use std::collections::HashMap;
+
 use super::{Command, Listed, Response, Session, State, Step, TlsPolicy, parse_list, parse_uidl};
 use crate::pop3::Pop3Error;
 use crate::pop3::login::apop_digest;
@@ -146,17 +148,22 @@ impl Session {
 
     /// LIST (with the UIDL answer before it) is in: the messages.
     fn listing(&mut self, list: &[(u32, u64)]) {
-        let uids = self.uidl.take().unwrap_or_default();
+        // Maps, not scans: a mailbox may hold 100 000 messages.
+        let mut uids: HashMap<u32, String> =
+            self.uidl.take().unwrap_or_default().into_iter().collect();
         self.listed = list
             .iter()
             .map(|&(number, size)| Listed {
                 number,
                 size,
-                uid: uids
-                    .iter()
-                    .find(|(n, _)| *n == number)
-                    .map(|(_, u)| u.clone()),
+                uid: uids.remove(&number),
             })
+            .collect();
+        self.index = self
+            .listed
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.number, i))
             .collect();
         self.summary.listed = self.listed.len();
     }
