@@ -16,7 +16,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid};
@@ -54,7 +54,7 @@ pub(crate) fn detach(stderr_is_log: bool) -> Result<Detached, DaemonError> {
         ForkResult::Child => {
             drop(read);
             let _ = nix::unistd::setsid();
-            redirect_to_null(&[0, 1]);
+            redirect_to_null(&[Std::In, Std::Out]);
             Ok(Detached::Child(Readiness {
                 pipe: Some(write),
                 quiet_stderr: !stderr_is_log,
@@ -68,7 +68,7 @@ impl Readiness {
     /// this, stderr is `/dev/null` unless it is the log.
     pub(crate) fn report(self) {
         if self.quiet_stderr {
-            redirect_to_null(&[2]);
+            redirect_to_null(&[Std::Err]);
         }
         if let Some(pipe) = self.pipe {
             // A parent that is gone (killed) cannot be told; the daemon
@@ -101,10 +101,22 @@ fn wait_for_child(read: OwnedFd, child: Pid) -> Result<i32, DaemonError> {
     }
 }
 
-fn redirect_to_null(fds: &[i32]) {
+/// The standard streams a detached process points at `/dev/null`.
+#[derive(Clone, Copy)]
+enum Std {
+    In,
+    Out,
+    Err,
+}
+
+fn redirect_to_null(streams: &[Std]) {
     if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
-        for &fd in fds {
-            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
+        for s in streams {
+            let _ = match s {
+                Std::In => nix::unistd::dup2_stdin(&null),
+                Std::Out => nix::unistd::dup2_stdout(&null),
+                Std::Err => nix::unistd::dup2_stderr(&null),
+            };
         }
     }
 }

@@ -25,7 +25,6 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -287,7 +286,7 @@ fn try_fcntl_lock(file: &File, path: &Path) -> Result<bool, MboxError> {
         l_len: 0,
         l_pid: 0,
     };
-    match nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_OFD_SETLK(&fl)) {
+    match nix::fcntl::fcntl(file, nix::fcntl::FcntlArg::F_OFD_SETLK(&fl)) {
         Ok(_) => Ok(true),
         // Any conflict defers, whatever errno the OS picks (§18.12).
         Err(nix::Error::EAGAIN) | Err(nix::Error::EACCES) => Ok(false),

@@ -62,7 +62,7 @@ pub enum TlsError {
         option: &'static str,
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: rustls::pki_types::pem::Error,
     },
     #[error("{option} {}: no certificate found", path.display())]
     NoCertificate { option: &'static str, path: PathBuf },

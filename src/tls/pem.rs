@@ -10,6 +10,7 @@
 
 use std::path::Path;
 
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::TlsError;
@@ -22,7 +23,7 @@ fn read(option: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
     })
 }
 
-fn pem_error(option: &'static str, path: &Path, source: std::io::Error) -> TlsError {
+fn pem_error(option: &'static str, path: &Path, source: pem::Error) -> TlsError {
     TlsError::Pem {
         option,
         path: path.to_path_buf(),
@@ -37,7 +38,7 @@ pub(super) fn load_certs(
     path: &Path,
 ) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let bytes = read(option, path)?;
-    let certs = rustls_pemfile::certs(&mut bytes.as_slice())
+    let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| pem_error(option, path, e))?;
     if certs.is_empty() {
@@ -58,9 +59,9 @@ pub(super) fn load_key(
     path: &Path,
 ) -> Result<PrivateKeyDer<'static>, TlsError> {
     let bytes = read(option, path)?;
-    match rustls_pemfile::private_key(&mut bytes.as_slice()) {
-        Ok(Some(key)) => Ok(key),
-        Ok(None) => Err(TlsError::NoKey {
+    match PrivateKeyDer::from_pem_slice(&bytes) {
+        Ok(key) => Ok(key),
+        Err(pem::Error::NoItemsFound) => Err(TlsError::NoKey {
             option,
             path: path.to_path_buf(),
         }),

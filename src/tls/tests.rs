@@ -71,6 +71,10 @@ impl Files {
 
 const GARBAGE_CERT: &str = "-----BEGIN CERTIFICATE-----\nAAECAwQF\n-----END CERTIFICATE-----\n";
 const GARBAGE_KEY: &str = "-----BEGIN PRIVATE KEY-----\nAAECAwQF\n-----END PRIVATE KEY-----\n";
+/// Encrypted keys are not supported (no one can type a passphrase for a
+/// daemon): they count as no key.
+const ENCRYPTED_KEY: &str =
+    "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAECAwQF\n-----END ENCRYPTED PRIVATE KEY-----\n";
 const BROKEN_PEM: &str =
     "-----BEGIN CERTIFICATE-----\n!!!not base64!!!\n-----END CERTIFICATE-----\n";
 
@@ -108,6 +112,11 @@ fn server_config_file_errors_name_option_file_and_problem() {
         (
             Some(&cert_pem),
             Some(&cert_pem),
+            "tls_key_file {k}: no private key found",
+        ),
+        (
+            Some(&cert_pem),
+            Some(ENCRYPTED_KEY.as_bytes()),
             "tls_key_file {k}: no private key found",
         ),
         (
