@@ -30,7 +30,38 @@ fn unknown_options_are_usage_errors() {
         assert_eq!(out.status.code(), Some(64), "{args:?}: {}", stderr(&out));
         let err = stderr(&out);
         assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(
+            err.contains("masqmail --help"),
+            "{args:?}: points to --help: {err}"
+        );
     }
+}
+
+/// `--help` prints the usage grouped by task and exits 0 (issue 10);
+/// `--version` is `-bV`; neither reads a configuration.
+#[test]
+fn help_and_version_long_options() {
+    let out = Command::new(BIN)
+        .args(["-C", "/nonexistent/masqmail.conf", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let help = stdout(&out);
+    assert!(help.starts_with("Usage: masqmail"), "{help}");
+    for group in [
+        "Send a message",
+        "Run the daemon",
+        "Send the queue now",
+        "Fetch mail",
+    ] {
+        assert!(help.contains(group), "missing {group:?}: {help}");
+    }
+    let v = Command::new(BIN).arg("--version").output().unwrap();
+    let bv = Command::new(BIN).arg("-bV").output().unwrap();
+    assert_eq!(v.status.code(), Some(0));
+    assert_eq!(stdout(&v), stdout(&bv));
+    let both = Command::new(BIN).args(["--help", "-q"]).output().unwrap();
+    assert_eq!(both.status.code(), Some(64), "a second mode is a conflict");
 }
 
 #[test]

@@ -110,7 +110,8 @@ impl<'a> Scan<'a> {
             "bi" => self.set_mode(Mode::NoOp)?,
             "bs" => self.set_mode(Mode::Smtp)?,
             "bp" => self.set_mode(Mode::List)?,
-            "bV" => self.set_mode(Mode::Version)?,
+            "bV" | "-version" => self.set_mode(Mode::Version)?,
+            "-help" => self.set_mode(Mode::Help)?,
             "Mrm" => self.set_mode(Mode::Remove)?,
             "i" | "oi" => self.inv.ignore_dots = true,
             "m" => {} // "me too": always the case

@@ -14,9 +14,11 @@
 
 mod argv;
 mod names;
+mod usage;
 
 pub use argv::parse;
 pub use names::{NameDefaults, defaults_for};
+pub use usage::USAGE;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -73,8 +75,10 @@ pub enum Mode {
     List,
     /// `-Mrm`, `mailrm`: the ids are the operands.
     Remove,
-    /// `-bV`, or no mode, no operands and no `-t`.
+    /// `-bV`, `--version`, or no mode, no operands and no `-t`.
     Version,
+    /// `--help`: the usage, grouped by task.
+    Help,
     /// `-bi`, `newaliases`.
     NoOp,
     /// 0.2 `-g [name]` / `-go [name]`, optionally followed by a queue run
@@ -131,6 +135,7 @@ impl Mode {
             Mode::NoOp => 8,
             Mode::Fetch { .. } => 9,
             Mode::FetchDaemon { .. } => 10,
+            Mode::Help => 11,
         }
     }
 }

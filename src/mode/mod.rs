@@ -74,10 +74,18 @@ pub fn main(argv0: OsString, args: Vec<OsString>) -> i32 {
 }
 
 fn run(argv0: &OsString, args: &[OsString]) -> Result<i32, Exit> {
-    let inv = cli::parse(argv0, args).map_err(|e| Exit::new(e.exit_code(), e.to_string()))?;
-    if inv.mode == Mode::Version {
-        println!("{}", cli::version_line());
-        return Ok(code::OK);
+    let inv = cli::parse(argv0, args)
+        .map_err(|e| Exit::new(e.exit_code(), format!("{e} (see: masqmail --help)")))?;
+    match inv.mode {
+        Mode::Version => {
+            println!("{}", cli::version_line());
+            return Ok(code::OK);
+        }
+        Mode::Help => {
+            print!("{}", cli::USAGE);
+            return Ok(code::OK);
+        }
+        _ => {}
     }
     if inv.debug_level.is_some() && !nix::unistd::getuid().is_root() {
         return Err(Exit::fail("only root may set the debug level."));
