@@ -110,6 +110,7 @@ impl<'a> Scan<'a> {
             "bi" => self.set_mode(Mode::NoOp)?,
             "bs" => self.set_mode(Mode::Smtp)?,
             "bp" => self.set_mode(Mode::List)?,
+            "bt" => self.set_mode(Mode::AddressTest)?,
             "bV" | "-version" => self.set_mode(Mode::Version)?,
             "-help" => self.set_mode(Mode::Help)?,
             "Mrm" => self.set_mode(Mode::Remove)?,

@@ -79,6 +79,8 @@ pub enum Mode {
     Version,
     /// `--help`: the usage, grouped by task.
     Help,
+    /// `-bt ADDRESS…`: what would happen to mail for each address.
+    AddressTest,
     /// `-bi`, `newaliases`.
     NoOp,
     /// 0.2 `-g [name]` / `-go [name]`, optionally followed by a queue run
@@ -136,6 +138,7 @@ impl Mode {
             Mode::Fetch { .. } => 9,
             Mode::FetchDaemon { .. } => 10,
             Mode::Help => 11,
+            Mode::AddressTest => 12,
         }
     }
 }

@@ -39,6 +39,9 @@ Fetch mail (POP3, ODMR):
 Look at the queue:
   -bp, mailq                list the queued messages
   -Mrm ID..., mailrm ID...  remove messages from the queue
+  -bt ADDRESS...            show what would happen to mail for ADDRESS now:
+                            aliases, local or remote, route, rewriting,
+                            transport (nothing is sent)
 
 Other:
   -bs, smtpd                speak SMTP on standard input and output

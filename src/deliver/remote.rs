@@ -106,7 +106,7 @@ impl Runner<'_> {
 }
 
 /// Reads route files; an unreadable or invalid one is logged and skipped.
-fn load(cfg: &crate::config::Config, files: &[std::path::PathBuf]) -> Vec<Route> {
+pub fn load(cfg: &crate::config::Config, files: &[std::path::PathBuf]) -> Vec<Route> {
     files
         .iter()
         .filter_map(|f| match crate::privs::as_root(|| Route::load(f, cfg)) {

@@ -19,8 +19,7 @@ use crate::spool::Spool;
 pub struct Runner<'a> {
     pub cfg: &'a Config,
     pub spool: &'a Spool,
-    glob: Option<AliasTable>,
-    normal: Option<AliasTable>,
+    aliases: Aliases,
     /// `-qo NAME`: the connection, instead of asking online detection.
     pub connection: Option<String>,
     /// Permanent routes and the online set, read at first need.
@@ -28,9 +27,31 @@ pub struct Runner<'a> {
 }
 
 impl<'a> Runner<'a> {
+    pub fn new(cfg: &'a Config, spool: &'a Spool) -> Runner<'a> {
+        Runner {
+            cfg,
+            spool,
+            aliases: Aliases::load(cfg),
+            connection: None,
+            routes: None,
+        }
+    }
+
+    pub fn alias_context(&self) -> AliasContext<'_> {
+        self.aliases.context(self.cfg)
+    }
+}
+
+/// The global and the normal alias table, as a run reads them.
+pub struct Aliases {
+    glob: Option<AliasTable>,
+    normal: Option<AliasTable>,
+}
+
+impl Aliases {
     /// Reads the alias tables (an unreadable one is logged and empty,
     /// delivery.md §6 step 1).
-    pub fn new(cfg: &'a Config, spool: &'a Spool) -> Runner<'a> {
+    pub fn load(cfg: &Config) -> Aliases {
         let trust = FileTrust::system(cfg.run_as_user);
         let load = |p: &Option<std::path::PathBuf>| {
             p.as_ref()
@@ -42,23 +63,19 @@ impl<'a> Runner<'a> {
                     }
                 })
         };
-        Runner {
-            cfg,
-            spool,
+        Aliases {
             glob: load(&cfg.globalias_file),
             normal: load(&cfg.alias_file),
-            connection: None,
-            routes: None,
         }
     }
 
-    pub fn alias_context(&self) -> AliasContext<'_> {
+    pub fn context<'c>(&'c self, cfg: &'c Config) -> AliasContext<'c> {
         AliasContext {
             globalias: self.glob.as_ref(),
             alias: self.normal.as_ref(),
-            locality: self.cfg.locality(),
-            host_name: &self.cfg.host_name,
-            caseless: self.cfg.caseless_matching,
+            locality: cfg.locality(),
+            host_name: &cfg.host_name,
+            caseless: cfg.caseless_matching,
         }
     }
 }

@@ -110,7 +110,7 @@ fn choose_return_path(
     })
 }
 
-fn recipient(cfg: &Config, op: &str) -> Result<Address, Exit> {
+pub(super) fn recipient(cfg: &Config, op: &str) -> Result<Address, Exit> {
     let invalid = |why: &dyn std::fmt::Display| {
         Exit::fail(format!("invalid recipient address '{op}': {why}"))
     };

@@ -11,6 +11,7 @@
 //! masqmail act with privileges the caller does not have.
 
 mod accept;
+mod address_test;
 mod fetch;
 mod queue;
 mod smtp;
@@ -103,6 +104,7 @@ fn dispatch(cfg: &Config, inv: &Invocation) -> Result<i32, Exit> {
         Mode::List => queue::list(cfg),
         Mode::Remove => queue::remove(cfg, &inv.operands),
         Mode::NoOp => Ok(code::OK),
+        Mode::AddressTest => address_test::run(cfg, &inv.operands),
         Mode::Smtp => smtp::session(cfg),
         Mode::Fetch { what, then } => fetch::run(cfg, what, then.as_ref()),
         Mode::Daemon {

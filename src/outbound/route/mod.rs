@@ -19,5 +19,6 @@ mod splice;
 
 pub use rewrite::{Rewritten, rewrite};
 pub use select::{
-    Claims, accepts_message, accepts_rcpt, default_local_net_route, local_net_applies, route_files,
+    Claims, Refusal, accepts_message, accepts_rcpt, default_local_net_route, local_net_applies,
+    message_refusal, rcpt_refusal, route_files,
 };

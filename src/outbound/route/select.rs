@@ -21,10 +21,41 @@ use crate::address::{Address, glob_match, parse_address_list};
 use crate::config::{AddrPattern, Config, Resolver, Route};
 use crate::message::{Message, QueueId};
 
+/// Why a route does not take a message or a recipient: the first filter
+/// that refused it, named by its route option (`masqmail -bt` shows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The option's allow list does not name the address.
+    NotAllowed(&'static str),
+    /// The option's deny list names it.
+    Denied(&'static str),
+    /// The `From:` header cannot be parsed, so its filters cannot pass.
+    UnparsableFrom,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::NotAllowed(option) => write!(f, "not listed in {option}"),
+            Refusal::Denied(option) => write!(f, "listed in {option}"),
+            Refusal::UnparsableFrom => f.write_str("the From: header cannot be parsed"),
+        }
+    }
+}
+
 /// Allow list (empty = all) and deny list (wins).
-fn permitted(allowed: &[AddrPattern], denied: &[AddrPattern], addr: &Address) -> bool {
-    (allowed.is_empty() || allowed.iter().any(|p| p.matches(addr)))
-        && !denied.iter().any(|p| p.matches(addr))
+fn permitted(
+    (allowed, allow_name): (&[AddrPattern], &'static str),
+    (denied, deny_name): (&[AddrPattern], &'static str),
+    addr: &Address,
+) -> Result<(), Refusal> {
+    if !allowed.is_empty() && !allowed.iter().any(|p| p.matches(addr)) {
+        return Err(Refusal::NotAllowed(allow_name));
+    }
+    if denied.iter().any(|p| p.matches(addr)) {
+        return Err(Refusal::Denied(deny_name));
+    }
+    Ok(())
 }
 
 /// Domain globs, case-insensitive (0.2 `*_rcpt_domains`, `local_nets`).
@@ -38,57 +69,88 @@ fn domain_listed(patterns: &[String], domain: &str) -> bool {
 /// address against `allowed_/denied_from_hdrs`. Both eras' lists apply
 /// together; a 1.0 route simply has no 0.2 lists set.
 pub fn accepts_message(route: &Route, cfg: &Config, msg: &Message) -> bool {
+    message_refusal(route, cfg, msg).is_none()
+}
+
+/// The first message-wide filter of [`accepts_message`] that refuses
+/// `msg`; `None` when the route takes it.
+pub fn message_refusal(route: &Route, cfg: &Config, msg: &Message) -> Option<Refusal> {
     let rp = &msg.return_path;
-    if !permitted(&route.allowed_senders, &route.denied_senders, rp) {
-        return false;
-    }
-    // 0.2: exact, case-sensitive equality on the local part.
-    let locals = |l: &[String]| l.contains(&rp.local);
-    if !route.allowed_mail_locals.is_empty() && !locals(&route.allowed_mail_locals) {
-        return false;
-    }
-    if locals(&route.not_allowed_mail_locals) {
-        return false;
-    }
-    if !permitted(
-        &route.allowed_return_paths,
-        &route.not_allowed_return_paths,
+    permitted(
+        (&route.allowed_senders, "allowed_senders"),
+        (&route.denied_senders, "denied_senders"),
         rp,
-    ) {
-        return false;
-    }
-    from_header_passes(route, cfg, msg)
+    )
+    .err()
+    .or_else(|| {
+        // 0.2: exact, case-sensitive equality on the local part.
+        let locals = |l: &[String]| l.contains(&rp.local);
+        if !route.allowed_mail_locals.is_empty() && !locals(&route.allowed_mail_locals) {
+            Some(Refusal::NotAllowed("allowed_mail_locals"))
+        } else if locals(&route.not_allowed_mail_locals) {
+            Some(Refusal::Denied("not_allowed_mail_locals"))
+        } else {
+            None
+        }
+    })
+    .or_else(|| {
+        permitted(
+            (&route.allowed_return_paths, "allowed_return_paths"),
+            (&route.not_allowed_return_paths, "not_allowed_return_paths"),
+            rp,
+        )
+        .err()
+    })
+    .or_else(|| from_header_refusal(route, cfg, msg))
 }
 
 /// config.md §3.2: the first address of the first `From:` header,
 /// qualified with `host_name`. No `From:` passes; an unparsable one makes
 /// the message skip this route.
-fn from_header_passes(route: &Route, cfg: &Config, msg: &Message) -> bool {
+fn from_header_refusal(route: &Route, cfg: &Config, msg: &Message) -> Option<Refusal> {
     if route.allowed_from_hdrs.is_empty() && route.denied_from_hdrs.is_empty() {
-        return true;
+        return None;
     }
-    let Some(header) = msg.header("From") else {
-        return true;
-    };
+    let header = msg.header("From")?;
     let Some(first) = parse_address_list(header.value()).into_iter().next() else {
         tracing::warn!(
             "{}: could not parse From: header; route '{}' skipped",
             msg.id,
             route.file.display()
         );
-        return false;
+        return Some(Refusal::UnparsableFrom);
     };
     let from = first.addr.qualify(&cfg.host_name);
-    permitted(&route.allowed_from_hdrs, &route.denied_from_hdrs, &from)
+    permitted(
+        (&route.allowed_from_hdrs, "allowed_from_hdrs"),
+        (&route.denied_from_hdrs, "denied_from_hdrs"),
+        &from,
+    )
+    .err()
 }
 
 /// The per-recipient conditions of `route`: `allowed_/denied_recipients`
 /// (1.0) and `allowed_/not_allowed_rcpt_domains` (0.2).
 pub fn accepts_rcpt(route: &Route, rcpt: &Address) -> bool {
-    permitted(&route.allowed_recipients, &route.denied_recipients, rcpt)
-        && (route.allowed_rcpt_domains.is_empty()
-            || domain_listed(&route.allowed_rcpt_domains, &rcpt.domain))
-        && !domain_listed(&route.not_allowed_rcpt_domains, &rcpt.domain)
+    rcpt_refusal(route, rcpt).is_none()
+}
+
+/// The first recipient filter of [`accepts_rcpt`] that refuses `rcpt`.
+pub fn rcpt_refusal(route: &Route, rcpt: &Address) -> Option<Refusal> {
+    if let Err(r) = permitted(
+        (&route.allowed_recipients, "allowed_recipients"),
+        (&route.denied_recipients, "denied_recipients"),
+        rcpt,
+    ) {
+        return Some(r);
+    }
+    if !route.allowed_rcpt_domains.is_empty()
+        && !domain_listed(&route.allowed_rcpt_domains, &rcpt.domain)
+    {
+        return Some(Refusal::NotAllowed("allowed_rcpt_domains"));
+    }
+    domain_listed(&route.not_allowed_rcpt_domains, &rcpt.domain)
+        .then_some(Refusal::Denied("not_allowed_rcpt_domains"))
 }
 
 /// The `last_route` claims of one delivery run (delivery.md §9.3 step 5).

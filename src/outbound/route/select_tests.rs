@@ -292,3 +292,40 @@ fn local_nets() {
     assert_eq!(r.resolve_list, [Resolver::ByName]);
     assert!(r.connect_error_fail && r.mail_host.is_none() && r.pipe.is_none());
 }
+
+/// `-bt` names the option that made a route refuse: the first failing
+/// filter, deny lists winning over allow lists.
+#[test]
+fn refusals_name_the_option() {
+    let r = route("allowed_senders = \"*@example.org\"\ndenied_senders = \"x@*\"");
+    assert_eq!(
+        message_refusal(&r, &cfg(), &msg("a@other.example", None)),
+        Some(Refusal::NotAllowed("allowed_senders"))
+    );
+    assert_eq!(
+        message_refusal(&r, &cfg(), &msg("x@example.org", None)),
+        Some(Refusal::Denied("denied_senders"))
+    );
+    assert_eq!(
+        message_refusal(&r, &cfg(), &msg("a@example.org", None)),
+        None
+    );
+    let r = route("denied_from_hdrs = \"*@spam.example\"");
+    assert_eq!(
+        message_refusal(
+            &r,
+            &cfg(),
+            &msg("a@b.example", Some("Eve <e@spam.example>"))
+        ),
+        Some(Refusal::Denied("denied_from_hdrs"))
+    );
+    let r = route("allowed_rcpt_domains = \"example.net\"");
+    assert_eq!(
+        rcpt_refusal(&r, &addr("bob@remote.example")),
+        Some(Refusal::NotAllowed("allowed_rcpt_domains"))
+    );
+    assert_eq!(
+        Refusal::Denied("denied_recipients").to_string(),
+        "listed in denied_recipients"
+    );
+}
