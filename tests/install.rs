@@ -92,6 +92,11 @@ fn files_land_where_they_belong() {
         unit.contains("ExecStart=/usr/sbin/masqmail -bD -q30m"),
         "{unit}"
     );
+    assert!(unit.contains("Type=notify\n"), "{unit}");
+    assert!(
+        unit.contains("ExecReload=/bin/kill -HUP $MAINPID"),
+        "{unit}"
+    );
     for script in [
         "ppp/ip-up.d/masqmail",
         "ppp/ip-down.d/masqmail",

@@ -15,7 +15,11 @@ use super::FetchEvery;
 use crate::inbound::fetch::{Which, fetch_files, get_files};
 use crate::inbound::smtp::ServerCtx;
 
-pub(crate) async fn timer(ctx: Arc<ServerCtx>, every: FetchEvery, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn timer(
+    current: watch::Receiver<Arc<ServerCtx>>,
+    every: FetchEvery,
+    mut stop: watch::Receiver<bool>,
+) {
     // 0.2: the first fetch at once.
     let mut tick = tokio::time::interval(every.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -27,6 +31,7 @@ pub(crate) async fn timer(ctx: Arc<ServerCtx>, every: FetchEvery, mut stop: watc
         if *stop.borrow() {
             return;
         }
+        let ctx = Arc::clone(&current.borrow());
         fetch_once(&ctx, &every).await;
     }
 }

@@ -102,7 +102,13 @@ struct Admitted {
     _running: TrackGuard,
 }
 
-pub(crate) async fn accept_loop(listener: TcpListener, ctx: Arc<ServerCtx>, limits: Arc<Limits>) {
+/// Each connection is served with the context current when it came in
+/// (a SIGHUP reload changes it for the connections after).
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    current: tokio::sync::watch::Receiver<Arc<ServerCtx>>,
+    limits: Arc<Limits>,
+) {
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(c) => c,
@@ -113,6 +119,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, ctx: Arc<ServerCtx>, limi
                 continue;
             }
         };
+        let ctx = Arc::clone(&current.borrow());
         let Ok(permit) = Arc::clone(&limits.permits).try_acquire_owned() else {
             refuse(stream, addr, &ctx, Refusal::Total(ctx.cfg.max_connections));
             continue;
@@ -132,7 +139,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, ctx: Arc<ServerCtx>, limi
             _slot: slot,
             _running: limits.sessions.enter(),
         };
-        tokio::spawn(session(stream, Arc::clone(&ctx), addr, held));
+        tokio::spawn(session(stream, ctx, addr, held));
     }
 }
 

@@ -14,10 +14,12 @@
 //!    line on stderr and a non-zero exit;
 //! 5. drop to the mail user when started as root (checked, R24);
 //! 6. open the spool and start the runtime;
-//! 7. install the signal handlers and let the signals in, start the
-//!    accept loops and the interval timer ([`serve`]);
+//! 7. install the signal handlers (SIGTERM/SIGINT stop, SIGHUP reloads:
+//!    [`reload`]) and let the signals in, start the accept loops and the
+//!    interval timer ([`serve`]);
 //! 8. [`ready`]: the log line `ready`, then the parent is told (`-bd`
-//!    returns 0) and stderr goes to `/dev/null` unless it is the log.
+//!    returns 0), systemd gets `READY=1` ([`notify`]), and stderr goes to
+//!    `/dev/null` unless it is the log.
 //!
 //! The stop: see [`serve`]; at the end the pid file is removed (as root
 //! again through the saved uid when it was written as root).
@@ -37,7 +39,9 @@ mod detach;
 mod fetch;
 mod limits;
 mod listen;
+mod notify;
 mod pidfile;
+mod reload;
 mod serve;
 
 use std::sync::Arc;
@@ -51,6 +55,7 @@ use detach::{Detached, Readiness};
 use pidfile::PidFile;
 
 pub use pidfile::PidFileError;
+pub use reload::Reloader;
 
 /// How long running sessions may go on after SIGTERM.
 pub const GRACE: Duration = Duration::from_secs(5);
@@ -111,7 +116,7 @@ pub enum DaemonError {
 /// Runs the daemon until it is told to stop; returns the exit code. In
 /// the parent of a detaching start, returns once the daemon is ready
 /// (0) or has failed (its exit code; it printed its own error).
-pub fn run(cfg: Config, opts: Options) -> Result<i32, DaemonError> {
+pub fn run(cfg: Config, opts: Options, reload: Reloader) -> Result<i32, DaemonError> {
     // SIGTERM/SIGINT stay blocked (pending: neither lost nor fatal) until
     // the handlers are in place: every thread created from here on
     // inherits the mask, and only the thread that installs the handlers
@@ -166,8 +171,13 @@ pub fn run(cfg: Config, opts: Options) -> Result<i32, DaemonError> {
             tls,
             Some(instant.hook()),
         ));
+        let reload = reload::Reload {
+            load: reload,
+            instant: Arc::clone(&instant),
+            current: tokio::sync::watch::Sender::new(ctx),
+        };
         tracing::info!("MasqMail {} daemon starting", crate::accept::VERSION);
-        serve::serve_until_stopped(ctx, listeners, opts, readiness).await;
+        serve::serve_until_stopped(reload, listeners, opts, readiness).await;
         // A delivery may be in the middle of a mailbox append: let it end.
         instant.wait_idle().await;
     });
@@ -179,10 +189,10 @@ pub fn run(cfg: Config, opts: Options) -> Result<i32, DaemonError> {
 
 /// The daemon serves: pid file written, sockets listening, identity
 /// dropped, signal handlers installed, accept loops running. Logs `ready`
-/// (with `-bd` and `-bD` alike) and tells a waiting parent.
-///
-/// XXX: a systemd `sd_notify("READY=1")` belongs here, after the log line.
+/// (with `-bd` and `-bD` alike), tells a waiting parent, and systemd
+/// (`Type=notify`).
 fn ready(readiness: Readiness) {
     tracing::info!("ready");
     readiness.report();
+    notify::notify("READY=1");
 }

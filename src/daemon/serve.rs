@@ -1,7 +1,8 @@
 //! The running daemon: signal handlers, accept loops, interval queue runs,
 //! readiness, and the orderly stop.
 //!
-//! On SIGTERM or SIGINT: stop accepting, give sessions [`GRACE`] to
+//! On SIGHUP: reload the configuration ([`super::reload`]). On SIGTERM
+//! or SIGINT: stop accepting, give sessions [`GRACE`] to
 //! finish, drop the rest (nothing unacknowledged was spooled; each client
 //! address dropped is logged), then wait for instant deliveries in
 //! progress.
@@ -18,36 +19,48 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
+use tokio::sync::watch;
+
 use super::detach::Readiness;
 use super::listen::{Limits, accept_loop};
-use super::{GRACE, Options};
+use super::reload::{Reload, on_hangup};
+use super::{GRACE, Options, notify};
 use crate::inbound::smtp::ServerCtx;
 use crate::queue::Scope;
 use crate::tasks::Tracker;
 
 /// Serves until SIGTERM/SIGINT, reporting readiness once everything runs.
 pub(crate) async fn serve_until_stopped(
-    ctx: Arc<ServerCtx>,
+    reload: Reload,
     listeners: Vec<StdListener>,
     opts: Options,
     readiness: Readiness,
 ) {
-    // Handlers first: a SIGTERM must never find the default action once
-    // clients can connect.
+    // Handlers first: a SIGTERM or SIGHUP must never find the default
+    // action (the end of the process) once clients can connect.
+    let hup = signal(SignalKind::hangup());
     let stop = wait_for_stop();
+    let current = reload.current.subscribe();
+    let ctx = Arc::clone(&current.borrow());
     let limits = Arc::new(Limits::new(&ctx.cfg));
     let runs = Arc::new(Tracker::default());
     let mut tasks = tokio::task::JoinSet::new();
     for l in listeners {
         match TcpListener::from_std(l) {
             Ok(l) => {
-                tasks.spawn(accept_loop(l, Arc::clone(&ctx), Arc::clone(&limits)));
+                tasks.spawn(accept_loop(l, current.clone(), Arc::clone(&limits)));
             }
             Err(e) => tracing::error!("cannot use listener: {e}"),
         }
     }
     if let Some(every) = opts.queue_interval {
-        tasks.spawn(queue_timer(Arc::clone(&ctx), Arc::clone(&runs), every));
+        tasks.spawn(queue_timer(current.clone(), Arc::clone(&runs), every));
+    }
+    match hup {
+        Ok(hup) => {
+            tasks.spawn(on_hangup(hup, reload));
+        }
+        Err(e) => tracing::error!("cannot install the SIGHUP handler; no reloads: {e}"),
     }
     // The fetch is not aborted mid-session: it is told to stop and ends
     // after the fetch in progress (whose messages are then safe and
@@ -57,9 +70,10 @@ pub(crate) async fn serve_until_stopped(
     let fetcher = opts
         .fetch
         .clone()
-        .map(|every| tokio::spawn(super::fetch::timer(Arc::clone(&ctx), every, fetch_stopped)));
+        .map(|every| tokio::spawn(super::fetch::timer(current.clone(), every, fetch_stopped)));
     super::ready(readiness);
     stop.await;
+    notify::notify("STOPPING=1");
     let _ = stop_fetch.send(true);
     tracing::info!(
         "stopping: no new connections; {} session(s) running",
@@ -85,11 +99,13 @@ pub(crate) async fn serve_until_stopped(
     }
 }
 
-/// The signals that stop the daemon.
+/// The signals that stop (SIGTERM, SIGINT) or reload (SIGHUP) the
+/// daemon: blocked from the start until their handlers exist.
 pub(crate) fn stop_signals() -> nix::sys::signal::SigSet {
     let mut set = nix::sys::signal::SigSet::empty();
     set.add(nix::sys::signal::Signal::SIGTERM);
     set.add(nix::sys::signal::Signal::SIGINT);
+    set.add(nix::sys::signal::Signal::SIGHUP);
     set
 }
 
@@ -114,13 +130,17 @@ fn wait_for_stop() -> impl Future<Output = ()> {
     }
 }
 
-async fn queue_timer(ctx: Arc<ServerCtx>, runs: Arc<Tracker>, every: Duration) {
+async fn queue_timer(
+    current: watch::Receiver<Arc<ServerCtx>>,
+    runs: Arc<Tracker>,
+    every: Duration,
+) {
     // 1.0: the first run one interval after the start.
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let ctx = Arc::clone(&ctx);
+        let ctx = Arc::clone(&current.borrow());
         let guard = runs.enter();
         let run = tokio::task::spawn_blocking(move || {
             if let Err(e) = crate::queue::run_all(&ctx.cfg, &ctx.spool, Scope::ALL) {

@@ -85,5 +85,9 @@ pub fn daemon(
             connection: f.connection,
         }),
     };
-    daemon::run(cfg.clone(), opts).map_err(|e| Exit::fail(e.to_string()))
+    let inv = inv.clone();
+    let reload: daemon::Reloader =
+        // Read as at startup, when the daemon was still root.
+        std::sync::Arc::new(move || privs::as_root(|| super::startup::load(&inv)).map_err(|e| e.message));
+    daemon::run(cfg.clone(), opts, reload).map_err(|e| Exit::fail(e.to_string()))
 }

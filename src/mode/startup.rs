@@ -39,17 +39,7 @@ pub fn ensure_std_fds() {
 
 /// Reads the configuration and prepares the process for `inv`'s mode.
 pub fn configure(inv: &Invocation) -> Result<Config, Exit> {
-    let (path, forced_user) = config_path(inv)?;
-    let mut cfg = Config::load(&path).map_err(|e| Exit::new(code::CONFIG, e.to_string()))?;
-    if forced_user {
-        cfg.run_as_user = true;
-    }
-    if inv.queue_only {
-        cfg.do_queue = true;
-    }
-    if let Some(level) = inv.debug_level {
-        cfg.debug_level = level;
-    }
+    let cfg = load(inv)?;
     // Nothing relative may depend on the caller's directory from here on;
     // the config has made its relative paths absolute already.
     let _ = unistd::chdir("/");
@@ -85,6 +75,23 @@ pub fn configure(inv: &Invocation) -> Result<Config, Exit> {
     // (and defer), not kill the delivering process.
     // SAFETY: SIG_IGN installs no handler code.
     let _ = unsafe { signal(Signal::SIGXFSZ, SigHandler::SigIgn) };
+    Ok(cfg)
+}
+
+/// The configuration file `inv` names, with the command line's overrides;
+/// also what a daemon reads again on SIGHUP.
+pub fn load(inv: &Invocation) -> Result<Config, Exit> {
+    let (path, forced_user) = config_path(inv)?;
+    let mut cfg = Config::load(&path).map_err(|e| Exit::new(code::CONFIG, e.to_string()))?;
+    if forced_user {
+        cfg.run_as_user = true;
+    }
+    if inv.queue_only {
+        cfg.do_queue = true;
+    }
+    if let Some(level) = inv.debug_level {
+        cfg.debug_level = level;
+    }
     Ok(cfg)
 }
 

@@ -1,13 +1,14 @@
 //! Instant delivery: a message accepted by a long-running process (the
 //! daemon, `-bs`) is delivered at once on a blocking thread, unless
 //! `do_queue` holds. The process waits for these before it exits, so no
-//! mailbox append is cut short.
+//! mailbox append is cut short. A reloaded configuration (SIGHUP) applies
+//! to the deliveries started after it; those running keep theirs.
 //!
 //! # Security
 //! Runs the ordinary delivery of one queued message under its lock; it
 //! trusts only the spool.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use super::Scope;
 use crate::config::Config;
@@ -16,7 +17,7 @@ use crate::spool::Spool;
 use crate::tasks::Tracker;
 
 pub struct InstantDelivery {
-    cfg: Arc<Config>,
+    cfg: RwLock<Arc<Config>>,
     spool: Spool,
     running: Arc<Tracker>,
 }
@@ -24,7 +25,7 @@ pub struct InstantDelivery {
 impl InstantDelivery {
     pub fn new(cfg: Arc<Config>, spool: Spool) -> Arc<InstantDelivery> {
         Arc::new(InstantDelivery {
-            cfg,
+            cfg: RwLock::new(cfg),
             spool,
             running: Arc::default(),
         })
@@ -32,16 +33,26 @@ impl InstantDelivery {
 
     /// Delivers `id` on a blocking thread (nothing when `do_queue` is set).
     pub fn start(&self, id: QueueId) {
-        if self.cfg.do_queue {
+        let cfg = self.config();
+        if cfg.do_queue {
             return;
         }
         let guard = self.running.enter();
-        let cfg = Arc::clone(&self.cfg);
         let spool = self.spool.clone();
         tokio::task::spawn_blocking(move || {
             super::deliver_ids(&cfg, &spool, Scope::ALL, std::slice::from_ref(&id));
             drop(guard);
         });
+    }
+
+    /// The configuration for deliveries started from now on.
+    pub fn set_config(&self, cfg: Arc<Config>) {
+        // A poisoned lock only means a panic elsewhere; the value is whole.
+        *self.cfg.write().unwrap_or_else(|e| e.into_inner()) = cfg;
+    }
+
+    fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.cfg.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// A hook for the SMTP server's `on_accepted` (a server context field).

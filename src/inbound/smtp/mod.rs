@@ -84,7 +84,11 @@ pub struct ServerCtx {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub limits: Limits,
     pub on_accepted: Option<OnAccepted>,
-    transfer: AtomicU32,
+    /// Shared with the contexts made from this one by [`reconfigured`],
+    /// so message ids stay distinct across a reload.
+    ///
+    /// [`reconfigured`]: ServerCtx::reconfigured
+    transfer: Arc<AtomicU32>,
 }
 
 impl ServerCtx {
@@ -105,7 +109,22 @@ impl ServerCtx {
             tls,
             limits,
             on_accepted,
-            transfer: AtomicU32::new(0),
+            transfer: Arc::new(AtomicU32::new(0)),
+        }
+    }
+
+    /// A context for new sessions with a reloaded configuration (SIGHUP):
+    /// same spool, same message id counter; sessions running on `self`
+    /// keep the old one until they end.
+    pub fn reconfigured(
+        &self,
+        cfg: Arc<Config>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        on_accepted: Option<OnAccepted>,
+    ) -> ServerCtx {
+        ServerCtx {
+            transfer: Arc::clone(&self.transfer),
+            ..ServerCtx::new(cfg, self.spool.clone(), tls, on_accepted)
         }
     }
 
