@@ -203,10 +203,40 @@ fn failure_after_data_rename_removes_own_files_only() {
     );
 }
 
+/// R35: a spool that cannot be written (EROFS, EACCES) fails the
+/// reservation cleanly and leaves nothing. Root ignores a 0555 mode, so as
+/// root (CI) the spool is a read-only tmpfs instead: the test runs either
+/// way and is skipped only when root cannot mount.
 #[test]
 fn read_only_spool_fails_cleanly() {
     if rustix::process::geteuid().is_root() {
-        eprintln!("skipped: running as root, a read-only directory does not stop root");
+        let tmp = tempfile::tempdir().unwrap();
+        let (spool_dir, lock_dir) = (tmp.path().join("spool"), tmp.path().join("lock"));
+        std::fs::create_dir(&spool_dir).unwrap();
+        std::fs::create_dir(&lock_dir).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "ro,size=64k,mode=0755", "tmpfs"])
+            .arg(&spool_dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("SKIPPED: root but cannot mount a read-only tmpfs");
+            return;
+        }
+        struct Unmount<'a>(&'a std::path::Path);
+        impl Drop for Unmount<'_> {
+            fn drop(&mut self) {
+                let _ = std::process::Command::new("umount")
+                    .arg("-l")
+                    .arg(self.0)
+                    .status();
+            }
+        }
+        let _guard = Unmount(&spool_dir);
+        let spool = Spool::open(&spool_dir, &lock_dir).unwrap();
+        let result = spool.reserve(TIME, PID, 0);
+        assert!(matches!(result, Err(SpoolError::Io { .. })), "{result:?}");
+        assert_eq!(std::fs::read_dir(&spool_dir).unwrap().count(), 0);
         return;
     }
     let f = fixture();
