@@ -64,6 +64,7 @@ fn spool_update(calls: &[Call], after: usize) -> usize {
 
 /// R34: a NEW mbox — after the file is created, the fd of the mail
 /// directory is fsynced, before the spool's header file is removed.
+/// R34: a new mbox: mail_dir fsynced before the spool update.
 #[test]
 fn new_mbox_syncs_mail_dir_before_spool_update() {
     if strace_missing() {
@@ -101,6 +102,7 @@ fn new_mbox_syncs_mail_dir_before_spool_update() {
 
 /// R34: Maildir — after the link (or rename) into `new/`, the fd of
 /// `new/` is fsynced, before the spool's header file is removed.
+/// R21/R34: new/ fsynced after the link, before the spool update.
 #[test]
 fn maildir_syncs_new_before_spool_update() {
     if strace_missing() {
@@ -146,6 +148,7 @@ fn maildir_syncs_new_before_spool_update() {
 /// R34: a Maildir created by the delivery — its directories' entries are
 /// synced too (the base directory and the Maildir itself), before the
 /// spool update.
+/// R34: a new Maildir: its parents fsynced before the spool update.
 #[test]
 fn new_maildir_syncs_its_parents() {
     if strace_missing() {

@@ -145,6 +145,7 @@ fn unencodable_message_leaves_nothing() {
     assert!(f.files().is_empty(), "{:?}", f.files());
 }
 
+/// R10: DS: not matching the -D size, or a wrong id line, is refused.
 #[test]
 fn wrong_size_or_id_is_refused() {
     let f = fixture();
@@ -160,6 +161,7 @@ fn wrong_size_or_id_is_refused() {
     assert!(f.files().is_empty());
 }
 
+/// R35: a failure after the data rename removes only our own files.
 #[test]
 fn failure_after_data_rename_removes_own_files_only() {
     let f = fixture();
@@ -346,6 +348,7 @@ fn ids_match_only_header_names() {
     assert_eq!(ids, ["1xVrXk-3tM-00", "1xVrXk-3tM-01"]);
 }
 
+/// R38: one lock holder per message; released at once.
 #[test]
 fn locks_are_exclusive_and_released() {
     let f = fixture();
@@ -378,6 +381,7 @@ fn locks_are_exclusive_and_released() {
     assert!(other.lock(&id).unwrap().is_some());
 }
 
+/// R38: racing lockers: one winner.
 #[test]
 fn lock_race_has_one_winner() {
     let f = fixture();
@@ -405,6 +409,7 @@ fn lock_race_has_one_winner() {
     });
 }
 
+/// R38: a dead runner's lock file never blocks (flock, not a pid file).
 #[test]
 fn stale_lock_file_of_dead_process_does_not_block() {
     // After kill -9 the file stays but the kernel dropped the flock.
@@ -418,6 +423,7 @@ fn stale_lock_file_of_dead_process_does_not_block() {
     );
 }
 
+/// R25: a symlink at a lock file is refused.
 #[test]
 fn lock_refuses_symlink() {
     let f = fixture();
@@ -437,6 +443,7 @@ fn set_old(path: &std::path::Path) {
     file.set_modified(old).unwrap();
 }
 
+/// R37: orphans, -D without -H, -H without -D, empty, foreign, symlinks: removed or reported, never followed.
 #[test]
 fn sweep_removes_old_orphans_and_reports_the_rest() {
     let f = fixture();
@@ -524,6 +531,7 @@ fn crash_child() {
     }
 }
 
+/// R32: kill -9 at each durable step of the commit: -H never without -D.
 #[cfg(debug_assertions)]
 #[test]
 fn kill_at_each_durable_step() {
