@@ -399,6 +399,7 @@ mod tests {
         assert!(matches!(r, Ok(true)));
     }
 
+    /// R24: a permanent drop is checked; a failed drop is an error.
     #[test]
     fn drop_in_a_child_process() {
         // A permanent drop can only be tried in a process of its own.

@@ -99,6 +99,7 @@ fn generated_from_uses_return_path_and_full_name() {
     );
 }
 
+/// R09/R11: -F with a newline is refused (exit 64), nothing spooled.
 #[test]
 fn full_name_with_newline_is_refused() {
     // R11: -F must never inject a header.
@@ -117,6 +118,7 @@ fn null_sender_with_f() {
     assert!(h.contains("HD:From: \n"), "{h}");
 }
 
+/// R11: -t with Bcc: the Bcc recipients get it, the Bcc: header is removed.
 #[test]
 fn recipients_from_headers_added_to_operands_and_bcc_removed() {
     let env = queue_only();
@@ -139,6 +141,7 @@ fn recipients_from_headers_added_to_operands_and_bcc_removed() {
     assert!(h.contains("HD:To: bob, carol@remote.example\n"));
 }
 
+/// R11: Bcc: never leaves in the message.
 #[test]
 fn bcc_removed_even_without_t() {
     let env = queue_only();
@@ -161,6 +164,7 @@ fn envelope_to_and_return_path_headers_removed() {
     );
 }
 
+/// R23: -t with no recipients fails with one line.
 #[test]
 fn t_without_any_recipient_fails() {
     let env = queue_only();
@@ -250,6 +254,7 @@ fn max_msg_size_is_enforced() {
     assert_eq!(env.queued().len(), 1);
 }
 
+/// R23: recipients like -oQ/tmp or |cmd are refused.
 #[test]
 fn invalid_and_pipe_operands_are_refused() {
     let env = queue_only();
@@ -291,6 +296,7 @@ fn header_pipe_recipients_are_never_accepted() {
     );
 }
 
+/// R23: -f '"a\" -X/tmp/x -oQ/tmp/ b"@c' is only an address; no file appears.
 #[test]
 fn injection_attempt_through_f_is_just_an_address() {
     // R23: the value of -f is only ever an address.

@@ -49,6 +49,7 @@ fn expansion_backslash_and_remote_targets() {
     );
 }
 
+/// R14: the alias loop a→b→a bounces once and delivers nothing.
 #[test]
 fn loop_bounces_and_delivers_nothing() {
     let env = with_aliases("loop1: loop2\nloop2: loop1\nself: self, x\n", None);

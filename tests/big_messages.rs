@@ -136,6 +136,7 @@ fn wait_with_peak_rss(pid: i32) -> (bool, i64) {
     (ok, usage.ru_maxrss)
 }
 
+/// R04/R39: peak RSS bounded while big bodies stream in.
 #[test]
 fn twenty_clients_stream_200_mib_each_in_bounded_memory_and_intact() {
     let started = Instant::now();

@@ -39,6 +39,7 @@ fn deferring_mda(env: &Env) {
     ));
 }
 
+/// R15: the notice shows the failed address and reason as data.
 #[test]
 fn failure_notice_goes_to_the_sender() {
     let env = Env::new("");
@@ -75,6 +76,7 @@ fn failure_notice_goes_to_the_sender() {
     assert!(env.queued().is_empty(), "{}", env.log());
 }
 
+/// R15: no bounce for <>: the failure goes to postmaster once, whose own failure is only logged.
 #[test]
 fn null_sender_failure_goes_to_postmaster_once() {
     let env = Env::new("");
@@ -205,6 +207,7 @@ fn notices_without_installed_templates() {
 
 /// Issue 9: a notice is spooled even below `queue_minfree` (it is small
 /// and needed most when the disk fills); new mail is still refused.
+/// R36: notices are spooled below queue_minfree, new mail is not.
 #[test]
 fn notices_bypass_queue_minfree() {
     let env = Env::new("");

@@ -15,6 +15,7 @@ fn version() {
     assert!(stdout(&out).starts_with("MasqMail "));
 }
 
+/// R23: unknown options: one line, exit 64.
 #[test]
 fn unknown_options_are_usage_errors() {
     for args in [
@@ -116,6 +117,7 @@ fn runq_name_runs_the_queue() {
     assert!(env.queued().is_empty());
 }
 
+/// R26: a bad config: file:line, non-zero exit, nothing touched.
 #[test]
 fn config_errors_stop_before_mail_is_touched() {
     let env = Env::new("mail_dri = \"/tmp\"");
@@ -167,6 +169,7 @@ fn host_name_from_file() {
     assert!(h.contains("RT: <alice@filehost.example>"), "{h}");
 }
 
+/// R23: -d from a non-root user is refused / privilege dropped.
 #[test]
 fn debug_level_only_for_root() {
     if !is_root() {

@@ -38,6 +38,7 @@ fn ended(pid: i32) -> bool {
 
 /// max_connections_per_host = 2: two sessions held, the third gets 421
 /// 4.7.0 at once (and is logged with the peer), a freed slot serves again.
+/// R39: the per-host cap refuses with 421 and frees slots.
 #[test]
 fn per_host_cap_refuses_the_third_and_frees_slots() {
     let env = Env::new("max_connections_per_host = 2");

@@ -139,6 +139,7 @@ async fn servfail_is_temporary() {
     assert!(!e.is_permanent());
 }
 
+/// R40: a DNS answer that is too slow defers, no hang.
 #[tokio::test]
 async fn slow_server_defers_within_the_query_timeout() {
     let s = DnsServer::start(vec![
@@ -155,6 +156,7 @@ async fn slow_server_defers_within_the_query_timeout() {
     );
 }
 
+/// R40: a deadline bounds the whole resolution.
 #[tokio::test]
 async fn the_deadline_bounds_a_whole_resolution() {
     let s = DnsServer::start(vec![Record::delay("slow.test", Duration::from_secs(30))]);
@@ -174,6 +176,7 @@ async fn the_deadline_bounds_a_whole_resolution() {
     );
 }
 
+/// R40: 5000 MX records are capped.
 #[tokio::test]
 async fn five_thousand_mx_records_are_capped() {
     let s = DnsServer::start(vec![Record::many_mx("huge.test", 5000)]);
@@ -186,6 +189,7 @@ async fn five_thousand_mx_records_are_capped() {
     assert!(t.iter().all(|t| t.addrs.len() == 1));
 }
 
+/// R40: thousands of A records are capped.
 #[tokio::test]
 async fn thousands_of_addresses_are_capped() {
     let s = DnsServer::start(vec![
@@ -196,6 +200,7 @@ async fn thousands_of_addresses_are_capped() {
     assert_eq!(t[0].addrs.len(), 10);
 }
 
+/// R40: CNAME loops and long chains are detected.
 #[tokio::test]
 async fn cname_loops_and_long_chains_fail_permanently() {
     let mut recs = vec![

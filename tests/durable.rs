@@ -1,70 +1,33 @@
 //! RELIABILITY R34 (fsync ordering audit) for local delivery: the real
 //! binary runs under `strace -f` and the trace is checked for a directory
 //! fsync of the right fd between the new name and the spool update
-//! (issue 9 point 3). Skips with a message when strace is missing (.ci/run
-//! installs it).
+//! (issue 9 point 3), and for the accept (sendmail and SMTP), an existing
+//! mbox, a spool delete and the UIDL list. Skips with a message when strace
+//! is missing (.ci/run installs it).
 
 mod support;
 use std::fs;
 use support::*;
 
-/// One syscall of the trace: its line number, name, arguments and result.
-struct Call<'a> {
-    line: usize,
-    name: &'a str,
-    args: &'a str,
-    ret: Option<i64>,
-}
-
-fn calls(trace: &str) -> Vec<Call<'_>> {
-    trace
-        .lines()
-        .enumerate()
-        .filter_map(|(line, l)| {
-            // "<pid> name(args) = ret"
-            let l = l.split_once(' ').map_or(l, |(_, rest)| rest.trim_start());
-            let (call, ret) = l.rsplit_once(" = ")?;
-            let (name, args) = call.trim_end().strip_suffix(')')?.split_once('(')?;
-            let ret = ret.split_whitespace().next()?.parse().ok();
-            Some(Call {
-                line,
-                name,
-                args,
-                ret,
-            })
-        })
-        .collect()
-}
+use support::strace::{self as st, Call};
 
 fn strace_missing() -> bool {
-    if std::process::Command::new("strace")
-        .arg("-V")
-        .output()
-        .is_err()
-    {
-        eprintln!("strace not installed: skipping the fsync audit (.ci/run installs it)");
-        return true;
-    }
-    false
+    !st::available()
 }
 
 /// Runs `masqmail <rcpt>` (immediate local delivery) under strace.
 fn traced_delivery(env: &Env, rcpt: &str) -> String {
+    traced(env, &[rcpt], b"Subject: audit\n\nx\n")
+}
+
+const TRACE: &str = "trace=open,openat,close,fsync,fdatasync,rename,renameat,renameat2,link,linkat,unlink,unlinkat,write,writev,sendto,exit_group";
+
+/// Runs `masqmail <args>` under strace; the raw trace.
+fn traced(env: &Env, args: &[&str], input: &[u8]) -> String {
     let trace = env.path("trace");
-    let mut c = std::process::Command::new("strace");
-    c.args([
-        "-f",
-        "-qq",
-        "-e",
-        "trace=open,openat,fsync,fdatasync,rename,renameat,renameat2,link,linkat,unlink,unlinkat",
-        "-o",
-    ])
-    .arg(&trace)
-    .arg(BIN)
-    .arg("-C")
-    .arg(&env.conf)
-    .arg(rcpt);
-    let out = run_with_input(c, b"Subject: audit\n\nx\n");
+    let mut c = st::command(&trace, &["-e", TRACE]);
+    c.arg(BIN).arg("-C").arg(&env.conf).args(args);
+    let out = run_with_input(c, input);
     assert!(out.status.success(), "{}\n{}", stderr(&out), env.log());
     fs::read_to_string(&trace).unwrap()
 }
@@ -101,6 +64,7 @@ fn spool_update(calls: &[Call], after: usize) -> usize {
 
 /// R34: a NEW mbox — after the file is created, the fd of the mail
 /// directory is fsynced, before the spool's header file is removed.
+/// R34: a new mbox: mail_dir fsynced before the spool update.
 #[test]
 fn new_mbox_syncs_mail_dir_before_spool_update() {
     if strace_missing() {
@@ -109,7 +73,7 @@ fn new_mbox_syncs_mail_dir_before_spool_update() {
     let env = Env::new("");
     env.ok(&["warm-up"], b"x\n"); // creates the spool directories
     let t = traced_delivery(&env, "alice");
-    let calls = calls(&t);
+    let calls = st::parse(&t);
     let mbox = format!("\"{}\"", env.path("mail/alice").display());
     let created = calls
         .iter()
@@ -138,6 +102,7 @@ fn new_mbox_syncs_mail_dir_before_spool_update() {
 
 /// R34: Maildir — after the link (or rename) into `new/`, the fd of
 /// `new/` is fsynced, before the spool's header file is removed.
+/// R21/R34: new/ fsynced after the link, before the spool update.
 #[test]
 fn maildir_syncs_new_before_spool_update() {
     if strace_missing() {
@@ -152,7 +117,7 @@ fn maildir_syncs_new_before_spool_update() {
     // Once to create the Maildir, then the audited delivery into it.
     env.ok(&["mdu"], b"x\n");
     let t = traced_delivery(&env, "mdu");
-    let calls = calls(&t);
+    let calls = st::parse(&t);
     let new = calls
         .iter()
         .find(|c| {
@@ -183,6 +148,7 @@ fn maildir_syncs_new_before_spool_update() {
 /// R34: a Maildir created by the delivery — its directories' entries are
 /// synced too (the base directory and the Maildir itself), before the
 /// spool update.
+/// R34: a new Maildir: its parents fsynced before the spool update.
 #[test]
 fn new_maildir_syncs_its_parents() {
     if strace_missing() {
@@ -196,7 +162,7 @@ fn new_maildir_syncs_its_parents() {
     fs::create_dir(env.path("maildirs")).unwrap();
     env.ok(&["warm-up"], b"x\n");
     let t = traced_delivery(&env, "mdu");
-    let calls = calls(&t);
+    let calls = st::parse(&t);
     let linked = calls
         .iter()
         .find(|c| c.name.starts_with("link"))

@@ -85,6 +85,7 @@ fn without_pipelining_one_turn_per_command() {
     assert_eq!(srv.remaining(), 0);
 }
 
+/// R30: UIDs dropped only after the server deleted them (do_uidl_dele).
 #[test]
 fn keep_and_uidl_fetch_each_message_once_over_runs() {
     let srv = Pop3Server::start(server(2, true));
@@ -106,6 +107,7 @@ fn keep_and_uidl_fetch_each_message_once_over_runs() {
     assert_eq!(mbox_messages(&env.mbox("joe")).len(), 2);
 }
 
+/// R31: max_size and max_count respected.
 #[test]
 fn max_size_and_max_count() {
     let mut cfg = server(3, true);
@@ -161,6 +163,7 @@ fn no_password_in_clear_without_tls_none() {
 /// A server that breaks at each point loses nothing: what was not
 /// acknowledged stays on the server, what was spooled is not deleted
 /// twice or fetched twice (UIDL), and every message arrives exactly once.
+/// R30: (d) server drops mid-RETR, after DELE, before QUIT: no loss, no duplicate.
 #[test]
 fn drops_at_every_point_lose_nothing_and_duplicate_nothing() {
     for fault in [
@@ -195,6 +198,7 @@ fn drops_at_every_point_lose_nothing_and_duplicate_nothing() {
     }
 }
 
+/// R31: LIST claiming 2 GB fails cleanly, nothing deleted.
 #[test]
 fn oversized_list_fails_cleanly_and_deletes_nothing() {
     let mut cfg = server(1, true);
@@ -268,6 +272,7 @@ fn fetch_daemon_alone_has_its_own_pid_file() {
 /// A kill between the spool commit and the UIDL file's update: the
 /// message is in the spool with its origin (`UI:`), so the next fetch
 /// knows it and does not fetch it again.
+/// R30: (b) kill -9 after the spool commit before DELE: no duplicate.
 #[test]
 fn kill_between_commit_and_uidl_write_fetches_nothing_twice() {
     let srv = Pop3Server::start(server(3, true));

@@ -219,6 +219,7 @@ fn ehlo_client(addr: SocketAddr) -> Client {
 
 /// 100 dribblers and 100 never-readers at once; a normal client is served
 /// meanwhile; every hostile connection is dropped by a deadline.
+/// R40: 100 clients dribbling a command one byte a second (each byte within the command timeout) and 100 that never read replies: all dropped by the whole-command and reply-write deadlines (421 4.4.2) while an honest client is served; fds back to baseline.
 #[test]
 fn dribblers_and_never_readers_are_dropped_while_others_are_served() {
     let env = config("");
@@ -353,6 +354,7 @@ fn message_files(env: &Env) -> Vec<String> {
 
 /// DATA at 1 byte/s with `smtp_min_data_rate = 500`: each byte comes well
 /// within `smtp_data_timeout`, but the transfer as a whole is too slow.
+/// R40: DATA at 1 byte/s: dropped by smtp_min_data_rate, nothing spooled.
 #[test]
 fn data_at_one_byte_a_second_is_dropped_and_nothing_is_spooled() {
     let env = config("smtp_min_data_rate = 500");
@@ -380,6 +382,7 @@ fn data_at_one_byte_a_second_is_dropped_and_nothing_is_spooled() {
 /// A body that stops after 100 KiB (past the 64 KiB that open the spool's
 /// temporary data file): dropped after `smtp_data_timeout`, and the
 /// temporary file goes with the transaction.
+/// R40: DATA stalled: dropped at the data deadline, no temp file.
 #[test]
 fn data_stalled_after_a_partial_body_leaves_no_temp_file() {
     let env = config("smtp_min_data_rate = 500");
@@ -412,6 +415,7 @@ fn data_stalled_after_a_partial_body_leaves_no_temp_file() {
 
 /// The minimum rate never hits an honest client: a fast 5 MB body under the
 /// same deadlines is accepted and spooled whole.
+/// R40: the minimum rate never hits an honest fast sender.
 #[test]
 fn fast_five_megabyte_body_is_not_taken_for_slow() {
     let env = config("smtp_min_data_rate = 500");

@@ -182,6 +182,7 @@ struct Tally {
 /// 50 rounds: 3 new messages, a fetch killed at a crash point (all six,
 /// at the 1st, 2nd or 3rd hit), then a fetch without one. In the end
 /// every message was delivered exactly once and the server is empty.
+/// R30: kill -9 at every fetch step against Dovecot: each message exactly once.
 #[test]
 fn kill_9_at_every_fetch_crash_point_loses_and_duplicates_nothing() {
     if skip() {

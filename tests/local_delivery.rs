@@ -70,6 +70,7 @@ fn remote_recipients_stay_queued() {
     assert!(h.contains("RT: <bob@remote.example>\n"), "{h}");
 }
 
+/// R13: a local part with / fails and bounces; nothing outside mail_dir.
 #[test]
 fn local_part_with_slash_fails_and_bounces() {
     let env = Env::new("");
@@ -86,6 +87,7 @@ fn local_part_with_slash_fails_and_bounces() {
     );
 }
 
+/// R21: Maildir delivery into new/ with a unique name.
 #[test]
 fn maildir_delivery() {
     let env = Env::new("");
@@ -154,6 +156,7 @@ fn recorded_argvs(env: &Env) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// R16: ;touch M;, $(touch M), backticks, spaces, quotes, *, leading -: one argv element each, M never created, no shell.
 #[test]
 fn mda_gets_each_variable_as_one_argument() {
     let env = Env::new("");
@@ -194,6 +197,7 @@ fn mda_gets_each_variable_as_one_argument() {
     assert!(env.log().contains("with mda (cmd = "), "{}", env.log());
 }
 
+/// R16: the MDA's environment is exactly the documented set.
 #[test]
 fn mda_environment_is_exactly_the_spec_set() {
     let env = Env::new("");
@@ -244,6 +248,7 @@ fn mda_environment_is_exactly_the_spec_set() {
     assert!(!env.mbox("carol").is_empty());
 }
 
+/// R22: MDA exit 75 defers, 67 bounces, a signal defers.
 #[test]
 fn mda_exit_codes() {
     for (code, queued, bounced) in [(75, true, false), (67, false, true), (0, false, false)] {
@@ -269,6 +274,7 @@ fn mda_exit_codes() {
     }
 }
 
+/// R17: a pipe alias from the trusted alias file runs, without a shell.
 #[test]
 fn pipe_alias_runs_command_with_message() {
     let env = Env::new("");
@@ -311,6 +317,7 @@ fn mbox_users_override_mda_default() {
     assert_eq!(recorded_argvs(&env).len(), 1);
 }
 
+/// R18: mail_dir/alice as a symlink: deferred, the target unchanged.
 #[test]
 fn mbox_symlink_is_not_followed() {
     let env = Env::new("");
@@ -322,6 +329,7 @@ fn mbox_symlink_is_not_followed() {
     assert_eq!(env.queued().len(), 1, "deferred, not lost");
 }
 
+/// R19: concurrent deliveries to one mbox: each message once and whole.
 #[test]
 fn concurrent_deliveries_to_one_mbox_never_interleave() {
     let env = std::sync::Arc::new(Env::new(""));
@@ -351,6 +359,7 @@ fn concurrent_deliveries_to_one_mbox_never_interleave() {
 
 /// As root without run_as_user, the mbox is written as the recipient
 /// (issue 2 point 6); the spool directory belongs to the mail user.
+/// R24: as root, the mbox is written with the recipient's identity.
 #[test]
 fn as_root_mbox_belongs_to_the_recipient() {
     if !is_root() {
@@ -403,6 +412,7 @@ fn as_root_mbox_belongs_to_the_recipient() {
 
 /// As root without run_as_user, the MDA runs as the recipient, and alias
 /// pipes as the mail user, never as root.
+/// R17/R24: as root, commands never run as root (uid, gid, groups checked).
 #[test]
 fn as_root_commands_run_as_the_recipient_or_mail() {
     if !is_root() {

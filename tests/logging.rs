@@ -64,6 +64,7 @@ fn debug_level_opens_debug_log() {
     assert!(!env.path("log/debug.log").exists());
 }
 
+/// R25: a symlink at the log file is refused, the target untouched.
 #[test]
 fn log_file_symlink_is_refused() {
     let env = Env::new("");

@@ -106,6 +106,7 @@ fn apop_in_clear() {
     assert!(!lines.iter().any(|l| l.contains("s3cret")), "{lines:?}");
 }
 
+/// R31: an APOP greeting without timestamp is a login error.
 #[test]
 fn apop_without_a_timestamp_is_a_login_error() {
     let dir = tempfile::tempdir().unwrap();

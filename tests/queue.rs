@@ -122,6 +122,7 @@ fn written_spool_matches_c_layout() {
     assert!(lines.next().unwrap().starts_with("HD:Received: by "));
 }
 
+/// R10: a corrupt -H is skipped with spool/<id>-H:<line>, the run goes on.
 #[test]
 fn corrupt_header_file_is_skipped_and_others_delivered() {
     let env = Env::new("do_queue = true");
@@ -140,6 +141,7 @@ fn corrupt_header_file_is_skipped_and_others_delivered() {
 
 /// Two queue runs at once over 200 messages: every message delivered
 /// exactly once (the per-message lock).
+/// R38: concurrent queue runs deliver each message exactly once.
 #[test]
 fn concurrent_queue_runs_deliver_each_message_once() {
     let env = Env::new("");
@@ -182,6 +184,7 @@ fn concurrent_queue_runs_deliver_each_message_once() {
 
 /// Exit 0 only once durable: a crash before the header file is in place
 /// leaves no visible message, and the next run sweeps nothing valid away.
+/// R32: a crash during the commit leaves no message (only temp files the sweep removes).
 #[test]
 fn crash_during_commit_leaves_no_message() {
     for point in ["spool-data-synced", "spool-header-renamed"] {
@@ -204,6 +207,7 @@ fn crash_during_commit_leaves_no_message() {
 
 /// Kill -9 mid-delivery: the message stays queued and is delivered by the
 /// next run (at least once).
+/// R20: kill -9 mid-append: still queued, delivered again, the mbox parses.
 #[test]
 fn crash_during_mbox_append_keeps_message() {
     let env = Env::new("do_queue = true");
@@ -226,6 +230,7 @@ fn crash_during_mbox_append_keeps_message() {
 /// synced and renamed, and the spool directory is synced — each sync on the
 /// right file descriptor: the data temp file's, the header temp file's and
 /// the spool directory's own.
+/// R34: data, header, rename, directory fsync before exit 0.
 #[test]
 fn fsync_order_before_exit() {
     if std::process::Command::new("strace")

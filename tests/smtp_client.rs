@@ -83,6 +83,7 @@ fn all_accepted(out: &BatchOutcome, n: usize) {
     }
 }
 
+/// R29: round trips for N recipients to one host, counted exactly.
 #[tokio::test]
 async fn pipelining_costs_one_round_trip_per_message() {
     for n in [1, 10, 100] {
@@ -172,6 +173,7 @@ async fn pipelining_off_by_option_is_lockstep() {
     assert_eq!(out.stats.round_trips, 2 + 2 * 4);
 }
 
+/// R29: each recipient's status recorded on its own.
 #[tokio::test]
 async fn per_recipient_outcomes() {
     for chunking in [false, true] {

@@ -210,6 +210,7 @@ async fn silent_server_times_out() {
 }
 
 /// R28: STARTTLS offered and then refused: no fallback to plaintext.
+/// R28: STARTTLS answered 454: deferred, no fallback to cleartext.
 #[tokio::test]
 async fn starttls_454_is_no_fallback() {
     let addr = scripted(lines(&[

@@ -126,6 +126,7 @@ async fn wrong_password_is_a_temporary_auth_error() {
     assert!(sink.messages().is_empty());
 }
 
+/// R28: AUTH PLAIN in cleartext only: no credential leaves.
 #[tokio::test]
 async fn no_credentials_in_clear() {
     let sink = Sink::start(SinkConfig {
@@ -155,6 +156,7 @@ async fn no_credentials_in_clear() {
     assert_eq!(sink.messages()[0].auth.as_deref(), Some("PLAIN"));
 }
 
+/// R28: STARTTLS stripped from EHLO: nothing sent.
 #[tokio::test]
 async fn required_starttls_not_offered_sends_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -169,6 +171,7 @@ async fn required_starttls_not_offered_sends_nothing() {
     assert_eq!(raw, "EHLO client.test\r\n");
 }
 
+/// R28: self-signed, expired, wrong-name certificates: nothing sent, precise log line.
 #[tokio::test]
 async fn untrusted_certificate_is_no_silent_fallback() {
     let dir = tempfile::tempdir().expect("tempdir");

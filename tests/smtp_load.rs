@@ -50,6 +50,7 @@ fn send_batch(addr: std::net::SocketAddr, client: usize, acked: &Mutex<Vec<Strin
     let _ = c.cmd("QUIT");
 }
 
+/// R39: concurrent pipelined clients: every message spooled exactly once (count and content).
 #[test]
 fn fifty_clients_twenty_messages_each_delivered_once() {
     let env = Env::new("max_connections = 100\nmax_connections_per_host = 0");
@@ -88,6 +89,7 @@ fn fifty_clients_twenty_messages_each_delivered_once() {
     assert!(d.stop().success());
 }
 
+/// R32: kill -9 under load: every acknowledged message is spooled (the randomised rounds are on the crash branch).
 #[test]
 fn kill_9_under_load_then_restart_delivers_every_acknowledged_message() {
     let env = Env::new("do_queue = true\nmax_connections = 100\nmax_connections_per_host = 0");

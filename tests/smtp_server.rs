@@ -107,6 +107,7 @@ fn daemon_accepts_delivers_and_stops_cleanly() {
     assert!(env.log().contains("daemon quitting"), "{}", env.log());
 }
 
+/// R06: 503 5.5.1 out of order, 554 5.5.1 DATA without recipients.
 #[test]
 fn every_reply_has_an_enhanced_code_and_order_is_checked() {
     let env = Env::new("do_queue = true");
@@ -163,6 +164,7 @@ fn every_reply_has_an_enhanced_code_and_order_is_checked() {
     assert_eq!(c.cmd("QUIT").unwrap().code, 221);
 }
 
+/// R06: a pipelined group mixing good and bad commands: replies in order.
 #[test]
 fn pipelined_group_and_pipelined_body() {
     let env = Env::new("do_queue = true\nrelay_nets = \"10.0.0.0/8\"");
@@ -198,6 +200,7 @@ fn pipelined_group_and_pipelined_body() {
     assert!(!all.contains("elsewhere"), "{all}");
 }
 
+/// R05: BDAT sizes (huge, negative), BDAT after a failed BDAT, clean state after.
 #[test]
 fn bdat_chunks_and_errors() {
     let env = Env::new("do_queue = true\nmax_msg_size = 1000");
@@ -258,6 +261,7 @@ fn bdat_chunks_and_errors() {
 }
 
 /// R01: no ending other than CRLF.CRLF splits a message.
+/// R01: every smuggled ending over the real daemon: at most one message spooled.
 #[test]
 fn smuggling_variants_never_split_a_message() {
     let endings: [&[u8]; 9] = [
@@ -306,6 +310,7 @@ fn smuggling_variants_never_split_a_message() {
     }
 }
 
+/// R04: 10 kB command, 64 KiB EHLO, long data lines, many RCPTs: clear replies, session goes on.
 #[test]
 fn oversized_input_gets_clear_replies() {
     let env = Env::new("do_queue = true\nmax_msg_size = 5000");
@@ -374,6 +379,7 @@ fn disconnect_mid_data_leaves_nothing() {
     });
 }
 
+/// R12: the open-relay matrix from 127.0.0.2 (outside relay_nets): 5.7.1 for every non-local form.
 #[test]
 fn relay_policy_for_untrusted_clients() {
     // 127.0.0.1 is outside relay_nets here
@@ -410,6 +416,7 @@ fn relay_policy_for_untrusted_clients() {
     assert_eq!(c.cmd("RCPT TO:<u@external.example>").unwrap().code, 250);
 }
 
+/// R07: STARTTLS plus a command in one write: the injected command is thrown away.
 #[test]
 fn starttls_with_a_test_ca_and_no_plaintext_injection() {
     let env = Env::new("do_queue = true");
@@ -442,6 +449,7 @@ fn starttls_with_a_test_ca_and_no_plaintext_injection() {
     assert_eq!(env.queued().len(), 1);
 }
 
+/// R39: connections over max_connections get 421 4.7.0 at once.
 #[test]
 fn connections_over_the_limit_get_421() {
     let env = Env::new("max_connections = 2");
@@ -472,6 +480,7 @@ fn interval_queue_runs_in_the_daemon() {
 
 /// Started as root: binds, then runs as the mail user; local delivery
 /// still writes the mailbox as the recipient.
+/// R24: started as root, the daemon's sessions run as the mail user.
 #[test]
 fn as_root_the_daemon_drops_to_the_mail_user() {
     if !is_root() {
@@ -532,6 +541,7 @@ fn as_root_the_daemon_drops_to_the_mail_user() {
 
 /// R36: below queue_minfree new mail gets 452 4.3.1 (sendmail: exit 75),
 /// while queue runs go on delivering.
+/// R36: queue_minfree above the real free space: 452 4.3.1, exit 75, queue runs go on.
 #[test]
 fn free_space_admission() {
     let env = Env::new("");
@@ -558,6 +568,7 @@ fn free_space_admission() {
 }
 
 /// R40: an idle client is dropped after smtp_command_timeout with 421.
+/// R40: an idle client, and one idle mid-DATA, get 421 4.4.2.
 #[test]
 fn idle_clients_time_out() {
     let env = Env::new("smtp_command_timeout = 1s\nsmtp_data_timeout = 1s");

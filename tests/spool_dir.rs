@@ -7,6 +7,7 @@ use std::fs;
 use support::*;
 
 /// A group-writable spool directory: exit 78, nothing spooled.
+/// R25: a spool directory writable by its group is refused (exit 78).
 #[test]
 fn group_writable_spool_dir_is_refused() {
     let env = Env::new("");
@@ -29,6 +30,7 @@ fn group_writable_spool_dir_is_refused() {
 
 /// A world-writable lock directory (sticky or not): refused as well; the
 /// queue listing does not start either.
+/// R25: a world-writable lock directory is refused.
 #[test]
 fn world_writable_lock_dir_is_refused() {
     let env = Env::new("");
@@ -50,6 +52,7 @@ fn world_writable_lock_dir_is_refused() {
 
 /// A spool directory owned by another user is refused. Needs root to
 /// give the directory away; skipped otherwise.
+/// R25: a spool directory owned by another user is refused.
 #[test]
 fn spool_dir_of_another_user_is_refused() {
     if !is_root() {

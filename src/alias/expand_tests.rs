@@ -66,6 +66,7 @@ fn spec_examples() {
     );
 }
 
+/// R14: alias loops are detected during expansion.
 #[test]
 fn loops_fail_the_recipient() {
     for (file, rcpt) in [
@@ -167,6 +168,7 @@ fn invalid_items_fail() {
     }
 }
 
+/// R17: pipe and file targets from untrusted alias files are refused.
 #[test]
 fn untrusted_pipes_fail() {
     let t = AliasTable::parse(
@@ -183,6 +185,7 @@ fn untrusted_pipes_fail() {
     assert_eq!(run(None, Some(&t), false, "b"), ok(&["c@host.example"]));
 }
 
+/// R15/R16: addresses holding shell syntax stay data.
 #[test]
 fn hostile_addresses_are_data() {
     // Quoted local parts keep shell syntax verbatim; a bare backquote is

@@ -132,6 +132,7 @@ fn write(dir: &Path, mode: u32) -> PathBuf {
     p
 }
 
+/// R17: an alias file owned by another user or writable by others is untrusted.
 #[test]
 fn trust_follows_owner_and_mode() {
     let me = nix::unistd::geteuid().as_raw();

@@ -203,6 +203,7 @@ fn lexical_rules_through_the_loader() {
     }
 }
 
+/// R26: unterminated quote, unknown option, garbage: file:line: what.
 #[test]
 fn errors_with_file_and_line() {
     for (text, want) in [
@@ -340,6 +341,7 @@ fn include_files() {
     assert_eq!(c.permanent_routes, [missing]);
 }
 
+/// R26: a file including itself.
 #[test]
 fn a_file_including_itself_does_not_loop() {
     let dir = tempfile::tempdir().unwrap();

@@ -126,6 +126,7 @@ fn pipe(cfg: &Config, cmd: &str, c: &Content, vars: &Vars) -> Outcome {
     panic!("script stays busy");
 }
 
+/// R16: each expanded variable is one argv element.
 #[test]
 fn variables_stay_single_arguments() {
     let fx = Fixture::new();
@@ -244,6 +245,7 @@ fn pipes_split_without_expansion() {
     );
 }
 
+/// R22: exit codes, signals, garbage output, EPIPE: the result comes from the exit status.
 #[test]
 fn exit_statuses() {
     let fx = Fixture::new();
@@ -320,6 +322,7 @@ fn commands_that_cannot_start() {
     assert_eq!(got, Outcome::Delivered);
 }
 
+/// R22: a hung MDA: its whole process group is killed at the deadline, then defer.
 #[test]
 fn timeout_kills_the_process_group() {
     let fx = Fixture::new();
@@ -352,6 +355,7 @@ fn timeout_kills_the_process_group() {
     assert!(dead, "the script's child sleep survived");
 }
 
+/// R17/R24: commands drop to the configured user.
 #[test]
 fn as_root_commands_never_run_as_root() {
     let fx = Fixture::new();

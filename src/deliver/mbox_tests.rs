@@ -122,6 +122,7 @@ fn local_parts() {
     );
 }
 
+/// R20: an mbox not ending in a blank line is padded before the next append.
 #[test]
 fn appends_whole_messages_with_padding() {
     for (existing, pad) in [
@@ -156,6 +157,7 @@ fn appends_whole_messages_with_padding() {
     }
 }
 
+/// R18: symlink, hard link, FIFO, directory: deferred 4.2.0, target untouched.
 #[test]
 fn unsafe_targets_are_deferred_and_untouched() {
     let dir = tempdir();
@@ -194,6 +196,7 @@ fn unsafe_targets_are_deferred_and_untouched() {
     }
 }
 
+/// R18: an mbox owned by another user is deferred.
 #[test]
 fn wrong_owner_is_deferred() {
     let dir = tempdir();
@@ -324,6 +327,7 @@ fn start_mua(mbox: &Path, ms: u64) -> std::process::Child {
     mua
 }
 
+/// R19: a fake MUA holding fcntl and dotlock: delivery waits, then appends.
 #[test]
 fn waits_for_a_mua_then_delivers() {
     let dir = tempdir();
@@ -339,6 +343,7 @@ fn waits_for_a_mua_then_delivers() {
     assert_eq!(read(&mbox), want, "delivered after the MUA let go");
 }
 
+/// R19: a lock held past the timeout defers, never loses.
 #[test]
 fn a_lock_held_too_long_defers() {
     let dir = tempdir();
@@ -365,6 +370,7 @@ fn a_lock_held_too_long_defers() {
     );
 }
 
+/// R19: a stale dotlock is broken and logged.
 #[test]
 fn stale_dotlock_is_broken() {
     let dir = tempdir();
@@ -409,6 +415,7 @@ fn concurrent_child() {
     std::process::exit(if got == Outcome::Delivered { 0 } else { 1 });
 }
 
+/// R19: 20 concurrent appends: From_ lines, quoting, blank line at the end.
 #[test]
 fn concurrent_deliveries_never_interleave() {
     let dir = tempdir();
@@ -462,6 +469,7 @@ fn concurrent_deliveries_never_interleave() {
     );
 }
 
+/// R20: a failed append truncates the mbox to its old length.
 #[test]
 fn a_failed_write_truncates_back() {
     // A body source that fails mid-way: a write-only file cannot be read.
@@ -531,6 +539,7 @@ fn fsize_child() {
     );
 }
 
+/// R20: RLIMIT_FSIZE (EFBIG) mid-append: 4.3.1 and truncated back.
 #[test]
 fn file_size_limit_defers_and_truncates() {
     let dir = tempdir();
@@ -553,6 +562,7 @@ fn file_size_limit_defers_and_truncates() {
     assert_eq!(read(&mbox), want);
 }
 
+/// R18: a thread swapping file and symlink during 100 deliveries: the target is never written.
 #[test]
 fn swapping_symlink_race_never_writes_the_target() {
     let dir = tempdir();

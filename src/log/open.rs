@@ -112,6 +112,7 @@ mod tests {
         Ok(())
     }
 
+    /// R25: symlinks and hard links at the log file are refused.
     #[test]
     fn planted_links_are_refused_and_target_untouched() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;

@@ -145,6 +145,7 @@ fn unencodable_message_leaves_nothing() {
     assert!(f.files().is_empty(), "{:?}", f.files());
 }
 
+/// R10: DS: not matching the -D size, or a wrong id line, is refused.
 #[test]
 fn wrong_size_or_id_is_refused() {
     let f = fixture();
@@ -160,6 +161,7 @@ fn wrong_size_or_id_is_refused() {
     assert!(f.files().is_empty());
 }
 
+/// R35: a failure after the data rename removes only our own files.
 #[test]
 fn failure_after_data_rename_removes_own_files_only() {
     let f = fixture();
@@ -203,10 +205,40 @@ fn failure_after_data_rename_removes_own_files_only() {
     );
 }
 
+/// R35: a spool that cannot be written (EROFS, EACCES) fails the
+/// reservation cleanly and leaves nothing. Root ignores a 0555 mode, so as
+/// root (CI) the spool is a read-only tmpfs instead: the test runs either
+/// way and is skipped only when root cannot mount.
 #[test]
 fn read_only_spool_fails_cleanly() {
     if rustix::process::geteuid().is_root() {
-        eprintln!("skipped: running as root, a read-only directory does not stop root");
+        let tmp = tempfile::tempdir().unwrap();
+        let (spool_dir, lock_dir) = (tmp.path().join("spool"), tmp.path().join("lock"));
+        std::fs::create_dir(&spool_dir).unwrap();
+        std::fs::create_dir(&lock_dir).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "ro,size=64k,mode=0755", "tmpfs"])
+            .arg(&spool_dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("SKIPPED: root but cannot mount a read-only tmpfs");
+            return;
+        }
+        struct Unmount<'a>(&'a std::path::Path);
+        impl Drop for Unmount<'_> {
+            fn drop(&mut self) {
+                let _ = std::process::Command::new("umount")
+                    .arg("-l")
+                    .arg(self.0)
+                    .status();
+            }
+        }
+        let _guard = Unmount(&spool_dir);
+        let spool = Spool::open(&spool_dir, &lock_dir).unwrap();
+        let result = spool.reserve(TIME, PID, 0);
+        assert!(matches!(result, Err(SpoolError::Io { .. })), "{result:?}");
+        assert_eq!(std::fs::read_dir(&spool_dir).unwrap().count(), 0);
         return;
     }
     let f = fixture();
@@ -316,6 +348,7 @@ fn ids_match_only_header_names() {
     assert_eq!(ids, ["1xVrXk-3tM-00", "1xVrXk-3tM-01"]);
 }
 
+/// R38: one lock holder per message; released at once.
 #[test]
 fn locks_are_exclusive_and_released() {
     let f = fixture();
@@ -348,6 +381,7 @@ fn locks_are_exclusive_and_released() {
     assert!(other.lock(&id).unwrap().is_some());
 }
 
+/// R38: racing lockers: one winner.
 #[test]
 fn lock_race_has_one_winner() {
     let f = fixture();
@@ -375,6 +409,7 @@ fn lock_race_has_one_winner() {
     });
 }
 
+/// R38: a dead runner's lock file never blocks (flock, not a pid file).
 #[test]
 fn stale_lock_file_of_dead_process_does_not_block() {
     // After kill -9 the file stays but the kernel dropped the flock.
@@ -388,6 +423,7 @@ fn stale_lock_file_of_dead_process_does_not_block() {
     );
 }
 
+/// R25: a symlink at a lock file is refused.
 #[test]
 fn lock_refuses_symlink() {
     let f = fixture();
@@ -407,6 +443,7 @@ fn set_old(path: &std::path::Path) {
     file.set_modified(old).unwrap();
 }
 
+/// R37: orphans, -D without -H, -H without -D, empty, foreign, symlinks: removed or reported, never followed.
 #[test]
 fn sweep_removes_old_orphans_and_reports_the_rest() {
     let f = fixture();
@@ -494,6 +531,7 @@ fn crash_child() {
     }
 }
 
+/// R32: kill -9 at each durable step of the commit: -H never without -D.
 #[cfg(debug_assertions)]
 #[test]
 fn kill_at_each_durable_step() {

@@ -12,6 +12,8 @@ pub mod odmr;
 pub mod pop3;
 pub mod sink;
 pub mod smtp;
+pub mod strace;
+pub mod tmpfs;
 
 use std::fs;
 use std::io::Write;

@@ -67,6 +67,7 @@ fn reference(input: &[u8], max: u64) -> (Option<usize>, Result<Vec<u8>, DataErro
 const SMUGGLED: &[u8] = b"MAIL FROM:<spoof@victim>\r\nRCPT TO:<x@y>\r\nDATA\r\nbody";
 
 /// R01: every smtpsmug ending, and what it becomes in the body.
+/// R01: each smtpsmug ending stays inside the first message's body.
 #[test]
 fn smuggled_endings_stay_in_the_body() {
     let table: &[(&[u8], &[u8])] = &[
@@ -148,6 +149,7 @@ fn dot_handling_table() {
     }
 }
 
+/// R06: bytes pipelined after the end of data stay for the next command.
 #[test]
 fn pipelined_rest_is_not_consumed() {
     let mut d = DataDecoder::new(0);
@@ -177,6 +179,7 @@ fn unterminated_is_incomplete() {
     }
 }
 
+/// R05: the size limit, exactly at and one over.
 #[test]
 fn size_limit_exactly_at_and_one_over() {
     // 10 bytes stored: accepted with limit 10.
@@ -200,6 +203,7 @@ fn size_limit_exactly_at_and_one_over() {
 
 /// R04: 5 MB without a newline keeps memory at the limit, and the end
 /// is still found afterwards.
+/// R04: a 5 MB line without newline keeps memory bounded.
 #[test]
 fn long_line_stays_bounded() {
     const LIMIT: u64 = 1 << 20;
@@ -236,6 +240,7 @@ fn chunks_basic() {
     assert_eq!(a.finish(), Ok(b"ab\nc\n".to_vec()));
 }
 
+/// R02/R05: BDAT content keeps bare CR, LF and dots as data.
 #[test]
 fn chunks_keep_bare_cr_lf_and_dots() {
     let table: &[(&[&[u8]], &[u8])] = &[
@@ -279,6 +284,7 @@ fn chunks_too_large_still_consume() {
     assert_eq!(a.finish(), Ok(b"abcd\n".to_vec()));
 }
 
+/// R05: BDAT 18446744073709551615 and incomplete chunks.
 #[test]
 fn chunks_incomplete_and_huge_announcement() {
     let mut a = ChunkAssembler::new(10);

@@ -132,6 +132,7 @@ fn without_pipelining_one_command_per_turn() {
     assert_eq!(s.summary().fetched, 1);
 }
 
+/// R31: known UIDs, max_size and max_count in the plan.
 #[test]
 fn known_uids_too_large_and_max_count() {
     let mut p = plan();
@@ -286,6 +287,7 @@ fn apop_and_login_failures() {
     ));
 }
 
+/// R31: duplicate UIDs and odd UIDL/LIST lines handled consistently.
 #[test]
 fn hostile_lists_are_filtered() {
     let uids = parse_uidl(&[

@@ -159,6 +159,7 @@ fn ehlo_lists_extensions_and_starttls_only_before_tls() {
     );
 }
 
+/// R06: out-of-order commands and the state after a refusal.
 #[test]
 fn sequence_refusals() {
     let mut s = session(OUTSIDE);
@@ -232,6 +233,7 @@ fn mail_refusals() {
     );
 }
 
+/// R12: %, !, source routes, quoted @ and IP literals from an untrusted client.
 #[test]
 fn rcpt_refusals_and_relay_rule() {
     let mut s = session(OUTSIDE);
@@ -293,6 +295,7 @@ fn rcpt_refusals_and_relay_rule() {
 /// R13: a local recipient whose local part could never name a mailbox is
 /// refused at RCPT with 550 5.1.3, not accepted and bounced later; the
 /// transaction goes on, and a remote recipient is not judged by it.
+/// R13: 550 5.1.3 for local parts that cannot name a mailbox.
 #[test]
 fn rcpt_refuses_local_parts_that_are_no_mailbox() {
     let mut cfg = config();

@@ -213,6 +213,7 @@ mod tests {
         }
     }
 
+    /// R27: 2500, 25O, mixed codes, NUL, lone CR, huge replies: protocol errors.
     #[test]
     fn hostile_replies_are_errors() {
         let long = [b"250 ".as_slice(), &vec![b'x'; MAX_LINE], b"\r\n"].concat();

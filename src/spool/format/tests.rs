@@ -145,6 +145,7 @@ fn lenient_where_the_spec_says_so() {
     }
 }
 
+/// R10: every kind of damaged -H is refused per file, naming the line.
 #[test]
 fn corrupt_files_name_the_line() {
     let good_env = "MF:<a@b>\nRT: <c@d>\nPR:local\nDS: 1\nTR: 1\n";
@@ -275,6 +276,7 @@ fn sample() -> Message {
     decode(EXAMPLE.as_bytes()).unwrap()
 }
 
+/// R09: CR, LF, NUL in every -H value are refused by the encoder.
 #[test]
 fn encoder_refuses_injection() {
     type Edit = fn(&mut Message);
