@@ -23,6 +23,7 @@ fn message(return_path: Address) -> Message {
         received_time: 1_700_000_000,
         warning_time: None,
         fetched_as: None,
+        dsn: Default::default(),
         headers: vec![
             Header::new("From", "alice@sender.example"),
             Header::new("To", "bob@remote.example"),

@@ -191,6 +191,7 @@ impl Session {
             ident,
             uid,
             fetched_as: None,
+            dsn: Default::default(),
             notice: false,
         }))
     }
