@@ -1,19 +1,25 @@
-//! Failure notices and delay warnings (delivery.md §12): who gets them,
-//! which template is used, and the rendered text. Spooling the notice is
-//! the queue run's job (in-process through `accept`, with the null sender:
-//! `queue/notice.rs`); this module imports neither delivery nor the queue.
+//! Failure notices, delay warnings and success reports (delivery.md §12,
+//! RFC 3461/3464): who gets them, which template is used, and the rendered
+//! text. Spooling the notice is the queue run's job (in-process through
+//! `accept`, with the null sender: `queue/notice.rs`); which recipients a
+//! notice covers (their NOTIFY) is delivery's; this module imports neither
+//! delivery nor the queue.
 //!
 //! Guarantees: a notice goes to the message's return path, or to
 //! `postmaster@host_name` for the null sender; a null-sender message whose
 //! failed recipients include `postmaster@host_name` produces no notice at
-//! all, so a failing postmaster cannot start a bounce loop (R15). Notices
-//! are submitted with the null sender, so a notice that fails is reported to
-//! postmaster once and then stops. A template that cannot be read is an
-//! error: the caller keeps the recipients and tries again later, nothing is
-//! lost silently. A notice is small whatever the message's size: it shows
-//! the body up to [`BODY_LIMIT`] (64 KiB), cut at a line end, with a note
-//! saying how much was left out (Postfix's `bounce_size_limit` does the
-//! same at 50 000 bytes); the headers are shown whole.
+//! all, so a failing postmaster cannot start a bounce loop (R15); a success
+//! report never goes to the null sender. Notices are submitted with the
+//! null sender, so a notice that fails is reported to postmaster once and
+//! then stops. A template that cannot be read is an error: the caller keeps
+//! the recipients and tries again later, nothing is lost silently. Every
+//! notice is a `multipart/report` (`report.rs`): the template's text, the
+//! `message/delivery-status` part (`status.rs`), and the original message —
+//! whole for failures (unless RET=HDRS), headers otherwise. A notice is
+//! small whatever the message's size: it shows the body up to
+//! [`BODY_LIMIT`] (64 KiB), cut at a line end, with a note saying how much
+//! was left out (Postfix's `bounce_size_limit` does the same at 50 000
+//! bytes); the headers are shown whole.
 //!
 //! # Security
 //! Templates are administrator files (or ours). Everything else that goes
