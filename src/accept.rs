@@ -15,7 +15,7 @@
 use crate::address::{Address, PipePolicy, parse_address_list, parse_path};
 use crate::config::Config;
 use crate::message::read::RawMessage;
-use crate::message::{Header, Message, Protocol, QueueId, date};
+use crate::message::{Dsn, Header, Message, Protocol, QueueId, date};
 use crate::spool::{Reservation, Spool, SpoolError};
 
 /// Shown in `Received:` and notices.
@@ -41,6 +41,9 @@ pub struct Submission {
     pub uid: u32,
     /// A fetched message's origin (`Message::fetched_as`).
     pub fetched_as: Option<String>,
+    /// DSN requests (RFC 3461) from the SMTP transaction, kept with the
+    /// message (`Message::dsn`).
+    pub dsn: Dsn,
     /// A failure notice or delay warning: never refused for
     /// `queue_minfree` (a notice is small and needed most when the disk
     /// fills; issue 9).
@@ -194,6 +197,7 @@ pub fn accept_reserved(
         received_time: now.timestamp(),
         warning_time: None,
         fetched_as: sub.fetched_as,
+        dsn: sub.dsn,
         headers,
     };
     spool.commit_appended(reservation, &msg)?;

@@ -46,6 +46,7 @@ fn msg(rcpts: &[&str], text: &[u8]) -> Outgoing {
         body: None,
         smtputf8: false,
         eightbit: false,
+        dsn: Default::default(),
     }
 }
 

@@ -86,6 +86,7 @@ async fn run(script: Vec<Vec<u8>>, rcpts: &[&str]) -> Result<BatchOutcome, Sessi
         body: None,
         smtputf8: false,
         eightbit: false,
+        dsn: Default::default(),
     };
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     tokio::time::timeout(Duration::from_secs(30), send_batch(tcp, &opts(), &[msg]))

@@ -60,6 +60,7 @@ fn msgs() -> Vec<Outgoing> {
         body: None,
         smtputf8: false,
         eightbit: false,
+        dsn: Default::default(),
     }]
 }
 

@@ -2,17 +2,8 @@ From: MAILER-DAEMON@${host_name}
 To: ${return_path}
 Subject: Delayed: your message has not been delivered yet
 Auto-Submitted: auto-replied
-MIME-Version: 1.0
-Content-Type: multipart/mixed;
-	boundary="${uid}/${host_name}"
-Content-Transfer-Encoding: 8bit
-
-This report is in MIME format. The notice is in the first part, the
-headers of your original message in the second.
-
---${uid}/${host_name}
 Content-Type: text/plain; charset=utf-8
-Content-Description: Notification
+Content-Transfer-Encoding: 8bit
 
 Hello,
 
@@ -34,11 +25,5 @@ will receive a separate failure report.
 If you have questions, the administrator of this system can be
 reached at <postmaster@${host_name}>.
 
---${uid}/${host_name}
-Content-Type: text/rfc822-headers
-Content-Description: Undelivered Message Headers
-Content-Transfer-Encoding: 8bit
-
-@msg_headers
-
---${uid}/${host_name}--
+The delivery status follows in the second part of this report, the
+headers of your original message in the third.

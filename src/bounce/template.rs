@@ -95,7 +95,7 @@ fn push_lines(out: &mut Vec<u8>, bytes: &[u8]) {
 
 /// The body, or its start and a note when it is longer than
 /// [`BODY_LIMIT`] (or than what the caller could read).
-fn push_body(out: &mut Vec<u8>, body: BodyExcerpt<'_>) {
+pub(super) fn push_body(out: &mut Vec<u8>, body: BodyExcerpt<'_>) {
     let start = &body.start[..body.start.len().min(BODY_LIMIT)];
     if start.len() as u64 >= body.size {
         return push_lines(out, start);

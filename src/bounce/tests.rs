@@ -1,4 +1,5 @@
 use super::*;
+use crate::message::dsn::Orcpt;
 use crate::message::{Header, Protocol, QueueId};
 
 const ID: &str = "1xVrXk-3tM-00";
@@ -23,6 +24,7 @@ fn message(return_path: Address) -> Message {
         received_time: 1_700_000_000,
         warning_time: None,
         fetched_as: None,
+        dsn: Default::default(),
         headers: vec![
             Header::new("From", "alice@sender.example"),
             Header::new("To", "bob@remote.example"),
@@ -70,15 +72,70 @@ fn header<'a>(h: &'a [(String, String)], name: &str) -> &'a str {
     &found[0].1
 }
 
+fn rep(rcpts: &[Address], action: Action, why: &str) -> Vec<Reported> {
+    rcpts
+        .iter()
+        .map(|r| Reported {
+            rcpt: r.clone(),
+            orcpt: None,
+            action,
+            why: why.to_string(),
+        })
+        .collect()
+}
+
+fn failed(rcpts: &[Address], why: &str) -> Vec<Reported> {
+    rep(rcpts, Action::Failed, why)
+}
+
+/// The parts of a multipart body: (header text, content) each.
+fn parts(body: &str, boundary: &str) -> Vec<(String, String)> {
+    let delim = format!("--{boundary}");
+    let lines: Vec<&str> = body.split_inclusive('\n').collect();
+    assert_eq!(
+        lines.last().map(|l| l.trim_end()),
+        Some(format!("{delim}--").as_str()),
+        "closing delimiter last"
+    );
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for line in lines {
+        let bare = line.trim_end_matches('\n');
+        if bare == delim || bare == format!("{delim}--") {
+            if let Some(p) = current.take() {
+                out.push(p);
+            }
+            if bare == delim {
+                current = Some(String::new());
+            }
+        } else if let Some(p) = &mut current {
+            p.push_str(line);
+        }
+    }
+    out.into_iter()
+        .map(|p| {
+            let (h, c) = p.split_once("\n\n").unwrap_or((&p, ""));
+            (h.to_string(), c.to_string())
+        })
+        .collect()
+}
+
+fn boundary_of(content_type: &str) -> String {
+    let b = content_type.split("boundary=\"").nth(1).expect("boundary");
+    b[..b.find('"').unwrap()].to_string()
+}
+
 #[test]
-fn failure_notice_is_a_valid_mime_message() {
+fn failure_notice_is_a_delivery_status_report() {
     let msg = message(Address::new("alice", "sender.example"));
-    let failed = [
+    let rcpts = [
         Address::new("bob", "remote.example"),
         Address::new("\"$(touch /tmp/x)`id`;\"", "remote.example"),
     ];
     let reason = "Could not resolve host remote.example:\n\tno such domain\n";
-    let n = failure_notice(&cfg(), &msg, BodyExcerpt::whole(BODY), &failed, reason)
+    let mut list = failed(&rcpts, reason);
+    list[0].why = "host=mx: 550 5.1.1 <bob@remote.example>: no such user".into();
+    let n = failure_notice(&cfg(), &msg, BodyExcerpt::whole(BODY), &list)
         .unwrap()
         .unwrap();
     assert_eq!(n.recipient, Address::new("alice", "sender.example"));
@@ -89,58 +146,188 @@ fn failure_notice_is_a_valid_mime_message() {
     assert_eq!(header(&h, "Auto-Submitted"), "auto-replied");
     assert!(!header(&h, "Subject").is_empty());
     let ct = header(&h, "Content-Type");
-    assert!(ct.starts_with("multipart/mixed;"), "{ct}");
-    let boundary = format!("--{ID}/mx.example.org");
     assert!(
-        ct.ends_with(&format!("boundary=\"{}\"", &boundary[2..])),
+        ct.starts_with("multipart/report; report-type=delivery-status;"),
         "{ct}"
     );
+    let p = parts(&body, &boundary_of(ct));
+    assert_eq!(p.len(), 3, "{body}");
 
-    // Two parts and a closing delimiter, each on its own line.
-    let lines: Vec<&str> = body.lines().collect();
-    assert_eq!(lines.iter().filter(|l| **l == boundary).count(), 2);
-    assert_eq!(
-        lines
-            .iter()
-            .filter(|l| **l == format!("{boundary}--"))
-            .count(),
-        1
-    );
-    assert_eq!(lines.last(), Some(&format!("{boundary}--").as_str()));
-
-    assert!(body.contains("\t<bob@remote.example>\n"));
+    // 1: the template's text.
+    assert!(p[0].0.contains("Content-Type: text/plain; charset=utf-8"));
+    let text = &p[0].1;
+    assert!(text.contains("\t<bob@remote.example>\n"));
     assert!(
-        body.contains("\t<\"$(touch /tmp/x)`id`;\"@remote.example>\n"),
+        text.contains("\t<\"$(touch /tmp/x)`id`;\"@remote.example>\n"),
         "addresses shown as data"
     );
-    assert!(body.contains(reason));
-    assert!(body.contains("<postmaster@mx.example.org>"));
-    assert!(body.contains(&format!("{PACKAGE} {VERSION}")));
-    // The original message: its headers, a blank line, its body.
+    assert!(text.contains(reason));
+    assert!(text.contains("<postmaster@mx.example.org>"));
+    assert!(text.contains(&format!("{PACKAGE} {VERSION}")));
+    assert!(!text.contains("@failed_rcpts") && !text.contains("@msg_"));
+
+    // 2: the delivery status.
+    assert_eq!(p[1].0, "Content-Type: message/delivery-status");
+    let status = &p[1].1;
+    assert!(status.starts_with("Reporting-MTA: dns; mx.example.org\nArrival-Date: "));
+    assert!(!status.contains("Original-Envelope-Id"));
+    assert!(
+        status.contains(
+            "\n\nFinal-Recipient: rfc822; bob@remote.example\nAction: failed\nStatus: 5.1.1\n\
+         Diagnostic-Code: smtp; 550 5.1.1 <bob@remote.example>: no such user\nLast-Attempt-Date: "
+        ),
+        "{status}"
+    );
+    assert!(
+        status.contains("Action: failed\nStatus: 5.0.0\nLast-Attempt-Date: "),
+        "{status}"
+    );
+
+    // 3: the original message: its headers, a blank line, its body.
+    assert!(p[2].0.contains("Content-Type: message/rfc822"));
     let original = "From: alice@sender.example\nTo: bob@remote.example\nSubject: lunch ${uid} $(id)\n\nSee you at noon.\n";
+    assert!(
+        p[2].1
+            .starts_with(&original[..original.find("\n\n").unwrap()])
+    );
     assert!(body.contains(original), "{body}");
-    assert!(!body.contains("@failed_rcpts") && !body.contains("@msg_"));
 }
 
 #[test]
-fn delay_warning_shows_headers_only() {
+fn dsn_requests_shape_the_report() {
+    let mut msg = message(Address::new("alice", "sender.example"));
+    msg.dsn.ret = Some(Ret::Hdrs);
+    msg.dsn.envid = Some(crate::message::dsn::XText::new("QQ+2B1").unwrap());
+    let mut list = failed(&[Address::new("bob", "remote.example")], "x");
+    list[0].orcpt = Some(Orcpt::parse("rfc822;Bob+40old.example").unwrap());
+    let n = failure_notice(&cfg(), &msg, BodyExcerpt::whole(BODY), &list)
+        .unwrap()
+        .unwrap();
+    let (h, body) = parse(&n.text);
+    let p = parts(&body, &boundary_of(header(&h, "Content-Type")));
+    assert!(
+        p[1].1.contains("Original-Envelope-Id: QQ+1\n"),
+        "{}",
+        p[1].1
+    );
+    assert!(
+        p[1].1
+            .contains("Original-Recipient: rfc822;Bob@old.example\nFinal-Recipient")
+    );
+    // RET=HDRS: headers only, the body is nowhere.
+    assert_eq!(
+        p[2].0,
+        "Content-Type: text/rfc822-headers\nContent-Transfer-Encoding: 8bit"
+    );
+    assert!(!body.contains("See you at noon"), "{body}");
+}
+
+#[test]
+fn delay_warning_and_success_report_show_headers_only() {
     let msg = message(Address::new("alice", "sender.example"));
-    let n = delay_warning(
-        &cfg(),
+    let bob = [Address::new("bob", "remote.example")];
+    let n = delay_warning(&cfg(), &msg, &rep(&bob, Action::Delayed, "451 4.4.1 later"))
+        .unwrap()
+        .unwrap();
+    let (h, body) = parse(&n.text);
+    assert_eq!(header(&h, "To"), "alice@sender.example");
+    let p = parts(&body, &boundary_of(header(&h, "Content-Type")));
+    assert!(p[0].1.contains("\t<bob@remote.example>\n"));
+    assert!(p[0].1.contains("451 4.4.1 later"));
+    assert!(
+        p[1].1.contains("Action: delayed\nStatus: 4.4.1\n"),
+        "{}",
+        p[1].1
+    );
+    assert!(p[1].1.contains("\nWill-Retry-Until: "));
+    assert_eq!(
+        p[2].1,
+        "From: alice@sender.example\nTo: bob@remote.example\nSubject: lunch ${uid} $(id)\n"
+    );
+    assert!(!body.contains("See you at noon"), "no body in a warning");
+
+    for (action, name) in [
+        (Action::Delivered, "delivered"),
+        (Action::Relayed, "relayed"),
+    ] {
+        let n = success_report(&cfg(), &msg, &rep(&bob, action, ""))
+            .unwrap()
+            .unwrap();
+        let (h, body) = parse(&n.text);
+        assert!(header(&h, "Subject").starts_with("Delivered:"));
+        let p = parts(&body, &boundary_of(header(&h, "Content-Type")));
+        assert!(
+            p[1].1.contains(&format!("Action: {name}\nStatus: 2.0.0\n")),
+            "{}",
+            p[1].1
+        );
+        assert!(!p[1].1.contains("Last-Attempt-Date"));
+        assert!(p[2].0.contains("text/rfc822-headers"));
+    }
+    // Never to the null sender.
+    let null = message(Address::null());
+    assert!(
+        success_report(&cfg(), &null, &rep(&bob, Action::Delivered, ""))
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn an_old_template_with_its_own_mime_parts_still_works() {
+    // A masqmail 1.0 style template: multipart/mixed with the message.
+    let dir = tempfile::tempdir().unwrap();
+    let tpl = dir.path().join("old.tpl");
+    std::fs::write(
+        &tpl,
+        "From: MAILER-DAEMON@${host_name}\nTo: ${return_path}\nSubject: failed\nMIME-Version: 1.0\n\
+         Content-Type: multipart/mixed;\n\tboundary=\"${uid}/${host_name}\"\n\n--${uid}/${host_name}\n\
+         Content-Type: text/plain\n\n@failed_rcpts\n--${uid}/${host_name}\nContent-Type: message/rfc822\n\n\
+         @msg_headers\n\n@msg_body\n\n--${uid}/${host_name}--\n",
+    )
+    .unwrap();
+    let mut c = cfg();
+    c.errmsg_file = Some(tpl);
+    let msg = message(Address::new("a", "s.example"));
+    let n = failure_notice(
+        &c,
         &msg,
-        &[Address::new("bob", "remote.example")],
-        "Local delivery failed",
+        BodyExcerpt::whole(BODY),
+        &failed(&[Address::new("b", "r.example")], "x"),
     )
     .unwrap()
     .unwrap();
     let (h, body) = parse(&n.text);
-    assert_eq!(header(&h, "To"), "alice@sender.example");
-    assert!(header(&h, "Content-Type").contains(&format!("boundary=\"{ID}/mx.example.org\"")));
-    assert!(body.contains("\t<bob@remote.example>\n"));
-    assert!(body.contains("Subject: lunch ${uid} $(id)\n"));
-    assert!(body.contains("Local delivery failed"));
-    assert!(!body.contains("See you at noon"), "no body in a warning");
-    assert!(body.ends_with(&format!("--{ID}/mx.example.org--\n")));
+    assert_eq!(header(&h, "Subject"), "failed");
+    assert_eq!(header(&h, "MIME-Version"), "1.0", "once");
+    let p = parts(&body, &boundary_of(header(&h, "Content-Type")));
+    assert_eq!(p.len(), 3);
+    // The template's multipart is the first part, whole.
+    assert!(p[0].0.starts_with(
+        "Content-Type: multipart/mixed;\n\tboundary=\"1xVrXk-3tM-00/mx.example.org\""
+    ));
+    assert!(p[0].1.ends_with("--1xVrXk-3tM-00/mx.example.org--\n"));
+    // The body holds a line that looks like the template's boundary: the
+    // report's own boundary is a different string.
+    assert!(!boundary_of(header(&h, "Content-Type")).starts_with("1xVrXk-3tM-00/"));
+}
+
+#[test]
+fn the_boundary_never_occurs_in_the_parts() {
+    let msg = message(Address::new("a", "s.example"));
+    let evil = format!("x\n--report/{ID}/mx.example.org\n--report/{ID}/mx.example.org/1\n");
+    let n = failure_notice(
+        &cfg(),
+        &msg,
+        BodyExcerpt::whole(evil.as_bytes()),
+        &failed(&[Address::new("b", "r.example")], "x"),
+    )
+    .unwrap()
+    .unwrap();
+    let (h, body) = parse(&n.text);
+    let b = boundary_of(header(&h, "Content-Type"));
+    assert_eq!(b, format!("report/{ID}/mx.example.org/2"));
+    assert_eq!(parts(&body, &b).len(), 3);
 }
 
 #[test]
@@ -148,7 +335,7 @@ fn who_gets_the_notice() {
     let c = cfg();
     let bob = Address::new("bob", "remote.example");
     let null = message(Address::null());
-    for (msg, failed, want) in [
+    for (msg, rcpts, want) in [
         (
             message(Address::new("a", "s.example")),
             vec![bob.clone()],
@@ -179,16 +366,16 @@ fn who_gets_the_notice() {
         ),
         (message(Address::new("a", "s.example")), vec![], None),
     ] {
-        let got = failure_notice(&c, &msg, BodyExcerpt::whole(b""), &failed, "x")
+        let got = failure_notice(&c, &msg, BodyExcerpt::whole(b""), &failed(&rcpts, "x"))
             .unwrap()
             .map(|n| n.recipient);
-        assert_eq!(got, want, "rp {:?} failed {failed:?}", msg.return_path);
-        let got = delay_warning(&c, &msg, &failed, "x")
+        assert_eq!(got, want, "rp {:?} failed {rcpts:?}", msg.return_path);
+        let got = delay_warning(&c, &msg, &rep(&rcpts, Action::Delayed, "x"))
             .unwrap()
             .map(|n| n.recipient);
         assert_eq!(
             got, want,
-            "warning: rp {:?} failed {failed:?}",
+            "warning: rp {:?} failed {rcpts:?}",
             msg.return_path
         );
     }
@@ -200,8 +387,7 @@ fn null_sender_notice_is_addressed_to_postmaster() {
         &cfg(),
         &message(Address::null()),
         BodyExcerpt::whole(BODY),
-        &[Address::new("b", "r.example")],
-        "x",
+        &failed(&[Address::new("b", "r.example")], "x"),
     )
     .unwrap()
     .unwrap();
@@ -225,15 +411,20 @@ fn variables_are_sanitised() {
         &c,
         &msg,
         BodyExcerpt::whole(b""),
-        &[Address::new("b", "r.example")],
-        "one\r\ntwo\0",
+        &failed(&[Address::new("b", "r.example")], "one\r\ntwo\0"),
     )
     .unwrap()
     .unwrap();
     let text = String::from_utf8(n.text).unwrap();
-    assert_eq!(
-        text,
-        "X-Host: client.example??X-Evil: 1\nX-Err: one\ntwo?\n\n\t<b@r.example>\n"
+    assert!(
+        text.starts_with(
+            "X-Host: client.example??X-Evil: 1\nX-Err: one\ntwo?\nMIME-Version: 1.0\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nContent-Type: text/plain; charset=utf-8\n\n\t<b@r.example>\n--report/"),
+        "{text}"
     );
 }
 
@@ -241,29 +432,30 @@ fn variables_are_sanitised() {
 fn template_errors() {
     let dir = tempfile::tempdir().unwrap();
     let msg = message(Address::new("a", "s.example"));
-    let failed = [Address::new("b", "r.example")];
+    let list = failed(&[Address::new("b", "r.example")], "x");
+    let delayed = rep(&[Address::new("b", "r.example")], Action::Delayed, "x");
 
     let mut c = cfg();
     c.errmsg_file = Some(dir.path().join("missing.tpl"));
     assert!(matches!(
-        failure_notice(&c, &msg, BodyExcerpt::whole(b""), &failed, "x"),
+        failure_notice(&c, &msg, BodyExcerpt::whole(b""), &list),
         Err(BounceError::Unreadable { .. })
     ));
     // The warning template is separate and still found.
-    assert!(delay_warning(&c, &msg, &failed, "x").is_ok());
+    assert!(delay_warning(&c, &msg, &delayed).is_ok());
 
     let bad = dir.path().join("bad.tpl");
     std::fs::write(&bad, b"\xff\xfe").unwrap();
     c.warnmsg_file = Some(bad);
     assert!(matches!(
-        delay_warning(&c, &msg, &failed, "x"),
+        delay_warning(&c, &msg, &delayed),
         Err(BounceError::NotUtf8 { .. })
     ));
 
     let mut c = cfg();
     c.template_dir = Some(dir.path().to_path_buf());
     assert!(matches!(
-        failure_notice(&c, &msg, BodyExcerpt::whole(b""), &failed, "x"),
+        failure_notice(&c, &msg, BodyExcerpt::whole(b""), &list),
         Err(BounceError::Unreadable { .. })
     ));
 }

@@ -281,7 +281,7 @@ fn exit_statuses() {
         let s = fx.script(&format!("s{i}"), body);
         let (got, _) = mda(&cfg(), &[&s], &rcpt, Address::new("a", "b"), input);
         let (k, reason) = match &got {
-            Outcome::Delivered => ("delivered", ""),
+            Outcome::Delivered | Outcome::PassedOn => ("delivered", ""),
             Outcome::Deferred(r) => ("deferred", r.as_str()),
             Outcome::Failed(r) => ("failed", r.as_str()),
         };

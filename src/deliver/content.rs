@@ -280,6 +280,7 @@ pub(crate) fn test_message(return_path: Address) -> Message {
         received_time: 0,
         warning_time: None,
         fetched_as: None,
+        dsn: Default::default(),
         headers: vec![
             Header::new("Subject", "hi"),
             Header {

@@ -112,7 +112,7 @@ pub fn deliver(
     };
     let who = target_text(leaf, top, method);
     match &outcome {
-        Outcome::Delivered => {
+        Outcome::Delivered | Outcome::PassedOn => {
             tracing::info!("{} => {who} with {}{detail}", msg.id, method.name())
         }
         Outcome::Deferred(why) => {

@@ -26,6 +26,7 @@
 
 pub mod command;
 pub mod content;
+pub mod dsn;
 pub mod local;
 pub mod maildir;
 pub mod mbox;
@@ -38,6 +39,10 @@ pub mod transport;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Delivered,
+    /// Accepted by a server that offered DSN, with the sender's DSN
+    /// requests passed on: delivered, and from now on that server reports
+    /// (RFC 3461 §4), so no success report of ours.
+    PassedOn,
     /// Temporary failure: the recipient stays pending. The text is the reason.
     Deferred(String),
     /// Permanent failure: the recipient fails and is bounced.

@@ -73,7 +73,7 @@ impl Runner<'_> {
                 let state = &mut batch[index];
                 let id = &state.msg.id;
                 match &outcome {
-                    Outcome::Delivered => {}
+                    Outcome::Delivered | Outcome::PassedOn => {}
                     Outcome::Deferred(why) => tracing::warn!("{id} == <{rcpt}> deferred: {why}"),
                     Outcome::Failed(why) => tracing::warn!("{id} == <{rcpt}> failed: {why}"),
                 }

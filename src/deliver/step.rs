@@ -17,8 +17,8 @@
 
 use crate::address::Address;
 use crate::alias::{self, Expansion};
-use crate::bounce::{self, BounceError, Notice};
-use crate::deliver::{Outcome, local};
+use crate::bounce::{self, Action, BounceError, Notice};
+use crate::deliver::{Outcome, dsn, local};
 use crate::message::{Done, Message, QueueId};
 use crate::spool::{Spool, SpooledBody};
 
@@ -32,6 +32,9 @@ pub const MAX_HOPS: usize = 50;
 #[derive(Default)]
 pub struct Tally {
     pub delivered: usize,
+    /// Delivered targets a success report may be due for (not those
+    /// passed on to a server that offered DSN).
+    pub succeeded: Vec<(Address, Action)>,
     pub failed: Vec<(Address, String)>,
     pub deferred: Vec<(Address, String)>,
 }
@@ -56,9 +59,12 @@ impl InFlight {
     pub fn record(&mut self, leaf: &Address, outcome: Outcome) {
         self.tally.deferred.retain(|(a, _)| a != leaf);
         match outcome {
-            Outcome::Delivered => {
+            Outcome::Delivered | Outcome::PassedOn => {
                 self.msg.mark(leaf, Done::Delivered);
                 self.tally.delivered += 1;
+                if outcome == Outcome::Delivered {
+                    self.tally.succeeded.push((leaf.clone(), Action::Relayed));
+                }
             }
             Outcome::Deferred(why) => self.tally.deferred.push((leaf.clone(), why)),
             Outcome::Failed(why) => {
@@ -150,9 +156,10 @@ impl Runner<'_> {
                     continue;
                 }
                 match local::deliver(self.cfg, &msg, &body, leaf, top) {
-                    Outcome::Delivered => {
+                    Outcome::Delivered | Outcome::PassedOn => {
                         msg.mark(leaf, Done::Delivered);
                         tally.delivered += 1;
+                        tally.succeeded.push((leaf.clone(), Action::Delivered));
                     }
                     Outcome::Deferred(why) => tally.deferred.push((leaf.clone(), why)),
                     Outcome::Failed(why) => {
@@ -223,9 +230,15 @@ impl Runner<'_> {
             failure_unbuilt: false,
             notices: Vec::new(),
         };
-        if !tally.failed.is_empty() {
-            let rcpts: Vec<Address> = tally.failed.iter().map(|(a, _)| a.clone()).collect();
-            let reason = reasons(&tally.failed);
+        let failed = dsn::reported(
+            &done.msg,
+            &expanded,
+            tally
+                .failed
+                .iter()
+                .map(|(a, why)| (a, Action::Failed, why.as_str())),
+        );
+        if !failed.is_empty() {
             let start = body.read_start(bounce::BODY_LIMIT).unwrap_or_else(|e| {
                 tracing::warn!("{}: cannot read the body for the notice: {e}", done.msg.id);
                 Vec::new()
@@ -234,7 +247,7 @@ impl Runner<'_> {
                 start: &start,
                 size: body.len(),
             };
-            let built = bounce::failure_notice(self.cfg, &done.msg, excerpt, &rcpts, &reason);
+            let built = bounce::failure_notice(self.cfg, &done.msg, excerpt, &failed);
             done.add(NoticeKind::Failure, built);
         }
         if !tally.deferred.is_empty()
@@ -245,10 +258,25 @@ impl Runner<'_> {
                 &self.cfg.warn_intervals,
             )
         {
-            let rcpts: Vec<Address> = tally.deferred.iter().map(|(a, _)| a.clone()).collect();
-            let reason = reasons(&tally.deferred);
-            let built = bounce::delay_warning(self.cfg, &done.msg, &rcpts, &reason);
+            let deferred = dsn::reported(
+                &done.msg,
+                &expanded,
+                tally
+                    .deferred
+                    .iter()
+                    .map(|(a, why)| (a, Action::Delayed, why.as_str())),
+            );
+            let built = bounce::delay_warning(self.cfg, &done.msg, &deferred);
             done.add(NoticeKind::Warning, built);
+        }
+        let succeeded = dsn::reported(
+            &done.msg,
+            &expanded,
+            tally.succeeded.iter().map(|(a, action)| (a, *action, "")),
+        );
+        if !succeeded.is_empty() {
+            let built = bounce::success_report(self.cfg, &done.msg, &succeeded);
+            done.add(NoticeKind::Success, built);
         }
         done
     }
@@ -262,6 +290,9 @@ pub enum NoticeKind {
     /// For recipients still deferred; once it is spooled, the message's
     /// `warning_time` becomes the time of this step.
     Warning,
+    /// For recipients delivered with NOTIFY=SUCCESS: best effort, one that
+    /// cannot be built or spooled is logged and the delivery stands.
+    Success,
 }
 
 /// A notice built for a message, not yet spooled.
@@ -316,6 +347,9 @@ impl Conclusion {
                     self.msg.warning_time = Some(self.now);
                 }
             }
+            Err(e) if kind == NoticeKind::Success => {
+                tracing::error!("{}: cannot build the success report: {e}", self.msg.id);
+            }
             Err(e) => {
                 tracing::error!("{}: cannot build the notice: {e}", self.msg.id);
                 self.unbuilt = true;
@@ -345,7 +379,9 @@ impl Conclusion {
         for due in &notices {
             match (&due.spooled, due.kind) {
                 (Some(_), NoticeKind::Warning) => msg.warning_time = Some(now),
-                (Some(_), NoticeKind::Failure) => {}
+                (Some(_), NoticeKind::Failure | NoticeKind::Success) => {}
+                // Spooling already logged it; the delivery stands.
+                (None, NoticeKind::Success) => {}
                 (None, _) => notices_ok = false,
             }
         }
@@ -383,15 +419,4 @@ impl Conclusion {
             tracing::error!("{}: cannot update the spool: {e}", msg.id);
         }
     }
-}
-
-/// The `${err_msg}` text: each distinct reason once, with its recipients.
-fn reasons(list: &[(Address, String)]) -> String {
-    let mut out: Vec<String> = Vec::new();
-    for (_, why) in list {
-        if !out.contains(why) {
-            out.push(why.clone());
-        }
-    }
-    out.join("\n")
 }

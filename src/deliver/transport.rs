@@ -23,10 +23,11 @@ use crate::config::{Route, Transport};
 use crate::deliver::Outcome;
 use crate::deliver::command::{self, Vars};
 use crate::deliver::content::{Body, Content, ContentOptions};
+use crate::deliver::dsn;
 use crate::deliver::runner::Runner;
 use crate::deliver::step::InFlight;
 use crate::outbound::route::rewrite;
-use crate::outbound::smtp::{FileText, Outgoing};
+use crate::outbound::smtp::{DsnRequests, FileText, Outgoing};
 
 mod connect;
 
@@ -94,7 +95,7 @@ fn pipe(
             let content = Content::stored(&state.msg, body, opts, &now);
             let vars = Vars::new(cfg, &state.msg, rcpt, rcpt);
             let outcome = match command::run_route_pipe(cfg, spec, &content, &vars) {
-                Outcome::Delivered => {
+                Outcome::Delivered | Outcome::PassedOn => {
                     tracing::info!("{} => {rcpt} with pipe (cmd = {})", state.msg.id, spec.text);
                     Outcome::Delivered
                 }
@@ -246,6 +247,18 @@ fn outgoing(runner: &Runner<'_>, route: &Route, state: &InFlight, rcpts: &[Addre
         // The client also looks at the body as it measures it.
         eightbit: !text.is_ascii(),
         return_path: rewritten.return_path,
+        dsn: DsnRequests {
+            ret: state.msg.dsn.ret,
+            envid: state.msg.dsn.envid.clone(),
+            rcpts: rcpts
+                .iter()
+                .map(|r| {
+                    dsn::requests(&state.msg, &state.expanded, r)
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .collect(),
+        },
         rcpts: rcpts.to_vec(),
         text,
         body: Some(FileText {
@@ -312,7 +325,7 @@ fn job_outcomes(
                 .iter()
                 .map(|r| {
                     let o = connect::outcome(result, r);
-                    if o == Outcome::Delivered {
+                    if matches!(o, Outcome::Delivered | Outcome::PassedOn) {
                         tracing::info!("{id} => <{r}> host={host}");
                     }
                     (r.clone(), o)

@@ -5,10 +5,12 @@
 //! preserved) so that nothing is ever re-serialised: rewriting splices bytes.
 
 pub mod date;
+pub mod dsn;
 pub mod id;
 pub mod read;
 pub mod stream;
 
+pub use dsn::Dsn;
 pub use id::QueueId;
 
 use crate::address::Address;
@@ -134,6 +136,9 @@ pub struct Message {
     /// while the message is in the spool, so a crash between the spool
     /// commit and the UIDL file's update never fetches it twice.
     pub fetched_as: Option<String>,
+    /// DSN requests (RFC 3461; `DE:`/`DR:`, ours: the C program ignores
+    /// the tags).
+    pub dsn: Dsn,
     pub headers: Vec<Header>,
 }
 

@@ -50,6 +50,7 @@ pub fn run(cfg: &Config, inv: &Invocation) -> Result<i32, Exit> {
         ident: Some(login),
         uid,
         fetched_as: None,
+        dsn: Default::default(),
         notice: false,
     };
     let msg = accept(cfg, &spool, sub, raw, 0).map_err(|e| match e {

@@ -130,6 +130,7 @@ mod tests {
             received_time: 0,
             warning_time: None,
             fetched_as: None,
+            dsn: Default::default(),
             headers: Vec::new(),
         }
     }

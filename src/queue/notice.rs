@@ -74,6 +74,7 @@ impl Notices {
             ident: Some(ident),
             uid,
             fetched_as: None,
+            dsn: Default::default(),
             notice: true,
         };
         self.transfer += 1;

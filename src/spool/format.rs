@@ -2,7 +2,8 @@
 //!
 //! Layout: the id line; envelope lines `MF:`, `RT:` (pending list with the
 //! status each has now, then one line per finished entry), `PR:`, `RH:`,
-//! `ID:`, `DS: n`, `TR: n`, `TW: n`; an empty line; headers, each first
+//! `ID:`, `DS: n`, `TR: n`, `TW: n`, ours `UI:`, `DE:`, `DR:` ([`dsn`]); an
+//! empty line; headers, each first
 //! line prefixed `HD:`, continuation lines (space/tab) verbatim.
 //!
 //! Guarantees: [`encode_header_file`] either refuses a message or writes
@@ -33,6 +34,7 @@ use crate::message::{Done, Header, Message, Protocol, QueueId};
 
 use super::SpoolError;
 
+mod dsn;
 #[cfg(test)]
 mod tests;
 
@@ -80,6 +82,7 @@ pub fn encode_header_file(msg: &Message) -> Result<Vec<u8>, SpoolError> {
     if let Some(origin) = &msg.fetched_as {
         let _ = writeln!(out, "UI:{}", plain_value("UI", origin)?);
     }
+    dsn::encode(&mut out, msg)?;
     out.push(b'\n');
     for header in &msg.headers {
         check_header(&header.raw)?;
@@ -274,6 +277,8 @@ struct Envelope {
     received: Option<i64>,
     warned: Option<i64>,
     fetched_as: Option<String>,
+    dsn: crate::message::Dsn,
+    dsn_seen: bool,
 }
 
 impl Envelope {
@@ -323,6 +328,8 @@ impl Envelope {
                 value.trim().to_string(),
                 "more than one UI: line",
             ),
+            "DE:" => dsn::decode_de(&mut self.dsn, &mut self.dsn_seen, value),
+            "DR:" => dsn::decode_dr(&mut self.dsn, value),
             _ => {
                 tracing::warn!(tag, "unknown tag in spool header file ignored");
                 Ok(())
@@ -361,6 +368,7 @@ impl Envelope {
         if !self.any_rcpt {
             return Err("no RT: line");
         }
+        dsn::check_recipients(&self.dsn, &self.rcpt_list, &self.finished)?;
         Ok(Message {
             id: id.clone(),
             return_path,
@@ -378,6 +386,7 @@ impl Envelope {
             received_time: self.received.ok_or("no TR: line")?,
             warning_time: self.warned,
             fetched_as: self.fetched_as,
+            dsn: self.dsn,
             headers,
         })
     }

@@ -87,6 +87,7 @@ mod tests {
             received_time: 1000,
             warning_time: None,
             fetched_as: None,
+            dsn: Default::default(),
             headers: vec![],
         };
         m.mark_top(&a("bob@host.example.org"), Done::Delivered);

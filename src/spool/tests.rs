@@ -61,6 +61,7 @@ fn message(id: &QueueId, body: &[u8]) -> Message {
         received_time: TIME as i64,
         warning_time: None,
         fetched_as: None,
+        dsn: Default::default(),
         headers: vec![
             Header::new("Subject", "hi\n\tthere"),
             Header::new("To", "alice@remote.example"),

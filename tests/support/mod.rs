@@ -8,6 +8,7 @@ pub mod big;
 pub mod ca;
 pub mod daemon;
 pub mod dns;
+pub mod dsn;
 pub mod odmr;
 pub mod pop3;
 pub mod sink;

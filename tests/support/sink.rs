@@ -7,7 +7,8 @@
 //! input. [`Sink::round_trips`] counts those flushes (each is followed by a
 //! wait for the client). It can misbehave on command: no ESMTP, SIZE
 //! limits, rejected/deferred recipients, raw bytes as the STARTTLS reply
-//! (R07), AUTH offered in clear.
+//! (R07), AUTH offered in clear, DSN offered or not (parameters refused
+//! with 555 when not).
 #![allow(dead_code)]
 
 #[path = "sink_auth.rs"]
@@ -29,6 +30,8 @@ pub struct SinkConfig {
     pub size: Option<u64>,
     pub smtputf8: bool,
     pub eightbitmime: bool,
+    /// Offer DSN (RFC 3461). Without it, DSN parameters get 555.
+    pub dsn: bool,
     /// (certificate PEM file, key PEM file): offer STARTTLS.
     pub starttls: Option<(PathBuf, PathBuf)>,
     /// Raw bytes sent (in one write) instead of the 220 to STARTTLS.
@@ -57,6 +60,7 @@ impl Default for SinkConfig {
             size: None,
             smtputf8: false,
             eightbitmime: true,
+            dsn: false,
             starttls: None,
             starttls_reply: None,
             smtps: false,
@@ -79,6 +83,8 @@ pub struct Received {
     /// MAIL parameters after the path (`SIZE=123`, `BODY=8BITMIME`, ...).
     pub params: Vec<String>,
     pub rcpts: Vec<String>,
+    /// RCPT parameters after the path, per recipient (`NOTIFY=SUCCESS`).
+    pub rcpt_params: Vec<Vec<String>>,
     /// The bytes as on the wire: DATA up to and including `.\r\n`, or the
     /// BDAT chunks.
     pub data: Vec<u8>,
@@ -186,6 +192,7 @@ struct Session {
     auth: Option<String>,
     mail: Option<(String, Vec<String>)>,
     rcpts: Vec<String>,
+    rcpt_params: Vec<Vec<String>>,
     chunks: Vec<u8>,
 }
 
@@ -205,6 +212,7 @@ impl Session {
             auth: None,
             mail: None,
             rcpts: Vec::new(),
+            rcpt_params: Vec::new(),
             chunks: Vec::new(),
         }
     }
@@ -301,6 +309,7 @@ impl Session {
             (c.chunking, "CHUNKING"),
             (c.eightbitmime, "8BITMIME"),
             (c.smtputf8, "SMTPUTF8"),
+            (c.dsn, "DSN"),
             (c.starttls.is_some() && !self.tls, "STARTTLS"),
         ];
         lines.extend(flags.iter().filter(|f| f.0).map(|f| f.1.to_string()));
@@ -320,6 +329,7 @@ impl Session {
     fn reset(&mut self) {
         self.mail = None;
         self.rcpts.clear();
+        self.rcpt_params.clear();
         self.chunks.clear();
     }
 
@@ -332,6 +342,8 @@ impl Session {
             .find_map(|p| p.strip_prefix("SIZE=")?.parse::<u64>().ok());
         if self.cfg.auth_required && self.auth.is_none() {
             self.reply("530 5.7.0 authentication required");
+        } else if !self.cfg.dsn && has_dsn_param(&params) {
+            self.reply("555 5.5.4 DSN not offered");
         } else if self.mail.is_some() {
             self.reply("503 5.5.1 nested MAIL");
         } else if matches!((size, self.cfg.size), (Some(s), Some(max)) if s > max) {
@@ -343,17 +355,20 @@ impl Session {
     }
 
     fn rcpt(&mut self, arg: &str) {
-        let Some((path, _)) = parse_path(arg, "TO:") else {
+        let Some((path, params)) = parse_path(arg, "TO:") else {
             return self.reply("501 5.5.4 syntax");
         };
         if self.mail.is_none() {
             self.reply("503 5.5.1 MAIL first");
+        } else if !self.cfg.dsn && has_dsn_param(&params) {
+            self.reply("555 5.5.4 DSN not offered");
         } else if self.cfg.reject_rcpts.contains(&path) {
             self.reply("550 5.1.1 no such user");
         } else if self.cfg.defer_rcpts.contains(&path) {
             self.reply("450 4.2.0 try later");
         } else {
             self.rcpts.push(path);
+            self.rcpt_params.push(params);
             self.reply("250 2.1.5 ok");
         }
     }
@@ -416,10 +431,12 @@ impl Session {
     fn deliver(&mut self, data: Vec<u8>, text: Vec<u8>, bdat: bool) {
         let (from, params) = self.mail.take().unwrap_or_default();
         let rcpts = std::mem::take(&mut self.rcpts);
+        let rcpt_params = std::mem::take(&mut self.rcpt_params);
         let msg = Received {
             from,
             params,
             rcpts,
+            rcpt_params,
             data,
             text,
             bdat,
@@ -473,6 +490,13 @@ fn parse_path(arg: &str, prefix: &str) -> Option<(String, Vec<String>)> {
         .map(String::from)
         .collect();
     Some((rest[..end].to_string(), params))
+}
+
+fn has_dsn_param(params: &[String]) -> bool {
+    params.iter().any(|p| {
+        let key = p.split('=').next().unwrap_or("").to_ascii_uppercase();
+        matches!(key.as_str(), "RET" | "ENVID" | "NOTIFY" | "ORCPT")
+    })
 }
 
 fn crlf_to_lf(raw: &[u8]) -> Vec<u8> {

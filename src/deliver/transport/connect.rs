@@ -67,6 +67,7 @@ impl Results {
 /// A recipient's outcome in a message result.
 pub fn outcome(result: &MessageResult, rcpt: &Address) -> Outcome {
     match result.rcpts.iter().find(|(a, _)| a == rcpt).map(|(_, r)| r) {
+        Some(RcptResult::Accepted) if result.dsn => Outcome::PassedOn,
         Some(RcptResult::Accepted) => Outcome::Delivered,
         Some(RcptResult::Deferred(t)) => Outcome::Deferred(t.clone()),
         Some(RcptResult::Failed(t)) => Outcome::Failed(t.clone()),

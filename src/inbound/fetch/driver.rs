@@ -230,6 +230,7 @@ impl Run<'_> {
             ident: None,
             uid: 0,
             fetched_as: uid.as_ref().map(|u| origin(self.get, u)),
+            dsn: Default::default(),
             notice: false,
         };
         let msg = match finished.commit(self.target, sub).await {

@@ -28,6 +28,7 @@
 //! [`MAX_LINE`] bytes long. Numbers are parsed with overflow checks (R05).
 //! Nothing here allocates more than the line's length.
 
+use crate::message::dsn::{Notify, Orcpt, Ret, XText};
 use thiserror::Error;
 
 use params::{mail_params, rcpt_params};
@@ -119,19 +120,19 @@ pub struct MailParams {
     pub body: Option<Body>,
     /// `SMTPUTF8` (RFC 6531), a keyword without value.
     pub smtputf8: bool,
-    /// DSN `RET=FULL|HDRS` (RFC 3461), upper-cased. Accepted and ignored.
-    pub ret: Option<String>,
-    /// DSN `ENVID=xtext`, as sent. Accepted and ignored.
-    pub envid: Option<String>,
+    /// DSN `RET=FULL|HDRS` (RFC 3461).
+    pub ret: Option<Ret>,
+    /// DSN `ENVID=xtext`, as sent.
+    pub envid: Option<XText>,
 }
 
-/// The parameters of RCPT we know (DSN, RFC 3461). Accepted and ignored.
+/// The parameters of RCPT we know (DSN, RFC 3461).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RcptParams {
-    /// `NOTIFY=NEVER` or a comma list of SUCCESS, FAILURE, DELAY; upper-cased.
-    pub notify: Option<String>,
+    /// `NOTIFY=NEVER` or a comma list of SUCCESS, FAILURE, DELAY.
+    pub notify: Option<Notify>,
     /// `ORCPT=addr-type;xtext`, as sent.
-    pub orcpt: Option<String>,
+    pub orcpt: Option<Orcpt>,
 }
 
 /// Why a line is not a command we accept. [`super::reply::Reply::refused`] maps each to the wire.

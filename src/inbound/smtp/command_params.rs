@@ -4,9 +4,11 @@
 //! # Security
 //! Runs on a line already checked by `parse` (bounded, UTF-8, no NUL, CR
 //! or LF). Keywords are validated before they are echoed in a reply; values
-//! with `=` or control characters are refused.
+//! with `=` or control characters are refused; the DSN values are checked
+//! by their types (`message::dsn`: xtext, NOTIFY words, RET).
 
 use super::{Body, CommandError, MailParams, RcptParams, decimal, is_blank};
+use crate::message::dsn::{Notify, Orcpt, Ret, XText};
 
 /// `KEY[=VALUE]` words, keys checked against esmtp-keyword (RFC 5321
 /// §4.1.2) and upper-cased; values nonempty without `=` or controls.
@@ -72,13 +74,15 @@ pub(super) fn mail_params(s: &str) -> Result<MailParams, CommandError> {
                 p.smtputf8 = true;
             }
             "RET" => {
-                let ret = value(v, "RET")?.to_ascii_uppercase();
-                if ret != "FULL" && ret != "HDRS" {
-                    return Err(CommandError::BadValue("RET"));
-                }
+                let ret =
+                    Ret::parse(value(v, "RET")?).map_err(|_| CommandError::BadValue("RET"))?;
                 once(&mut p.ret, ret, "RET")?;
             }
-            "ENVID" => once(&mut p.envid, value(v, "ENVID")?.to_string(), "ENVID")?,
+            "ENVID" => {
+                let envid =
+                    XText::new(value(v, "ENVID")?).map_err(|_| CommandError::BadValue("ENVID"))?;
+                once(&mut p.envid, envid, "ENVID")?;
+            }
             _ => return Err(CommandError::BadParam(key)),
         }
     }
@@ -91,28 +95,15 @@ pub(super) fn rcpt_params(s: &str) -> Result<RcptParams, CommandError> {
         let (key, v) = kv?;
         match key.as_str() {
             "NOTIFY" => {
-                let notify = value(v, "NOTIFY")?.to_ascii_uppercase();
-                let words: Vec<&str> = notify.split(',').collect();
-                let ok = if words.contains(&"NEVER") {
-                    words.len() == 1
-                } else {
-                    words
-                        .iter()
-                        .all(|w| matches!(*w, "SUCCESS" | "FAILURE" | "DELAY"))
-                };
-                if !ok {
-                    return Err(CommandError::BadValue("NOTIFY"));
-                }
+                let notify = Notify::parse(value(v, "NOTIFY")?)
+                    .map_err(|_| CommandError::BadValue("NOTIFY"))?;
                 once(&mut p.notify, notify, "NOTIFY")?;
             }
             "ORCPT" => {
-                let orcpt = value(v, "ORCPT")?;
                 // addr-type ";" xtext, addr-type an atom such as rfc822.
-                match orcpt.split_once(';') {
-                    Some((t, a)) if !t.is_empty() && !a.is_empty() => {}
-                    _ => return Err(CommandError::BadValue("ORCPT")),
-                }
-                once(&mut p.orcpt, orcpt.to_string(), "ORCPT")?;
+                let orcpt = Orcpt::parse(value(v, "ORCPT")?)
+                    .map_err(|_| CommandError::BadValue("ORCPT"))?;
+                once(&mut p.orcpt, orcpt, "ORCPT")?;
             }
             _ => return Err(CommandError::BadParam(key)),
         }

@@ -206,6 +206,18 @@ fn refusals_and_their_replies() {
             "5.5.4",
         ),
         (
+            b"MAIL FROM:<a@b> ENVID=a+2",
+            E::BadValue("ENVID"),
+            501,
+            "5.5.4",
+        ),
+        (
+            b"RCPT TO:<c@d> ORCPT=rfc822;a+zz",
+            E::BadValue("ORCPT"),
+            501,
+            "5.5.4",
+        ),
+        (
             b"RCPT TO:<c@d> ORCPT=rfc822;",
             E::BadValue("ORCPT"),
             501,

@@ -129,8 +129,8 @@ fn mail_parameters() {
             size: Some(1000),
             body: Some(Body::EightBitMime),
             smtputf8: true,
-            ret: Some("HDRS".into()),
-            envid: Some("QQ314159".into()),
+            ret: Some(Ret::Hdrs),
+            envid: Some(XText::new("QQ314159").unwrap()),
         }
     );
     assert_eq!(p("MAIL FROM:<a@b> BODY=7BIT").body, Some(Body::SevenBit));
@@ -160,12 +160,21 @@ fn rcpt_parameters() {
     assert_eq!(
         p("RCPT TO:<c@d> NOTIFY=success,failure ORCPT=rfc822;c+40d"),
         RcptParams {
-            notify: Some("SUCCESS,FAILURE".into()),
-            orcpt: Some("rfc822;c+40d".into())
+            notify: Some(Notify {
+                success: true,
+                failure: true,
+                delay: false
+            }),
+            orcpt: Some(Orcpt::parse("rfc822;c+40d").unwrap())
         }
     );
-    assert_eq!(p("RCPT TO:<c@d> notify=NEVER").notify, Some("NEVER".into()));
-    assert_eq!(p("RCPT TO:<c@d> NOTIFY=DELAY").notify, Some("DELAY".into()));
+    assert_eq!(p("RCPT TO:<c@d> notify=NEVER").notify, Some(Notify::NEVER));
+    assert_eq!(
+        p("RCPT TO:<c@d> NOTIFY=DELAY")
+            .notify
+            .map(|n| n.to_string()),
+        Some("DELAY".into())
+    );
 }
 
 #[test]

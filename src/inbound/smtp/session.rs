@@ -24,6 +24,7 @@ use crate::accept::Submission;
 use crate::address::Address;
 use crate::config::Config;
 pub use crate::inbound::content::ContentError;
+use crate::message::Dsn;
 
 /// What the driver must do next.
 #[derive(Debug, Clone)]
@@ -76,6 +77,8 @@ struct Greeting {
 struct Envelope {
     from: Address,
     rcpts: Vec<Address>,
+    /// RET/ENVID of MAIL, NOTIFY/ORCPT of each accepted RCPT.
+    dsn: Dsn,
 }
 
 #[derive(Debug, Clone)]
@@ -201,7 +204,7 @@ impl Session {
             }
             Command::StartTls => self.starttls(),
             Command::Mail { from, params } => Step::Reply(self.mail(&from, &params)),
-            Command::Rcpt { to, .. } => Step::Reply(self.rcpt(&to)),
+            Command::Rcpt { to, params } => Step::Reply(self.rcpt(&to, params)),
             Command::Data => self.data(),
             Command::Bdat { size, last } => self.bdat(size, last),
         }

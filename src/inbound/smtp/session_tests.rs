@@ -513,3 +513,36 @@ fn connection_limits_replies() {
         "421 4.7.0 h too many connections from your address, try again later\n"
     );
 }
+
+#[test]
+fn dsn_requests_reach_the_submission() {
+    let mut s = session(OUTSIDE);
+    play(
+        &mut s,
+        &[
+            ("EHLO c", "250-mx.example"),
+            ("MAIL FROM:<a@b.example> RET=HDRS ENVID=E+2B1", "250"),
+            (
+                "RCPT TO:<bob@mx.example> NOTIFY=SUCCESS ORCPT=rfc822;x+40y",
+                "250",
+            ),
+            ("RCPT TO:<carol@mx.example>", "250"),
+            // The same recipient again: its first requests stand.
+            ("RCPT TO:<bob@mx.example> NOTIFY=NEVER", "250"),
+            ("DATA", "data 354"),
+        ],
+    );
+    let Step::Commit(sub) = s.content_end(Ok(())) else {
+        panic!("no commit");
+    };
+    let dsn = &sub.dsn;
+    assert_eq!(dsn.ret, Some(crate::message::dsn::Ret::Hdrs));
+    assert_eq!(dsn.envid.as_ref().map(|e| e.as_str()), Some("E+2B1"));
+    assert_eq!(dsn.rcpts.len(), 1, "carol has none: {dsn:?}");
+    let bob = dsn.rcpt(&Address::new("bob", "mx.example")).unwrap();
+    assert_eq!(
+        bob.notify.map(|n| n.to_string()).as_deref(),
+        Some("SUCCESS")
+    );
+    assert_eq!(bob.orcpt.as_ref().unwrap().to_string(), "rfc822;x+40y");
+}

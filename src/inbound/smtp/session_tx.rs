@@ -4,8 +4,9 @@
 use super::{ContentError, Envelope, Peer, Reply, Session, State, Step, Tx};
 use crate::accept::{AcceptError, Submission};
 use crate::address::{Address, PipePolicy, parse_path};
-use crate::inbound::smtp::command::MailParams;
+use crate::inbound::smtp::command::{MailParams, RcptParams};
 use crate::inbound::smtp::policy::{self, RcptVerdict};
+use crate::message::dsn::{Dsn, RcptDsn};
 use crate::message::{Protocol, QueueId};
 
 impl Session {
@@ -41,12 +42,17 @@ impl Session {
             *tx = Tx::Mail(Envelope {
                 from,
                 rcpts: Vec::new(),
+                dsn: Dsn {
+                    ret: params.ret,
+                    envid: params.envid.clone(),
+                    rcpts: Vec::new(),
+                },
             });
         }
         reply
     }
 
-    pub(super) fn rcpt(&mut self, token: &str) -> Reply {
+    pub(super) fn rcpt(&mut self, token: &str, params: RcptParams) -> Reply {
         let State::Greeted(_, tx) = &self.state else {
             return Reply::need_helo();
         };
@@ -85,6 +91,11 @@ impl Session {
         }
         let reply = Reply::rcpt_ok(&addr.to_string());
         if let State::Greeted(_, Tx::Mail(env)) = &mut self.state {
+            let dsn = RcptDsn {
+                notify: params.notify,
+                orcpt: params.orcpt,
+            };
+            env.dsn.add_rcpt(&addr, dsn);
             env.rcpts.push(addr);
         }
         reply
@@ -191,6 +202,7 @@ impl Session {
             ident,
             uid,
             fetched_as: None,
+            dsn: env.dsn,
             notice: false,
         }))
     }

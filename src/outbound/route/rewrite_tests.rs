@@ -34,6 +34,7 @@ fn msg(rp: &str, headers: &[&[u8]]) -> Message {
         received_time: 0,
         warning_time: None,
         fetched_as: None,
+        dsn: Default::default(),
         headers: headers.iter().map(|h| raw(h)).collect(),
     }
 }

@@ -29,6 +29,7 @@ fn msg(rp: &str, from: Option<&str>) -> Message {
         received_time: 0,
         warning_time: None,
         fetched_as: None,
+        dsn: Default::default(),
         headers: from
             .map(|f| Header::new("From", f))
             .into_iter()

@@ -152,6 +152,7 @@ mod tests {
             }),
             smtputf8: false,
             eightbit: false,
+            dsn: Default::default(),
         }
     }
 

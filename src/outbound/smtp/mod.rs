@@ -35,7 +35,9 @@
 //! whole in memory. `SIZE=` carries the exact wire size; a message larger than the server's SIZE fails permanently
 //! without being sent. `BODY=8BITMIME` when the text has 8-bit bytes and
 //! the server offers it; `SMTPUTF8` when needed, and a message that needs
-//! it fails permanently if the server does not offer it.
+//! it fails permanently if the server does not offer it. The sender's DSN
+//! requests (`RET=`, `ENVID=`, `NOTIFY=`, `ORCPT=`) go out only when the
+//! server offers DSN; they cost no round trip.
 //!
 //! # Security
 //! The server is untrusted: replies are bounded ([`reply`]) and parsed
@@ -60,6 +62,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::address::Address;
 pub use crate::config::{AuthMech, TlsMode};
+use crate::message::dsn::{RcptDsn, Ret, XText};
 
 /// How to run a session (built by the caller from the route).
 #[derive(Clone)]
@@ -137,6 +140,19 @@ pub struct Outgoing {
     pub smtputf8: bool,
     /// The message was received as 8BITMIME (8-bit text is also detected).
     pub eightbit: bool,
+    /// The sender's DSN requests, passed on only to a server that offers
+    /// DSN (never to one that does not: it would refuse the command).
+    pub dsn: DsnRequests,
+}
+
+/// DSN requests (RFC 3461) for one message of a batch.
+#[derive(Debug, Clone, Default)]
+pub struct DsnRequests {
+    pub ret: Option<Ret>,
+    pub envid: Option<XText>,
+    /// Per recipient, in the order of [`Outgoing::rcpts`]; missing
+    /// entries have none.
+    pub rcpts: Vec<RcptDsn>,
 }
 
 /// Text that stays in a file: `len` bytes from `offset`, read with
@@ -166,6 +182,9 @@ pub enum RcptResult {
 pub struct MessageResult {
     pub rcpts: Vec<(Address, RcptResult)>,
     pub data: Result<(), (bool, String)>,
+    /// The server offered DSN, so the DSN requests went with the message
+    /// and reporting on its accepted recipients is that server's job.
+    pub dsn: bool,
 }
 
 /// Counters of one session.

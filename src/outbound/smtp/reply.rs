@@ -143,6 +143,8 @@ pub struct Caps {
     pub starttls: bool,
     pub eightbitmime: bool,
     pub smtputf8: bool,
+    /// `DSN` (RFC 3461): DSN requests may be passed on.
+    pub dsn: bool,
     /// `SIZE` was offered (so `MAIL ... SIZE=` may be sent).
     pub size_ext: bool,
     /// `SIZE n` with n > 0; `SIZE` or `SIZE 0` means no fixed limit.
@@ -169,6 +171,7 @@ impl Caps {
                 "STARTTLS" => caps.starttls = true,
                 "8BITMIME" => caps.eightbitmime = true,
                 "SMTPUTF8" => caps.smtputf8 = true,
+                "DSN" => caps.dsn = true,
                 "SIZE" => {
                     caps.size_ext = true;
                     caps.size = words.next().and_then(|n| n.parse().ok()).filter(|&n| n > 0);

@@ -38,6 +38,20 @@ use super::feed::{Feed, PIECE, measure};
 use super::reply::{Caps, Reply};
 use super::{ClientOptions, MessageResult, Outgoing, RcptResult, SessionError, Timeouts};
 
+/// ` NOTIFY=.. ORCPT=..` for recipient `i`, when the server offers DSN.
+fn rcpt_dsn(msg: &Outgoing, caps: &Caps, i: usize) -> String {
+    let mut out = String::new();
+    if let Some(d) = msg.dsn.rcpts.get(i).filter(|_| caps.dsn) {
+        if let Some(n) = d.notify {
+            out.push_str(&format!(" NOTIFY={n}"));
+        }
+        if let Some(o) = &d.orcpt {
+            out.push_str(&format!(" ORCPT={o}"));
+        }
+    }
+    out
+}
+
 /// How far ahead of what the socket took bytes are queued.
 const WATERMARK: usize = 256 * 1024;
 
@@ -316,6 +330,14 @@ impl Plan<'_> {
         if utf8 {
             mail.push_str(" SMTPUTF8");
         }
+        if caps.dsn {
+            if let Some(ret) = msg.dsn.ret {
+                mail.push_str(&format!(" RET={ret}"));
+            }
+            if let Some(envid) = &msg.dsn.envid {
+                mail.push_str(&format!(" ENVID={envid}"));
+            }
+        }
         mail.push_str("\r\n");
         if std::mem::take(&mut self.need_rset) {
             self.push(b"RSET\r\n");
@@ -347,12 +369,18 @@ impl Plan<'_> {
 
     /// Queues up to `max` valid RCPTs of `m` from index `from`; how many.
     fn queue_rcpts(&mut self, m: usize, from: usize, max: usize) -> usize {
+        let (msg, caps) = (&self.msgs[m], self.caps);
         let lines: Vec<(usize, String)> = self.st[m]
             .addrs
             .iter()
             .enumerate()
             .skip(from)
-            .filter_map(|(i, a)| Some((i, format!("RCPT TO:{}\r\n", a.as_ref()?))))
+            .filter_map(|(i, a)| {
+                Some((
+                    i,
+                    format!("RCPT TO:{}{}\r\n", a.as_ref()?, rcpt_dsn(msg, caps, i)),
+                ))
+            })
             .take(max)
             .collect();
         for (i, line) in &lines {
@@ -487,6 +515,7 @@ impl Plan<'_> {
         MessageResult {
             rcpts: msg.rcpts.iter().cloned().zip(rcpts).collect(),
             data,
+            dsn: self.caps.dsn,
         }
     }
 }
