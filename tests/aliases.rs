@@ -49,6 +49,39 @@ fn expansion_backslash_and_remote_targets() {
     );
 }
 
+/// An alias that keeps a copy for itself (`root: \\root, …`) and also
+/// has a target still waiting: the delivered copy for `root` must not make
+/// the envelope recipient `root` look finished when the message is read
+/// back, or the waiting target would be dropped (issue 9, "nothing lost").
+#[test]
+fn a_self_copy_does_not_finish_the_alias_with_a_target_waiting() {
+    use support::sink::{Sink, SinkConfig};
+    let env = with_aliases("root: \\root, dave@remote.example\n", None);
+    let sink = Sink::start(SinkConfig::default());
+    fs::write(
+        env.path("isp.route"),
+        format!("mail_host = \"127.0.0.1:{}\"\n", sink.addr.port()),
+    )
+    .unwrap();
+    env.add_conf(&format!(
+        "query_routes.isp = \"{}\"\n",
+        env.path("isp.route").display()
+    ));
+    env.ok(&["root"], b"Subject: a\n\nx\n");
+    assert_eq!(mbox_messages(&env.mbox("root")).len(), 1);
+    assert_eq!(env.queued().len(), 1, "dave waits: {}", env.log());
+    // Read back and run again (no route): still waiting, no second copy.
+    env.ok(&["-q"], b"");
+    assert_eq!(env.queued().len(), 1, "dave still waits: {}", env.log());
+    assert_eq!(mbox_messages(&env.mbox("root")).len(), 1, "root once");
+    env.ok(&["-qo", "isp"], b"");
+    assert!(env.queued().is_empty(), "{}", env.log());
+    let msgs = sink.messages();
+    assert_eq!(msgs.len(), 1, "dave gets it: {}", env.log());
+    assert_eq!(msgs[0].rcpts, vec!["dave@remote.example".to_string()]);
+    assert_eq!(mbox_messages(&env.mbox("root")).len(), 1, "root once");
+}
+
 /// R14: the alias loop a→b→a bounces once and delivers nothing.
 #[test]
 fn loop_bounces_and_delivers_nothing() {

@@ -59,13 +59,23 @@ pub fn encode_header_file(msg: &Message) -> Result<Vec<u8>, SpoolError> {
         let _ = writeln!(out, "RT:{status}{}", recipient_text(rcpt)?);
     }
     // Envelope recipients first, then leaves; the file has one finished
-    // list, so an address finished in both roles is written once.
+    // list, so an address finished in both roles is written once. A target
+    // finished while the envelope recipient of the same address still
+    // waits (`root: \root, dave@remote`: root's copy delivered, dave's
+    // not) goes on an `RL:` line of ours: as an `RT:` line it would read
+    // back as a finished envelope recipient and drop dave. The C program
+    // ignores `RL:`, so at worst it delivers root's copy again.
     let mut written: HashSet<&Address> = HashSet::new();
     for (rcpt, done) in msg.top_done.iter().chain(&msg.finished) {
         if !written.insert(rcpt) {
             continue;
         }
-        let _ = writeln!(out, "RT:{}{}", status_char(*done), recipient_text(rcpt)?);
+        let tag = if msg.top_state(rcpt).is_none() && msg.rcpt_list.contains(rcpt) {
+            "RL"
+        } else {
+            "RT"
+        };
+        let _ = writeln!(out, "{tag}:{}{}", status_char(*done), recipient_text(rcpt)?);
     }
     let _ = writeln!(out, "PR:{}", msg.protocol.spool_name());
     if let Some(host) = &msg.received_host {
@@ -269,6 +279,8 @@ struct Envelope {
     sender: Option<Address>,
     rcpt_list: Vec<Address>,
     finished: Vec<(Address, Done)>,
+    /// `RL:` lines: finished as delivery targets only.
+    leaves_only: Vec<(Address, Done)>,
     any_rcpt: bool,
     protocol: Option<Protocol>,
     host: Option<String>,
@@ -296,6 +308,7 @@ impl Envelope {
                 set_once(&mut self.sender, addr, "more than one MF: line")
             }
             "RT:" => self.recipient(value),
+            "RL:" => self.leaf(value),
             "PR:" => set_once(
                 &mut self.protocol,
                 protocol(value.trim()),
@@ -363,6 +376,26 @@ impl Envelope {
         Ok(())
     }
 
+    /// `RL:` + `X`/`F` + address: a delivery target finished while the
+    /// envelope recipient of the same address is still pending.
+    fn leaf(&mut self, value: &str) -> Result<(), &'static str> {
+        let mut chars = value.chars();
+        let done = match chars.next() {
+            Some('X') => Done::Delivered,
+            Some('F') => Done::Failed,
+            _ => return Err("bad RL: status character"),
+        };
+        let addr =
+            parse_path(chars.as_str(), PipePolicy::Allow).map_err(|_| "unparsable RL: address")?;
+        if addr.is_null() {
+            return Err("empty RL: address");
+        }
+        if !self.leaves_only.iter().any(|(a, _)| *a == addr) {
+            self.leaves_only.push((addr, done));
+        }
+        Ok(())
+    }
+
     fn finish(self, id: &QueueId, headers: Vec<Header>) -> Result<Message, &'static str> {
         let return_path = self.sender.ok_or("no MF: line")?;
         if !self.any_rcpt {
@@ -373,10 +406,19 @@ impl Envelope {
             id: id.clone(),
             return_path,
             rcpt_list: self.rcpt_list,
-            // The file has a single finished list: an address in it is
-            // finished both as an envelope recipient and as a target.
+            // The file's finished list (`RT:` X/F lines) holds addresses
+            // finished both as envelope recipients and as targets; `RL:`
+            // lines add targets only.
             top_done: self.finished.clone(),
-            finished: self.finished,
+            finished: {
+                let mut all = self.finished;
+                for (a, d) in self.leaves_only {
+                    if !all.iter().any(|(b, _)| *b == a) {
+                        all.push((a, d));
+                    }
+                }
+                all
+            },
             // spool.md §3.1 says PR: occurs once, but an absent one harms
             // nothing: the message is simply not local.
             protocol: self.protocol.unwrap_or(Protocol::Unknown),

@@ -480,3 +480,36 @@ proptest! {
         }
     }
 }
+
+/// A target finished while the envelope recipient of the same address
+/// still waits (`root: \root, dave@remote`) is written as `RL:` and read
+/// back as a finished target only: the envelope recipient stays pending,
+/// so its waiting targets are not dropped (issue 9).
+#[test]
+fn leaf_finished_under_a_pending_envelope_recipient() {
+    let mut msg = sample();
+    let root = msg.rcpt_list[0].clone();
+    msg.mark(&root, Done::Delivered);
+    let text = String::from_utf8(encode_header_file(&msg).unwrap()).unwrap();
+    assert!(text.contains(&format!("RT: <{root}>\n")), "{text}");
+    assert!(text.contains(&format!("RL:X<{root}>\n")), "{text}");
+    assert!(!text.contains(&format!("RT:X<{root}>")), "{text}");
+    let back = decode(text.as_bytes()).unwrap();
+    assert_eq!(back.top_state(&root), None, "still pending as a recipient");
+    assert_eq!(back.finished_state(&root), Some(Done::Delivered));
+    assert!(!back.is_complete());
+    assert_eq!(encode_header_file(&back).unwrap(), text.as_bytes());
+    // Once the envelope recipient is done too, the plain 1.0 line is back.
+    let mut done = back;
+    done.mark_top(&root, Done::Delivered);
+    let text = String::from_utf8(encode_header_file(&done).unwrap()).unwrap();
+    assert!(
+        text.contains(&format!("RT:X<{root}>")) && !text.contains("RL:"),
+        "{text}"
+    );
+    for bad in ["RL: <a@b.example>\n", "RL:Q<a@b.example>\n", "RL:X<>\n"] {
+        let file = format!("{}{bad}", &EXAMPLE[..EXAMPLE.find("PR:").unwrap()]);
+        let file = file + &EXAMPLE[EXAMPLE.find("PR:").unwrap()..];
+        assert!(decode(file.as_bytes()).is_err(), "{bad:?} is refused");
+    }
+}
