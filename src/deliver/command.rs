@@ -122,6 +122,7 @@ pub fn run_mda(
         vars.environment(),
         identity,
         cfg.command_time_limit,
+        "mda-fed",
     )
 }
 
@@ -147,6 +148,7 @@ pub fn run_route_pipe(cfg: &Config, spec: &CommandSpec, content: &Content, vars:
         vars.environment(),
         identity,
         cfg.command_time_limit,
+        "pipe-fed",
     )
 }
 
@@ -168,6 +170,7 @@ pub fn run_pipe(cfg: &Config, command: &str, content: &Content, vars: &Vars) -> 
         vars.environment(),
         identity,
         cfg.command_time_limit,
+        "pipe-fed",
     )
 }
 
@@ -217,6 +220,8 @@ fn mail_identity() -> Result<Identity, Outcome> {
 /// Runs one command through [`exec::run`] and maps the result to an
 /// outcome (§7.7 with R22's signal rule): 0 delivers, 75, a signal or
 /// the time limit defer, other codes fail with the sysexits text.
+/// `fed` is the crash point hit once the command has the whole message on
+/// its stdin, before its exit status is taken (`mda-fed`, `pipe-fed`).
 fn run(
     argv: &[String],
     text: &str,
@@ -224,13 +229,19 @@ fn run(
     env: &[(&'static str, String)],
     identity: Option<Identity>,
     limit: Duration,
+    fed: &'static str,
 ) -> Outcome {
     let job = Job {
         argv,
         env,
         identity,
     };
-    let input = |w: &mut dyn std::io::Write| content.write_to(w);
+    let input = |w: &mut dyn std::io::Write| {
+        content.write_to(w)?;
+        w.flush()?;
+        crate::crashpoint!(fed);
+        Ok(())
+    };
     let e = match exec::run(&job, Some(&input), limit) {
         Ok(_) => return Outcome::Delivered,
         Err(e) => e,

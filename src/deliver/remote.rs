@@ -4,33 +4,56 @@
 //! its transport in one go (one connection per host for the whole batch).
 //!
 //! Recipients no route takes stay queued without a warning (§9.1).
+//!
+//! Guarantees (R33): a message is handed to the caller's [`Finished`] the
+//! moment its last pending remote target has its outcome, while the
+//! connection goes on with the next message; a message that still has
+//! targets pending after some were delivered has those deliveries written
+//! to the spool at once. So a crash re-delivers only the message whose
+//! outcome was in flight. Crash point `remote-accepted`: a remote delivery
+//! was reported, nothing about it is on disk yet.
+//!
+//! # Security
+//! Outcomes come from the transports; this module only records them for
+//! the message and recipient they were reported for.
 
 use crate::address::Address;
 use crate::config::Route;
 use crate::deliver::Outcome;
 use crate::deliver::runner::Runner;
 use crate::deliver::step::InFlight;
-use crate::deliver::transport::{self, Job};
+use crate::deliver::transport::{self, Batch, Job};
 use crate::outbound::route::{Claims, default_local_net_route, local_net_applies, route_files};
 
+/// Takes each message whose remote step is over, during the step: the
+/// queue concludes it (notices, then the spool record).
+pub type Finished<'f> = dyn FnMut(&Runner<'_>, InFlight) + 'f;
+
 impl Runner<'_> {
-    /// Routes and delivers the pending remote targets of `batch`.
-    pub fn remote_step(&mut self, batch: &mut [InFlight]) {
-        if batch.iter().all(|s| s.pending_remote().is_empty()) {
+    /// Routes and delivers the pending remote targets of `batch`. A message
+    /// with nothing left pending is taken out of its slot and handed to
+    /// `finished`; the ones left are the caller's to conclude.
+    pub fn remote_step(&mut self, batch: &mut [Option<InFlight>], finished: &mut Finished<'_>) {
+        if batch
+            .iter()
+            .flatten()
+            .all(|s| s.pending_remote().is_empty())
+        {
             return;
         }
         // 0.2 local nets: delivered in every run except -qo, by their own
         // routes, before the online set.
         if !self.cfg.local_nets.is_empty() && self.connection.is_none() {
             let routes = self.local_net_routes();
-            self.run_routes(batch, &routes, local_net_applies);
+            self.run_routes(batch, &routes, local_net_applies, finished);
         }
         let routes = self.online_routes();
         let cfg = self.cfg;
-        self.run_routes(batch, &routes, |_, rcpt| {
+        let eligible = |_: &crate::config::Config, rcpt: &Address| {
             !local_net_applies(cfg, rcpt) || cfg.local_nets.is_empty()
-        });
-        for state in batch.iter() {
+        };
+        self.run_routes(batch, &routes, eligible, finished);
+        for state in batch.iter().flatten() {
             for rcpt in state.pending_remote() {
                 if !state.tally.deferred.iter().any(|(a, _)| *a == rcpt) {
                     tracing::info!(
@@ -43,15 +66,17 @@ impl Runner<'_> {
     }
 
     fn run_routes(
-        &mut self,
-        batch: &mut [InFlight],
+        &self,
+        batch: &mut [Option<InFlight>],
         routes: &[Route],
         eligible: impl Fn(&crate::config::Config, &Address) -> bool,
+        finished: &mut Finished<'_>,
     ) {
         let mut claims = Claims::default();
         for route in routes {
             let mut jobs: Vec<Job> = Vec::new();
             for (index, state) in batch.iter().enumerate() {
+                let Some(state) = state else { continue };
                 let pending: Vec<Address> = state
                     .pending_remote()
                     .into_iter()
@@ -68,17 +93,12 @@ impl Runner<'_> {
             if jobs.is_empty() {
                 continue;
             }
-            let outcomes = transport::deliver(self, route, batch, &jobs);
-            for (index, rcpt, outcome) in outcomes {
-                let state = &mut batch[index];
-                let id = &state.msg.id;
-                match &outcome {
-                    Outcome::Delivered | Outcome::PassedOn => {}
-                    Outcome::Deferred(why) => tracing::warn!("{id} == <{rcpt}> deferred: {why}"),
-                    Outcome::Failed(why) => tracing::warn!("{id} == <{rcpt}> failed: {why}"),
-                }
-                state.record(&rcpt, outcome);
-            }
+            let mut slots = Slots {
+                runner: self,
+                states: &mut *batch,
+                finished: &mut *finished,
+            };
+            transport::deliver(self, route, &mut slots, &jobs);
         }
     }
 
@@ -117,4 +137,46 @@ pub fn load(cfg: &crate::config::Config, files: &[std::path::PathBuf]) -> Vec<Ro
             }
         })
         .collect()
+}
+
+/// The batch during one route's transport: outcomes are recorded as they
+/// come, and a message is concluded as soon as nothing of it is pending.
+struct Slots<'s, 'r, 'f> {
+    runner: &'s Runner<'r>,
+    states: &'s mut [Option<InFlight>],
+    finished: &'s mut Finished<'f>,
+}
+
+impl Batch for Slots<'_, '_, '_> {
+    fn get(&self, index: usize) -> Option<&InFlight> {
+        self.states.get(index)?.as_ref()
+    }
+
+    fn report(&mut self, index: usize, outcomes: Vec<(Address, Outcome)>) {
+        let Some(state) = self.states.get_mut(index).and_then(Option::as_mut) else {
+            return;
+        };
+        let mut delivered = false;
+        for (rcpt, outcome) in outcomes {
+            let id = &state.msg.id;
+            match &outcome {
+                Outcome::Delivered | Outcome::PassedOn => delivered = true,
+                Outcome::Deferred(why) => tracing::warn!("{id} == <{rcpt}> deferred: {why}"),
+                Outcome::Failed(why) => tracing::warn!("{id} == <{rcpt}> failed: {why}"),
+            }
+            state.record(&rcpt, outcome);
+        }
+        if delivered {
+            crate::crashpoint!("remote-accepted");
+        }
+        if state.pending_remote().is_empty() {
+            if let Some(state) = self.states[index].take() {
+                (self.finished)(self.runner, state);
+            }
+        } else if delivered && let Err(e) = state.save_delivered(self.runner.spool) {
+            // Not fatal: the conclusion writes it again; only a crash
+            // before then would deliver these targets twice.
+            tracing::error!("{}: cannot record the deliveries: {e}", state.msg.id);
+        }
+    }
 }

@@ -74,6 +74,29 @@ impl InFlight {
         }
     }
 
+    /// Writes the targets delivered so far to the spool, so that a crash
+    /// before [`Runner::conclude`] does not deliver them again (R33). This
+    /// step's failures are left out: they stand only with their notice.
+    pub fn save_delivered(&self, spool: &Spool) -> Result<(), crate::spool::SpoolError> {
+        let mut msg = self.msg.clone();
+        for (addr, _) in &self.tally.failed {
+            msg.unmark(addr, Done::Failed);
+            msg.unmark_top(addr, Done::Failed);
+        }
+        // An envelope recipient whose targets are all delivered is done, so
+        // the file says so in the plain 1.0 way.
+        for (top, leaves) in &self.expanded {
+            if msg.top_state(top).is_none()
+                && leaves
+                    .iter()
+                    .all(|l| msg.finished_state(l) == Some(Done::Delivered))
+            {
+                msg.mark_top(top, Done::Delivered);
+            }
+        }
+        spool.update(&msg)
+    }
+
     /// Remote targets not finished yet.
     pub fn pending_remote(&self) -> Vec<Address> {
         self.remote

@@ -3,6 +3,11 @@
 //! `wrapper`, or directly to each domain's mail exchangers — with all
 //! messages for one host over one connection.
 //!
+//! Outcomes are reported per message through [`Batch::report`] as soon as
+//! they are known: for SMTP the moment the message's end-of-data reply was
+//! read, while the connection goes on with the next message, so the queue
+//! can conclude it before anything else happens (R33).
+//!
 //! Bodies are never copied into memory: the pipe transport and the SMTP
 //! client both stream each message's body from its open data file, so a
 //! batch of 100 large messages costs 100 open files and their headers.
@@ -38,18 +43,20 @@ pub struct Job {
     pub rcpts: Vec<Address>,
 }
 
-/// Outcomes as (batch index, recipient, outcome).
-pub type Outcomes = Vec<(usize, Address, Outcome)>;
+/// The batch as a transport sees it: the messages to send, and where each
+/// message's outcomes go.
+pub trait Batch {
+    /// The message at `index`; `None` once it was concluded.
+    fn get(&self, index: usize) -> Option<&InFlight>;
+    /// Outcomes of (some of) the recipients of message `index`; called once
+    /// per message and job, as soon as they are known.
+    fn report(&mut self, index: usize, outcomes: Vec<(Address, Outcome)>);
+}
 
-pub fn deliver(
-    runner: &mut Runner<'_>,
-    route: &Route,
-    batch: &[InFlight],
-    jobs: &[Job],
-) -> Outcomes {
+pub fn deliver(runner: &Runner<'_>, route: &Route, batch: &mut dyn Batch, jobs: &[Job]) {
     match (route.protocol, &route.pipe) {
         (Transport::Pipe, Some(spec)) => pipe(runner, route, spec, batch, jobs),
-        (Transport::Pipe, None) => all(jobs, |_| {
+        (Transport::Pipe, None) => all(batch, jobs, |_| {
             Outcome::Deferred(format!(
                 "4.3.5 route {} has protocol pipe but no pipe command",
                 route.file.display()
@@ -60,14 +67,11 @@ pub fn deliver(
 }
 
 /// The same outcome for every recipient of `jobs`.
-fn all(jobs: &[Job], outcome: impl Fn(&Address) -> Outcome) -> Outcomes {
-    jobs.iter()
-        .flat_map(|j| j.rcpts.iter().map(move |r| (j.index, r.clone())))
-        .map(|(i, r)| {
-            let o = outcome(&r);
-            (i, r, o)
-        })
-        .collect()
+fn all(batch: &mut dyn Batch, jobs: &[Job], outcome: impl Fn(&Address) -> Outcome) {
+    for job in jobs {
+        let outcomes = job.rcpts.iter().map(|r| (r.clone(), outcome(r))).collect();
+        batch.report(job.index, outcomes);
+    }
 }
 
 /// §10.7: per message and recipient, the stored headers, no rewriting.
@@ -75,18 +79,20 @@ fn pipe(
     runner: &Runner<'_>,
     route: &Route,
     spec: &crate::config::CommandSpec,
-    batch: &[InFlight],
+    batch: &mut dyn Batch,
     jobs: &[Job],
-) -> Outcomes {
+) {
     let cfg = runner.cfg;
     let opts = ContentOptions {
         fromline: route.pipe_fromline,
         fromhack: route.pipe_fromhack,
     };
     let now = Local::now();
-    let mut out = Vec::new();
     for job in jobs {
-        let state = &batch[job.index];
+        let Some(state) = batch.get(job.index) else {
+            continue;
+        };
+        let mut out = Vec::with_capacity(job.rcpts.len());
         for rcpt in &job.rcpts {
             let body = Body::File {
                 file: state.body.file(),
@@ -109,10 +115,10 @@ fn pipe(
                     }
                 }
             };
-            out.push((job.index, rcpt.clone(), outcome));
+            out.push((rcpt.clone(), outcome));
         }
+        batch.report(job.index, out);
     }
-    out
 }
 
 /// One SMTP target: where to connect and which recipients of which jobs.
@@ -129,7 +135,7 @@ enum TargetKind {
     Domain { domain: String },
 }
 
-fn smtp(runner: &mut Runner<'_>, route: &Route, batch: &[InFlight], jobs: &[Job]) -> Outcomes {
+fn smtp(runner: &Runner<'_>, route: &Route, batch: &mut dyn Batch, jobs: &[Job]) {
     let targets = targets(route, jobs);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -137,38 +143,57 @@ fn smtp(runner: &mut Runner<'_>, route: &Route, batch: &[InFlight], jobs: &[Job]
     {
         Ok(r) => r,
         Err(e) => {
-            return all(jobs, |_| {
+            return all(batch, jobs, |_| {
                 Outcome::Deferred(format!("4.3.0 cannot start the runtime: {e}"))
             });
         }
     };
-    let mut out = Vec::new();
     for target in targets {
+        // A job whose message was concluded meanwhile has nothing left here
+        // (a message is concluded only when no target of it is pending).
+        let target = Target {
+            jobs: target
+                .jobs
+                .into_iter()
+                .filter(|j| batch.get(j.index).is_some())
+                .collect(),
+            ..target
+        };
         // The message text with this route's rewriting, per job.
-        let msgs: Vec<Outgoing> = target
-            .jobs
-            .iter()
-            .map(|j| outgoing(runner, route, &batch[j.index], &j.rcpts))
-            .collect();
-        let ids: Vec<String> = target
-            .jobs
-            .iter()
-            .map(|j| batch[j.index].msg.id.to_string())
-            .collect();
+        let mut msgs: Vec<Outgoing> = Vec::with_capacity(target.jobs.len());
+        let mut ids: Vec<String> = Vec::with_capacity(target.jobs.len());
+        for j in &target.jobs {
+            if let Some(state) = batch.get(j.index) {
+                msgs.push(outgoing(runner, route, state, &j.rcpts));
+                ids.push(state.msg.id.to_string());
+            }
+        }
+        let mut reported = vec![false; msgs.len()];
+        let mut on_done = |host: &str, n: usize, result: crate::outbound::smtp::MessageResult| {
+            let (Some(job), Some(id)) = (target.jobs.get(n), ids.get(n)) else {
+                return;
+            };
+            reported[n] = true;
+            batch.report(job.index, delivered_outcomes(id, host, job, &result));
+        };
         let results = runtime.block_on(connect::send(
             runner,
             route,
             &target.kind,
             &target.label,
             &msgs,
+            &mut on_done,
         ));
         for (n, job) in target.jobs.iter().enumerate() {
-            for (rcpt, outcome) in job_outcomes(route, &target.label, &ids[n], job, &results, n) {
-                out.push((job.index, rcpt, outcome));
+            if reported[n] {
+                continue;
+            }
+            let outcomes = job_outcomes(route, &target.label, &ids[n], job, &results, n);
+            if !outcomes.is_empty() {
+                batch.report(job.index, outcomes);
             }
         }
     }
-    out
 }
 
 /// Groups the jobs into connections (§10.1).
@@ -317,22 +342,30 @@ fn job_outcomes(
                 })
                 .collect()
         }
-        connect::Results::Session { host, .. } => {
-            let Some(result) = results.message(n) else {
-                return Vec::new();
-            };
-            job.rcpts
-                .iter()
-                .map(|r| {
-                    let o = connect::outcome(result, r);
-                    if matches!(o, Outcome::Delivered | Outcome::PassedOn) {
-                        tracing::info!("{id} => <{r}> host={host}");
-                    }
-                    (r.clone(), o)
-                })
-                .collect()
-        }
+        connect::Results::Session { host, .. } => match results.message(n) {
+            Some(result) => delivered_outcomes(id, host, job, result),
+            None => Vec::new(),
+        },
     }
+}
+
+/// The outcome of each recipient of a message the session finished.
+fn delivered_outcomes(
+    id: &str,
+    host: &str,
+    job: &Job,
+    result: &crate::outbound::smtp::MessageResult,
+) -> Vec<(Address, Outcome)> {
+    job.rcpts
+        .iter()
+        .map(|r| {
+            let o = connect::outcome(result, r);
+            if matches!(o, Outcome::Delivered | Outcome::PassedOn) {
+                tracing::info!("{id} => <{r}> host={host}");
+            }
+            (r.clone(), o)
+        })
+        .collect()
 }
 
 /// Parses `host` as an IP literal (a target that is an address is used

@@ -8,6 +8,12 @@
 //! hands back the notices it built; the run spools them through `accept`
 //! (`notice.rs`) before each message's spool record changes.
 //!
+//! Guarantees (R33): each message is concluded the moment its own
+//! outcomes are known — after its local step when nothing remote is left,
+//! else when the remote step reports its last pending target, in the middle
+//! of the chunk's SMTP session — so a kill -9 re-delivers at most what was
+//! in flight.
+//!
 //! # Security
 //! A message is touched only under its lock; a second runner skips it
 //! (`spool file <ID> is locked`). The header file is re-read after the
@@ -24,6 +30,7 @@ use notice::Notices;
 
 use crate::config::Config;
 use crate::deliver::runner::Runner;
+use crate::deliver::step::InFlight;
 use crate::message::QueueId;
 use crate::spool::{MessageLock, Spool};
 
@@ -143,9 +150,13 @@ impl Run<'_> {
         }
         // Local delivery per message, then the remote step over the whole
         // chunk (one connection per host), then each message's conclusion:
-        // its notices are spooled before its spool record changes. A
-        // message with nothing for the remote step is concluded at once, so
-        // a crash later in the chunk never delivers it again (R33).
+        // its notices are spooled before its spool record changes. Each
+        // message is concluded as soon as its own outcomes are known (R33:
+        // a crash later in the chunk never delivers it again): at once when
+        // nothing is left for the remote step, else the moment the remote
+        // step reports its last pending target. A message with local
+        // deliveries that still waits for the remote step has them written
+        // to the spool first.
         let mut locks = Vec::with_capacity(locked.len());
         let mut batch = Vec::with_capacity(locked.len());
         for (lock, msg) in locked {
@@ -153,23 +164,35 @@ impl Run<'_> {
                 continue;
             };
             if self.scope.remote && !state.pending_remote().is_empty() {
-                batch.push(state);
+                if state.tally.delivered > 0
+                    && let Err(e) = state.save_delivered(runner.spool)
+                {
+                    tracing::error!("{}: cannot record the deliveries: {e}", state.msg.id);
+                }
+                batch.push(Some(state));
                 locks.push(lock);
                 continue;
             }
-            let mut done = runner.conclude(state);
-            self.notices.spool_all(runner.cfg, runner.spool, &mut done);
-            done.record(runner.spool);
+            conclude(runner, &mut self.notices, state);
             drop(lock);
         }
         if self.scope.remote {
-            runner.remote_step(&mut batch);
+            let notices = &mut self.notices;
+            runner.remote_step(&mut batch, &mut |runner, state| {
+                conclude(runner, notices, state);
+            });
         }
-        for state in batch {
-            let mut done = runner.conclude(state);
-            self.notices.spool_all(runner.cfg, runner.spool, &mut done);
-            done.record(runner.spool);
+        for state in batch.into_iter().flatten() {
+            conclude(runner, &mut self.notices, state);
         }
         drop(locks);
     }
+}
+
+/// A message's conclusion: its notices are spooled, then its spool record
+/// changes (removed when complete).
+fn conclude(runner: &Runner<'_>, notices: &mut Notices, state: InFlight) {
+    let mut done = runner.conclude(state);
+    notices.spool_all(runner.cfg, runner.spool, &mut done);
+    done.record(runner.spool);
 }

@@ -32,7 +32,7 @@ use crate::deliver::runner::Runner;
 use crate::exec;
 use crate::outbound::dns::Dns;
 use crate::outbound::smtp::{
-    AuthOptions, ClientOptions, MessageResult, Outgoing, RcptResult, Timeouts, send_batch,
+    AuthOptions, ClientOptions, MessageResult, Outgoing, RcptResult, Timeouts, send_batch_reporting,
 };
 
 /// Per address.
@@ -75,12 +75,18 @@ pub fn outcome(result: &MessageResult, rcpt: &Address) -> Outcome {
     }
 }
 
+/// A message's final result as soon as it is known: (the host of the
+/// session, its index in `msgs`, the result). It is also in the returned
+/// [`Results`].
+pub type OnDone<'a> = dyn FnMut(&str, usize, MessageResult) + 'a;
+
 pub async fn send(
     runner: &Runner<'_>,
     route: &Route,
     kind: &TargetKind,
     label: &str,
     msgs: &[Outgoing],
+    on_done: &mut OnDone<'_>,
 ) -> Results {
     let cfg = runner.cfg;
     if let Some(path) = &route.pop3_login
@@ -115,7 +121,7 @@ pub async fn send(
                 Ok(o) => o,
                 Err(e) => return not_connected(e),
             };
-            session(stream, &opts, label.to_string(), msgs).await
+            session(stream, &opts, label.to_string(), msgs, on_done).await
         }
         TargetKind::Host { host, port } => {
             let addrs = match super::literal(host, *port) {
@@ -125,7 +131,7 @@ pub async fn send(
                     Err(e) => return not_connected(format!("Could not resolve host {host}: {e}")),
                 },
             };
-            connect_and_send(cfg, route, host, &addrs, secret, msgs).await
+            connect_and_send(cfg, route, host, &addrs, secret, msgs, on_done).await
         }
         TargetKind::Domain { domain } => {
             let dns = match Dns::new(&cfg.dns_servers) {
@@ -150,7 +156,7 @@ pub async fn send(
                     .iter()
                     .map(|ip| SocketAddr::new(*ip, route.smtp_port))
                     .collect();
-                match connect_and_send(cfg, route, &t.host, &addrs, secret, msgs).await {
+                match connect_and_send(cfg, route, &t.host, &addrs, secret, msgs, on_done).await {
                     Results::NotConnected { reason } => last = reason,
                     // A temporary refusal before any message (421
                     // greeting, dropped connection): the next MX may
@@ -190,6 +196,7 @@ async fn connect_and_send(
     addrs: &[SocketAddr],
     secret: Option<&str>,
     msgs: &[Outgoing],
+    on_done: &mut OnDone<'_>,
 ) -> Results {
     let mut last = String::from("no address");
     for addr in addrs {
@@ -210,7 +217,7 @@ async fn connect_and_send(
                         std::net::IpAddr::V6(v6) => format!("[IPv6:{v6}]"),
                     };
                 }
-                return session(stream, &opts, host.to_string(), msgs).await;
+                return session(stream, &opts, host.to_string(), msgs, on_done).await;
             }
             Ok(Err(e)) => {
                 tracing::info!("connection to {addr} failed: {e}");
@@ -225,11 +232,18 @@ async fn connect_and_send(
     not_connected(last)
 }
 
-async fn session<S>(stream: S, opts: &ClientOptions, host: String, msgs: &[Outgoing]) -> Results
+async fn session<S>(
+    stream: S,
+    opts: &ClientOptions,
+    host: String,
+    msgs: &[Outgoing],
+    on_done: &mut OnDone<'_>,
+) -> Results
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
-    match send_batch(stream, opts, msgs).await {
+    let mut report = |n, result| on_done(&host, n, result);
+    match send_batch_reporting(stream, opts, msgs, &mut report).await {
         Ok(batch) => {
             tracing::debug!(
                 "session with {host}: {} round trip(s)",

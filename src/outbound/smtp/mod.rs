@@ -268,5 +268,20 @@ pub async fn send_batch<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    session::run(stream, opts, msgs).await
+    session::run(stream, opts, msgs, &mut |_, _| {}).await
+}
+
+/// [`send_batch`], handing each message's final result to `on_done` (its
+/// index in `msgs`) the moment it is known, while the session goes on: a
+/// queue run makes it durable before the next reply is read (R33).
+pub async fn send_batch_reporting<S>(
+    stream: S,
+    opts: &ClientOptions,
+    msgs: &[Outgoing],
+    on_done: &mut dyn FnMut(usize, MessageResult),
+) -> Result<BatchOutcome, SessionError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    session::run(stream, opts, msgs, on_done).await
 }

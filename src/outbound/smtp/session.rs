@@ -20,13 +20,15 @@ use super::auth::{self, Sasl};
 use super::conn::Conn;
 use super::reply::Caps;
 use super::{
-    AuthMech, BatchOutcome, ClientOptions, Outgoing, SessionError, Stats, TlsMode, transfer,
+    AuthMech, BatchOutcome, ClientOptions, MessageResult, Outgoing, SessionError, Stats, TlsMode,
+    transfer,
 };
 
 pub async fn run<S>(
     stream: S,
     opts: &ClientOptions,
     msgs: &[Outgoing],
+    on_done: &mut dyn FnMut(usize, MessageResult),
 ) -> Result<BatchOutcome, SessionError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -37,15 +39,15 @@ where
         let tls = handshake(stream, opts).await?;
         let mut conn = Conn::new(tls, Stats::default(), t.write);
         let caps = open(&mut conn, opts).await?;
-        return finish(conn, &caps, opts, msgs, true).await;
+        return finish(conn, &caps, opts, msgs, on_done, true).await;
     }
     let mut conn = Conn::new(stream, Stats::default(), t.write);
     let caps = open(&mut conn, opts).await?;
     if !want_starttls(opts, &caps)? {
-        return finish(conn, &caps, opts, msgs, false).await;
+        return finish(conn, &caps, opts, msgs, on_done, false).await;
     }
     let (conn, caps) = starttls(conn, opts).await?;
-    finish(conn, &caps, opts, msgs, true).await
+    finish(conn, &caps, opts, msgs, on_done, true).await
 }
 
 /// The helo name must be one word: it goes into a command line.
@@ -187,6 +189,7 @@ async fn finish<T>(
     caps: &Caps,
     opts: &ClientOptions,
     msgs: &[Outgoing],
+    on_done: &mut dyn FnMut(usize, MessageResult),
     tls: bool,
 ) -> Result<BatchOutcome, SessionError>
 where
@@ -196,7 +199,7 @@ where
         Some(a) => authenticate(&mut conn, caps, opts, a, tls).await?,
         None => None,
     };
-    let (results, aborted, quit_sent) = transfer::run(&mut conn, caps, opts, msgs).await;
+    let (results, aborted, quit_sent) = transfer::run(&mut conn, caps, opts, msgs, on_done).await;
     if aborted.is_none() {
         if !quit_sent {
             // QUIT's reply is not awaited (delivery.md §10.3 step 5).

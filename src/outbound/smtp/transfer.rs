@@ -17,6 +17,12 @@
 //! Before its MAIL, a message is measured in one pass ([`measure`]: the
 //! exact size for `SIZE=` and `BDAT`, and whether it has 8-bit bytes).
 //!
+//! Each message's result is handed to the caller's `on_done` the moment it
+//! is final (its end-of-data reply, or its failure before data), while the
+//! session goes on: the caller can make it durable before the next
+//! message's reply is read. The callback writes nothing, so the round trips
+//! stay as described above.
+//!
 //! Guarantees: replies are matched to commands strictly in order; a reply
 //! with no command waiting (except after QUIT), a 3xx where none belongs,
 //! or a failing RSET ends the session. Recipients are accepted only when
@@ -104,6 +110,7 @@ impl State {
 
 struct Plan<'a> {
     msgs: &'a [Outgoing],
+    on_done: &'a mut dyn FnMut(usize, MessageResult),
     caps: &'a Caps,
     mode: Mode,
     t: Timeouts,
@@ -133,12 +140,14 @@ enum Pending {
 }
 
 /// Sends `msgs`: (results for the messages attempted, why the session
-/// broke off, whether QUIT was written).
+/// broke off, whether QUIT was written). `on_done` gets each message's
+/// final result as soon as it is known (the same result is also returned).
 pub async fn run<T>(
     conn: &mut Conn<T>,
     caps: &Caps,
     opts: &ClientOptions,
     msgs: &[Outgoing],
+    on_done: &mut dyn FnMut(usize, MessageResult),
 ) -> (Vec<MessageResult>, Option<SessionError>, bool)
 where
     T: AsyncRead + AsyncWrite + Unpin,
@@ -150,6 +159,7 @@ where
     };
     let mut plan = Plan {
         msgs,
+        on_done,
         caps,
         mode,
         t: opts.timeouts,
@@ -207,6 +217,10 @@ impl Plan<'_> {
             } else if self.expect.is_empty() {
                 return Ok(());
             } else {
+                if matches!(self.expect.front(), Some(Expect::Dot(_) | Expect::Bdat(_))) {
+                    // A message's text is out, its reply not read yet.
+                    crate::crashpoint!("smtp-data-sent");
+                }
                 conn.wait(timeout, what).await?;
             }
         }
@@ -300,7 +314,7 @@ impl Plan<'_> {
             Err(e) => {
                 tracing::warn!("cannot read the text of message {m} of the batch: {e}");
                 st.unreadable = Some(format!("4.3.0 cannot read the message: {e}"));
-                st.done = true;
+                self.finish(m);
                 return false;
             }
         };
@@ -317,7 +331,7 @@ impl Plan<'_> {
                 .map(|max| format!("message size ({size}) exceeds the server's maximum ({max})"))
         };
         let Some(from) = from.filter(|_| st.local.is_none()) else {
-            st.done = true;
+            self.finish(m);
             return false;
         };
         let mut mail = format!("MAIL FROM:{from}");
@@ -440,7 +454,7 @@ impl Plan<'_> {
                 } else {
                     st.data = Some(Err((r.class() == 5, r.text())));
                     self.need_rset = st.mail_ok();
-                    st.done = true;
+                    self.finish(m);
                     self.start_next();
                 }
             }
@@ -453,7 +467,7 @@ impl Plan<'_> {
                         Err((r.class() == 5, r.text()))
                     });
                 }
-                st.done = true;
+                self.finish(m);
                 if lockstep {
                     self.start_next();
                 }
@@ -464,10 +478,16 @@ impl Plan<'_> {
 
     /// Message `m` ends without DATA (MAIL failed or no RCPT accepted).
     fn end_unsent(&mut self, m: usize) {
-        let st = &mut self.st[m];
-        st.done = true;
-        self.need_rset = st.mail_ok();
+        self.need_rset = self.st[m].mail_ok();
+        self.finish(m);
         self.start_next();
+    }
+
+    /// Message `m` has its final result: hand it over now.
+    fn finish(&mut self, m: usize) {
+        self.st[m].done = true;
+        let result = self.result(m, None);
+        (self.on_done)(m, result);
     }
 
     fn result(&self, m: usize, abort: Option<&str>) -> MessageResult {
