@@ -90,6 +90,7 @@ fn probe(cfg: &Config, login: &str, rcpts: &[Address]) -> Message {
         received_time: chrono::Utc::now().timestamp(),
         warning_time: None,
         fetched_as: None,
+        dsn: Default::default(),
     }
 }
 
