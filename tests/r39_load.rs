@@ -169,7 +169,11 @@ fn r39_two_hundred_sessions_twenty_pipelined_messages_each_spooled_once() {
     );
     assert!(bare >= 100, "only {bare} bare connections possible");
     let acked = acked.lock().unwrap().clone();
-    assert_eq!(acked.len(), CLIENTS * PER_CLIENT, "every message got its 250");
+    assert_eq!(
+        acked.len(),
+        CLIENTS * PER_CLIENT,
+        "every message got its 250"
+    );
 
     // Exactly once: 4000 entries, and the multiset of -D bodies equals
     // the bodies sent.
