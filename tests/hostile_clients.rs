@@ -32,7 +32,7 @@ const DEADLINE: Duration = Duration::from_secs(2);
 const MARGIN: Duration = Duration::from_secs(10);
 const HELD: Duration = Duration::from_secs(DEADLINE.as_secs() + 1 + MARGIN.as_secs());
 
-const DRIBBLERS: usize = 100;
+const DRIBBLERS: usize = 300;
 const NEVER_READERS: usize = 100;
 /// NOOPs each never-reader pipelines, never reading a reply: far more
 /// replies (2.8 MB) than its squeezed connection ([`squeezed_connect`])
@@ -217,9 +217,9 @@ fn ehlo_client(addr: SocketAddr) -> Client {
     c
 }
 
-/// 100 dribblers and 100 never-readers at once; a normal client is served
+/// 300 dribblers (the R40 count) and 100 never-readers at once; a normal client is served
 /// meanwhile; every hostile connection is dropped by a deadline.
-/// R40: 100 clients dribbling a command one byte a second (each byte within the command timeout) and 100 that never read replies: all dropped by the whole-command and reply-write deadlines (421 4.4.2) while an honest client is served; fds back to baseline.
+/// R40: 300 clients dribbling a command one byte a second (each byte within the command timeout) and 100 that never read replies: all dropped by the whole-command and reply-write deadlines (421 4.4.2) while an honest client is served; fds back to baseline.
 #[test]
 fn dribblers_and_never_readers_are_dropped_while_others_are_served() {
     let env = config("");

@@ -32,6 +32,14 @@ pub struct Pop3Config {
     pub no_uidl: bool,
     /// How the server misbehaves.
     pub fault: Fault,
+    /// RETR sends each message's bytes exactly as given after `+OK`
+    /// (no line-end conversion, no dot-stuffing) followed by CR LF: the
+    /// message supplies its own terminating `.` (R31 raw endings).
+    pub raw: bool,
+    /// UIDL answers `<n> <uids[n-1]>` verbatim instead of a checksum.
+    pub uids: Option<Vec<String>>,
+    /// LIST claims these sizes instead of the real ones.
+    pub list_sizes: Option<Vec<u64>>,
 }
 
 /// A hostile or broken server.
@@ -47,6 +55,9 @@ pub enum Fault {
     DropBeforeQuit,
     /// Answer LIST with a line far longer than any POP3 line.
     OversizedList,
+    /// Send the n-th RETR's content (from 1) without its final `.` line,
+    /// then close the connection.
+    RetrWithoutDot(usize),
 }
 
 /// One command line as received.
@@ -316,25 +327,55 @@ fn session(cfg: &Pop3Config, sh: &Mutex<Shared>, n: u32, tcp: TcpStream) -> io::
             ("LIST", true) if cfg.fault == Fault::OversizedList => {
                 format!("+OK\r\n1 {}\r\n.", "9".repeat(5000))
             }
-            ("LIST", true) => listing(cfg, &marked, |m| m.len().to_string()),
+            ("LIST", true) => match &cfg.list_sizes {
+                Some(sizes) => {
+                    let mut out = String::from("+OK\r\n");
+                    for (i, _) in live(cfg, &marked) {
+                        out.push_str(&format!("{} {}\r\n", i + 1, sizes[i]));
+                    }
+                    out.push('.');
+                    out
+                }
+                None => listing(cfg, &marked, |m| m.len().to_string()),
+            },
             ("UIDL", true) if cfg.no_uidl => "-ERR no UIDL".into(),
-            ("UIDL", true) => listing(cfg, &marked, |m| format!("uid{:x}", checksum(m))),
+            ("UIDL", true) => match &cfg.uids {
+                Some(uids) => {
+                    let mut out = String::from("+OK\r\n");
+                    for (i, _) in live(cfg, &marked) {
+                        out.push_str(&format!("{} {}\r\n", i + 1, uids[i]));
+                    }
+                    out.push('.');
+                    out
+                }
+                None => listing(cfg, &marked, |m| format!("uid{:x}", checksum(m))),
+            },
             ("RETR", true) => match msg_index(cfg, &marked, arg) {
                 Some(i) => {
                     let mut out = format!("+OK {} octets\r\n", cfg.messages[i].len());
-                    for l in String::from_utf8_lossy(&cfg.messages[i]).lines() {
-                        if l.starts_with('.') {
-                            out.push('.');
+                    if cfg.raw {
+                        out.push_str(&String::from_utf8_lossy(&cfg.messages[i]));
+                    } else {
+                        for l in String::from_utf8_lossy(&cfg.messages[i]).lines() {
+                            if l.starts_with('.') {
+                                out.push('.');
+                            }
+                            out.push_str(l);
+                            out.push_str("\r\n");
                         }
-                        out.push_str(l);
-                        out.push_str("\r\n");
+                        out.push('.');
                     }
-                    out.push('.');
                     let n = {
                         let mut s = lock(sh);
                         s.retrs += 1;
                         s.retrs
                     };
+                    if cfg.fault == Fault::RetrWithoutDot(n) {
+                        out.pop();
+                        io.get_mut().write_all(out.as_bytes())?;
+                        io.get_mut().flush()?;
+                        return Ok(());
+                    }
                     if cfg.fault == Fault::DropAfterRetr(n) {
                         io.get_mut().write_all(format!("{out}\r\n").as_bytes())?;
                         io.get_mut().flush()?;
