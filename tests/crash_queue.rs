@@ -272,6 +272,20 @@ fn killed_mid_mbox_append() {
     f.recover_and_check(in_flight);
 }
 
+/// R33/R19: killed while taking the mbox dotlock (its pid written, not yet
+/// linked to `alice.lock`): no lock is left that names nobody, so the next
+/// run delivers at once instead of deferring until the lock is stale.
+#[test]
+fn killed_while_taking_the_dotlock() {
+    let f = Fixture::new();
+    f.crash("mbox-dotlock-written:1");
+    assert!(
+        !f.env.path("mail/alice.lock").exists(),
+        "no dotlock left behind"
+    );
+    f.recover_and_check(None);
+}
+
 /// R33: killed after the Maildir link into `new/` was synced, before the
 /// spool update.
 #[test]

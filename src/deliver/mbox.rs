@@ -306,29 +306,59 @@ struct DotLock {
 
 impl DotLock {
     /// `Ok(None)` when somebody else holds a fresh one.
+    ///
+    /// The lock appears with our pid already in it: the pid is written to
+    /// `<mailbox>.lock.<pid>.<n>` first, which is then linked to the lock
+    /// name (as liblockfile does). A lock created empty and filled after
+    /// would, when its creator is killed in between, name nobody, and be
+    /// waited for until it is stale (minutes of deferred mail).
     fn try_acquire(mailbox: &Path, stale_after: Duration) -> Result<Option<DotLock>, MboxError> {
         let mut name = mailbox.as_os_str().to_owned();
         name.push(".lock");
         let path = PathBuf::from(name);
+        // Distinct per delivery of this process (threads share the pid).
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut tmp_name = path.as_os_str().to_owned();
+        tmp_name.push(format!(".{}.{n}", std::process::id()));
+        let tmp = PathBuf::from(tmp_name);
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        match rustix::fs::open(&path, flags, Mode::from_raw_mode(0o600)) {
-            Ok(fd) => {
-                let st = rustix::fs::fstat(&fd).map_err(MboxError::io(&path, "fstat"))?;
-                let _ = rustix::io::write(&fd, format!("{}\n", std::process::id()).as_bytes());
-                Ok(Some(DotLock {
-                    held: Some((path, st.st_ino)),
-                }))
+        let create = || rustix::fs::open(&tmp, flags, Mode::from_raw_mode(0o600));
+        let created = match create() {
+            // Left by a killed process that had our pid: it is no lock.
+            Err(Errno::EXIST) => {
+                let _ = std::fs::remove_file(&tmp);
+                create()
             }
+            other => other,
+        };
+        let fd = match created {
+            Ok(fd) => fd,
+            // No write permission on the directory: the fcntl lock alone
+            // must do.
+            Err(Errno::ACCESS) | Err(Errno::PERM) | Err(Errno::ROFS) => {
+                tracing::warn!(lock = %path.display(), "cannot create dotlock; using the fcntl lock only");
+                return Ok(Some(DotLock { held: None }));
+            }
+            Err(e) => return Err(MboxError::io(&tmp, "create dotlock")(e)),
+        };
+        let written = rustix::io::write(&fd, format!("{}\n", std::process::id()).as_bytes());
+        let st = rustix::fs::fstat(&fd);
+        drop(fd);
+        crate::crashpoint!("mbox-dotlock-written");
+        let linked = match (written, st) {
+            (Ok(_), Ok(st)) => rustix::fs::link(&tmp, &path).map(|()| st.st_ino),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(ino) => Ok(Some(DotLock {
+                held: Some((path, ino)),
+            })),
             Err(Errno::EXIST) => {
                 Self::break_if_stale(&path, stale_after);
                 Ok(None)
-            }
-            // No write permission on the directory: the fcntl lock alone
-            // must do (EEXIST is reported before EACCES, so none exists).
-            Err(Errno::ACCESS) | Err(Errno::PERM) | Err(Errno::ROFS) => {
-                tracing::warn!(lock = %path.display(), "cannot create dotlock; using the fcntl lock only");
-                Ok(Some(DotLock { held: None }))
             }
             Err(e) => Err(MboxError::io(&path, "create dotlock")(e)),
         }
