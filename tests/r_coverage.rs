@@ -108,11 +108,6 @@ fn every_r_number_is_named_by_a_test() {
     for p in dlg {
         named.extend(ids(&std::fs::read_to_string(&p).expect("read")));
     }
-    // until the crash branch is merged: R32 and R33 arrive with
-    // tests/crash_queue.rs and tests/crash_rounds.rs.
-    if !root.join("tests/crash_queue.rs").exists() || !root.join("tests/crash_rounds.rs").exists() {
-        named.extend([32, 33]);
-    }
     let missing: Vec<String> = (1..=40)
         .filter(|n| !named.contains(n))
         .map(|n| format!("R{n:02}"))
