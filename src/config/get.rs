@@ -264,7 +264,9 @@ fn apply(g: &mut GetConf, f: G, at: &At, v: &str, incl: bool) -> Result<(), Conf
         G::AuthName => {
             g.auth_name = match v.is_empty() {
                 true => None,
-                false => Some([AuthMech::Xoauth2, AuthMech::OAuthBearer][at.choice(v, GET_AUTH_NAME)?]),
+                false => {
+                    Some([AuthMech::Xoauth2, AuthMech::OAuthBearer][at.choice(v, GET_AUTH_NAME)?])
+                }
             }
         }
         // Taken by the caller.

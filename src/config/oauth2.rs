@@ -141,11 +141,15 @@ impl OAuthDraft {
                 Some(format!("{MS_BASE}/token")),
                 Some(format!("{MS_BASE}/devicecode")),
                 Some(format!("{MS_BASE}/authorize")),
-                Some(match u {
-                    OAuthUse::Smtp => "https://outlook.office.com/SMTP.Send offline_access",
-                    OAuthUse::Pop3 => "https://outlook.office.com/POP.AccessAsUser.All offline_access",
-                }
-                .to_string()),
+                Some(
+                    match u {
+                        OAuthUse::Smtp => "https://outlook.office.com/SMTP.Send offline_access",
+                        OAuthUse::Pop3 => {
+                            "https://outlook.office.com/POP.AccessAsUser.All offline_access"
+                        }
+                    }
+                    .to_string(),
+                ),
             ),
             (Provider::Custom, _) => (None, None, None, None),
         };
@@ -158,7 +162,10 @@ impl OAuthDraft {
             provider,
             client_id,
             client_secret: self.client_secret,
-            token_url: self.token_url.or(token).ok_or_else(|| err("oauth2_token_url"))?,
+            token_url: self
+                .token_url
+                .or(token)
+                .ok_or_else(|| err("oauth2_token_url"))?,
             device_url: self.device_url.or(device),
             auth_url: self.auth_url.or(auth),
             scope: self.scope.or(scope).ok_or_else(|| err("oauth2_scope"))?,
@@ -188,7 +195,9 @@ fn check_url(at: &At, v: &str) -> Result<(), ConfigError> {
     }
     match v.strip_prefix("http://").map(url_host) {
         Some(host) if is_loopback(host) => Ok(()),
-        Some(_) => Err(invalid("plain http:// is allowed only for loopback addresses")),
+        Some(_) => Err(invalid(
+            "plain http:// is allowed only for loopback addresses",
+        )),
         None => Err(invalid("not an https:// URL")),
     }
 }

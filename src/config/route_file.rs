@@ -18,8 +18,8 @@ use super::Config;
 use super::error::{ConfigError, ConfigErrorKind as K};
 use super::lex::tokenize;
 use super::names::{Opt, R, ROUTE, ROUTE_PROTOCOL, resolve};
-use super::rewrite::{AddrPattern, RewriteMap};
 use super::oauth2::{OAuthDraft, OAuthUse};
+use super::rewrite::{AddrPattern, RewriteMap};
 use super::route::{AuthMech, Resolver, Route, Transport, auth_mech, route_tls};
 use super::secret::Secret;
 use super::values::{At, read_limited};
@@ -123,10 +123,17 @@ fn check_oauth2(r: &Route) -> Result<(), ConfigError> {
         ))
     };
     if !r.auth_name.is_some_and(AuthMech::is_bearer) {
-        return invalid("auth_name", "oauth2_* options need `auth_name = xoauth2` or `oauthbearer`");
+        return invalid(
+            "auth_name",
+            "oauth2_* options need `auth_name = xoauth2` or `oauthbearer`",
+        );
     }
     if r.auth_login.is_none() {
-        return Err(ConfigError::new(&r.file, 0, K::MissingRequired { key: "auth_login" }));
+        return Err(ConfigError::new(
+            &r.file,
+            0,
+            K::MissingRequired { key: "auth_login" },
+        ));
     }
     if r.auth_secret.is_some() || r.auth_secret_command.is_some() {
         return invalid(

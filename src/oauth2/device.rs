@@ -45,7 +45,11 @@ pub fn device_flow(
         url,
         &[("client_id", &conf.client_id), ("scope", &conf.scope)],
     )?;
-    let text = |k: &str| v.get(k).and_then(Value::as_str).map(|s| shown(Some(&Value::from(s))));
+    let text = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .map(|s| shown(Some(&Value::from(s))))
+    };
     let number = |k: &str| match v.get(k) {
         Some(Value::Number(n)) => n.as_u64(),
         Some(Value::String(s)) => s.parse().ok(),
@@ -80,7 +84,9 @@ pub fn device_flow(
     ];
     loop {
         if Instant::now() + interval > deadline {
-            return Err(OAuthError::Flow("the user code expired before approval".into()));
+            return Err(OAuthError::Flow(
+                "the user code expired before approval".into(),
+            ));
         }
         std::thread::sleep(interval);
         match grant(conf, &form, None)? {
@@ -90,10 +96,14 @@ pub fn device_flow(
                 interval += Duration::from_secs(5);
             }
             Answer::Error { error, .. } if error == "access_denied" => {
-                return Err(OAuthError::Flow("the user refused the authorization".into()));
+                return Err(OAuthError::Flow(
+                    "the user refused the authorization".into(),
+                ));
             }
             Answer::Error { error, .. } if error == "expired_token" => {
-                return Err(OAuthError::Flow("the user code expired before approval".into()));
+                return Err(OAuthError::Flow(
+                    "the user code expired before approval".into(),
+                ));
             }
             Answer::Error { error, description } => {
                 return Err(refused(conf, error, description));

@@ -36,7 +36,11 @@ pub fn post_form(url: &str, form: &[(&str, &str)]) -> Result<(u16, Value), OAuth
     let loopback = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
         (Some(rest), _) => is_loopback(url_host(rest)),
         (None, Some(rest)) if is_loopback(url_host(rest)) => true,
-        _ => return Err(fail("only https:// (or http:// on loopback) is allowed".into())),
+        _ => {
+            return Err(fail(
+                "only https:// (or http:// on loopback) is allowed".into(),
+            ));
+        }
     };
     let mut config = ureq::Agent::config_builder()
         .timeout_global(Some(DEADLINE))
@@ -64,7 +68,9 @@ pub fn post_form(url: &str, form: &[(&str, &str)]) -> Result<(u16, Value), OAuth
         .map_err(|e| fail(format!("HTTP {status}: {e}")))?;
     match serde_json::from_str::<Value>(&body) {
         Ok(v @ Value::Object(_)) => Ok((status, v)),
-        _ => Err(fail(format!("HTTP {status}: the answer is not a JSON object"))),
+        _ => Err(fail(format!(
+            "HTTP {status}: the answer is not a JSON object"
+        ))),
     }
 }
 

@@ -48,7 +48,10 @@ fn random(bytes: usize) -> Result<String, OAuthError> {
 
 /// The S256 code challenge of `verifier`.
 pub fn challenge(verifier: &str) -> String {
-    B64URL.encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()))
+    B64URL.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        verifier.as_bytes(),
+    ))
 }
 
 /// Runs the loopback flow; `show` is called once with the URL to open.
@@ -97,7 +100,11 @@ pub fn loopback_flow(
 }
 
 /// Accepts connections until one brings our `state` and a code.
-fn wait_for_code(listener: &TcpListener, state: &str, deadline: Instant) -> Result<String, OAuthError> {
+fn wait_for_code(
+    listener: &TcpListener,
+    state: &str,
+    deadline: Instant,
+) -> Result<String, OAuthError> {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -187,7 +194,7 @@ mod tests {
     fn rfc7636_appendix_b() {
         assert_eq!(
             challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEXMJ1zs2ITG8r_uo8WIBvI4k2MGOY"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
         assert_eq!(random(32).unwrap().len(), 43);
     }

@@ -30,7 +30,7 @@ mod token_file;
 
 pub use device::{DeviceFlow, device_flow};
 pub use loopback::{LoopbackFlow, loopback_flow};
-pub use token_file::{Tokens, load as load_tokens, store as store_tokens};
+pub use token_file::{Tokens, load as load_tokens, lock as token_file_lock, store as store_tokens};
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -147,13 +147,19 @@ mod tests {
         };
         assert_eq!(t.refresh_token.expose(), "old");
         assert!(t.expires_at >= now() + 119 && t.expires_at <= now() + 121);
-        assert!(parse(&c, 200, &ok, None).is_err(), "no refresh token at all");
+        assert!(
+            parse(&c, 200, &ok, None).is_err(),
+            "no refresh token at all"
+        );
 
         let err = json!({"error": "invalid_grant", "error_description": "Token\nrevoked"});
         let Answer::Error { error, description } = parse(&c, 400, &err, None).unwrap() else {
             panic!("error expected")
         };
-        assert_eq!((error.as_str(), description.as_str()), ("invalid_grant", "Token?revoked"));
+        assert_eq!(
+            (error.as_str(), description.as_str()),
+            ("invalid_grant", "Token?revoked")
+        );
 
         for bad in [
             json!({"access_token": "has space", "refresh_token": "r"}),

@@ -84,7 +84,8 @@ impl<'a> Sasl<'a> {
                 format!("AUTH {name} {}\r\n", B64.encode(ir))
             }
             AuthMech::Xoauth2 | AuthMech::OAuthBearer => {
-                let ir = sasl::initial_response(self.mech, self.login, self.secret, self.host, None);
+                let ir =
+                    sasl::initial_response(self.mech, self.login, self.secret, self.host, None);
                 format!("AUTH {name} {}\r\n", B64.encode(ir))
             }
             AuthMech::Login | AuthMech::CramMd5 => format!("AUTH {name}\r\n"),
