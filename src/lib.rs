@@ -35,6 +35,7 @@
 //! * [`bounce`]: failure notices and delay warnings rendered from templates, the warning schedule.
 //! * [`outbound::smtp`]: the SMTP client (sessions for a batch, STARTTLS, AUTH, pipelining).
 //! * [`pop3`]: the POP3 client (SMTP-after-POP login; the fetch will build on it).
+//! * [`oauth2`]: OAuth2 bearer tokens: refreshed from the token file; the one-time device or loopback authorization.
 //! * [`wrapper`]: connection `wrapper` commands on a socket pair.
 //! * [`exec`]: the one place that starts child processes (no shell, identity, deadline, bounded output).
 //! * [`outbound::dns`]: MX/A/AAAA lookups for direct delivery.
@@ -68,6 +69,7 @@ pub mod inbound;
 pub mod log;
 pub mod message;
 pub mod mode;
+pub mod oauth2;
 pub mod online;
 pub mod outbound;
 pub mod pop3;

@@ -120,6 +120,11 @@ impl<'a> Scan<'a> {
             "odb" => self.inv.background = true,
             "t" => self.inv.recipients_from_headers = true,
             "v" => self.inv.verbose = true,
+            // Before the `-o…` prefix, which ignores sendmail options.
+            "oauth2" => {
+                let name = self.required("", "-oauth2", "name")?.to_string();
+                self.set_mode(Mode::OAuth2 { name })?
+            }
             _ => return self.prefixed(arg, opt),
         }
         Ok(())

@@ -135,6 +135,15 @@ fn accepted_command_lines() {
         (&["sendmail", "-oem", "a"], ops(Accept, &["a"])),
         (&["sendmail", "-o", "a"], ops(Accept, &["a"])),
         (&["sendmail", "-oQ/tmp", "-oXYZ", "a"], ops(Accept, &["a"])),
+        // `-oauth2` is ours, matched before the ignored `-o…`; a longer
+        // word is still an ignored sendmail option.
+        (
+            &["masqmail", "-oauth2", "gmail"],
+            base(OAuth2 {
+                name: "gmail".into(),
+            }),
+        ),
+        (&["sendmail", "-oauth2x", "a"], ops(Accept, &["a"])),
         (&["sendmail", "-B8BITMIME", "a"], ops(Accept, &["a"])),
         (&["sendmail", "-B", "8BITMIME", "a"], ops(Accept, &["a"])),
         (&["sendmail", "-B", "7bit", "a"], ops(Accept, &["a"])),
@@ -414,6 +423,7 @@ fn refused_command_lines() {
         (&["sendmail", "-f"], "-f requires address arg."),
         (&["sendmail", "-f", "-i", "a"], "-f requires address arg."),
         (&["sendmail", "-f", "--", "a"], "-f requires address arg."),
+        (&["masqmail", "-oauth2"], "-oauth2 requires name arg."),
         (&["sendmail", "-F"], "-F requires name arg."),
         (&["sendmail", "-C"], "-C requires filename arg."),
         (&["sendmail", "-d"], "-d requires number arg."),

@@ -91,6 +91,9 @@ pub enum Mode {
         interval: Duration,
         name: Option<String>,
     },
+    /// `-oauth2 NAME`: authorize once (issue 10); NAME is a route or get
+    /// file (path, or file name among the configured ones).
+    OAuth2 { name: String },
 }
 
 /// A fetch daemon's schedule (`-go INTERVAL [NAME]`).
@@ -139,6 +142,7 @@ impl Mode {
             Mode::FetchDaemon { .. } => 10,
             Mode::Help => 11,
             Mode::AddressTest => 12,
+            Mode::OAuth2 { .. } => 13,
         }
     }
 }

@@ -43,6 +43,10 @@ Look at the queue:
                             aliases, local or remote, route, rewriting,
                             transport (nothing is sent)
 
+OAuth2 (Gmail, Microsoft 365, any provider by URL):
+  -oauth2 NAME              authorize once for route or get file NAME: prints
+                            what to open; the tokens go to its token file
+
 Other:
   -bs, smtpd                speak SMTP on standard input and output
   -bi, newaliases           accepted for compatibility (no alias database)
@@ -91,6 +95,7 @@ mod tests {
             "-q",
             "-go",
             "-g",
+            "-oauth2",
             "--version",
             "--help",
             "--",

@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 
 use super::error::{ConfigError, ConfigErrorKind as K};
 use super::lex::tokenize;
-use super::names::{G, GET, GET_PROTOCOL, GET_TLS, resolve};
-use super::route::{Resolver, TlsMode};
+use super::names::{G, GET, GET_AUTH_NAME, GET_PROTOCOL, GET_TLS, resolve};
+use super::oauth2::{OAuth2Conf, OAuthDraft, OAuthUse};
+use super::route::{AuthMech, Resolver, TlsMode};
 use super::secret::Secret;
 use super::values::{At, read_limited};
 use super::{CommandSpec, Config};
@@ -70,6 +71,10 @@ pub struct GetConf {
     pub multidrop_headers: Vec<String>,
     /// Multidrop may hand a recipient that is not local to the routes.
     pub do_multidrop_relay: bool,
+    /// POP3 SASL (RFC 5034) with a bearer token instead of USER/PASS:
+    /// the token is `pass`/`pass_command`, or comes from `oauth2`.
+    pub auth_name: Option<AuthMech>,
+    pub oauth2: Option<OAuth2Conf>,
 }
 
 /// The headers multidrop reads when the get file names none.
@@ -126,7 +131,10 @@ impl GetConf {
             do_multidrop: false,
             multidrop_headers: MULTIDROP_HEADERS.iter().map(|h| h.to_string()).collect(),
             do_multidrop_relay: false,
+            auth_name: None,
+            oauth2: None,
         };
+        let mut oauth2 = OAuthDraft::default();
         for st in tokenize(text, path)? {
             let (opt, _) = resolve(GET, &st, path)?;
             let at = At {
@@ -134,7 +142,35 @@ impl GetConf {
                 line: st.line,
                 key: &st.key,
             };
-            apply(&mut g, opt.field, &at, &st.value, opt.incl)?;
+            match opt.field {
+                G::OAuth2(key) => oauth2.set(key, &at, &st.value)?,
+                field => apply(&mut g, field, &at, &st.value, opt.incl)?,
+            }
+        }
+        g.oauth2 = oauth2.finish(path, OAuthUse::Pop3, &cfg.spool_dir)?;
+        if g.oauth2.is_some() {
+            let invalid = |key: &str, reason: &str| {
+                let kind = K::Invalid {
+                    key: key.into(),
+                    reason: reason.into(),
+                };
+                Err(ConfigError::new(path, 0, kind))
+            };
+            if g.auth_name.is_none() {
+                return invalid(
+                    "auth_name",
+                    "oauth2_* options need `auth_name = xoauth2` or `oauthbearer`",
+                );
+            }
+            if g.pass.is_some() || g.pass_command.is_some() {
+                return invalid(
+                    "oauth2_client_id",
+                    "oauth2_* options exclude `pass` and `pass_command`",
+                );
+            }
+            if g.protocol != GetProtocol::Pop3 {
+                return invalid("oauth2_client_id", "OAuth2 is for `protocol = pop3` only");
+            }
         }
         let missing = |key| Err(ConfigError::new(path, 0, K::MissingRequired { key }));
         if g.server.is_empty() {
@@ -143,7 +179,7 @@ impl GetConf {
         if g.user.is_empty() {
             return missing("user");
         }
-        if g.pass.is_none() && g.pass_command.is_none() {
+        if g.pass.is_none() && g.pass_command.is_none() && g.oauth2.is_none() {
             return missing("pass");
         }
         let odmr = g.protocol == GetProtocol::Odmr;
@@ -225,6 +261,16 @@ fn apply(g: &mut GetConf, f: G, at: &At, v: &str, incl: bool) -> Result<(), Conf
         G::DoMultidrop => g.do_multidrop = at.boolean(v)?,
         G::MultidropHeaders => g.multidrop_headers = at.list(v, incl)?,
         G::DoMultidropRelay => g.do_multidrop_relay = at.boolean(v)?,
+        G::AuthName => {
+            g.auth_name = match v.is_empty() {
+                true => None,
+                false => {
+                    Some([AuthMech::Xoauth2, AuthMech::OAuthBearer][at.choice(v, GET_AUTH_NAME)?])
+                }
+            }
+        }
+        // Taken by the caller.
+        G::OAuth2(_) => {}
     }
     Ok(())
 }

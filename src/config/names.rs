@@ -12,6 +12,7 @@
 
 use super::error::{ConfigError, ConfigErrorKind, suggest};
 use super::lex::Statement;
+use super::oauth2::{OAUTH2_PROVIDER, OAuthKey};
 use std::path::Path;
 
 /// The value type of an option (config.md §1.2).
@@ -126,7 +127,9 @@ pub const MBOX_DEFAULT: &[&str] = &["mbox", "mda", "maildir"];
 pub const ONLINE_DETECT: &[&str] = &["file", "pipe", "mserver"];
 pub const ROUTE_TLS: &[&str] = &["none", "starttls", "smtps"];
 pub const GET_TLS: &[&str] = &["none", "starttls", "stls", "pop3s"];
-pub const AUTH_NAME: &[&str] = &["plain", "login", "cram-md5", "xoauth2"];
+pub const AUTH_NAME: &[&str] = &["plain", "login", "cram-md5", "xoauth2", "oauthbearer"];
+/// POP3 SASL (get `auth_name`): the bearer-token mechanisms only.
+pub const GET_AUTH_NAME: &[&str] = &["xoauth2", "oauthbearer"];
 pub const ROUTE_PROTOCOL: &[&str] = &["smtp", "pipe"];
 pub const GET_PROTOCOL: &[&str] = &["pop3", "apop", "odmr"];
 
@@ -211,6 +214,7 @@ pub enum R {
     MapReturnPath, MapHFrom, MapHSender, MapHReplyTo, MapHMailFollowupTo, MapOutgoing,
     SetHFromDomain, SetHReplyToDomain, SetReturnPathDomain, ExpandHSenderDomain,
     ExpandHSenderAddress, Pop3Login, DoSsl, Tls, TlsVerify, TlsCaFile, TlsCertFile, TlsKeyFile,
+    OAuth2(OAuthKey),
 }
 
 /// Route files (config.md §3.1, DESIGN.md "New options").
@@ -264,6 +268,14 @@ pub static ROUTE: &[Opt<R>] = &[
     o("tls_ca_file", R::TlsCaFile, Ty::Path),
     o("tls_cert_file", R::TlsCertFile, Ty::Path),
     o("tls_key_file", R::TlsKeyFile, Ty::Path),
+    o("oauth2_provider", R::OAuth2(OAuthKey::Provider), Ty::Choice(OAUTH2_PROVIDER)),
+    o("oauth2_client_id", R::OAuth2(OAuthKey::ClientId), Ty::Str),
+    o("oauth2_client_secret", R::OAuth2(OAuthKey::ClientSecret), Ty::Str),
+    o("oauth2_token_url", R::OAuth2(OAuthKey::TokenUrl), Ty::Str),
+    o("oauth2_device_url", R::OAuth2(OAuthKey::DeviceUrl), Ty::Str),
+    o("oauth2_auth_url", R::OAuth2(OAuthKey::AuthUrl), Ty::Str),
+    o("oauth2_scope", R::OAuth2(OAuthKey::Scope), Ty::Str),
+    o("oauth2_token_file", R::OAuth2(OAuthKey::TokenFile), Ty::Path),
 ];
 
 /// Fields of a get file.
@@ -272,7 +284,7 @@ pub static ROUTE: &[Opt<R>] = &[
 pub enum G {
     Protocol, Server, Port, ResolveList, User, Pass, PassCommand, Address, ReturnPath, DoKeep,
     DoUidl, DoUidlDele, MaxSize, MaxSizeDelete, MaxCount, Wrapper, DoSsl, Tls, TlsVerify, TlsCaFile,
-    Domains, DoMultidrop, MultidropHeaders, DoMultidropRelay,
+    Domains, DoMultidrop, MultidropHeaders, DoMultidropRelay, AuthName, OAuth2(OAuthKey),
 }
 
 /// Get files (config.md §4, DESIGN.md "New options").
@@ -302,6 +314,15 @@ pub static GET: &[Opt<G>] = &[
     o("do_multidrop", G::DoMultidrop, Ty::Bool),
     incl("multidrop_headers", G::MultidropHeaders, Ty::List),
     o("do_multidrop_relay", G::DoMultidropRelay, Ty::Bool),
+    o("auth_name", G::AuthName, Ty::Choice(GET_AUTH_NAME)),
+    o("oauth2_provider", G::OAuth2(OAuthKey::Provider), Ty::Choice(OAUTH2_PROVIDER)),
+    o("oauth2_client_id", G::OAuth2(OAuthKey::ClientId), Ty::Str),
+    o("oauth2_client_secret", G::OAuth2(OAuthKey::ClientSecret), Ty::Str),
+    o("oauth2_token_url", G::OAuth2(OAuthKey::TokenUrl), Ty::Str),
+    o("oauth2_device_url", G::OAuth2(OAuthKey::DeviceUrl), Ty::Str),
+    o("oauth2_auth_url", G::OAuth2(OAuthKey::AuthUrl), Ty::Str),
+    o("oauth2_scope", G::OAuth2(OAuthKey::Scope), Ty::Str),
+    o("oauth2_token_file", G::OAuth2(OAuthKey::TokenFile), Ty::Path),
 ];
 
 /// Finds the option of `st.key` in `table`. For `name.NAME` options the

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::{ConfigError, ConfigErrorKind as K};
 use super::names::{AUTH_NAME, ROUTE_TLS};
+use super::oauth2::OAuth2Conf;
 use super::rewrite::{AddrPattern, RewriteMap};
 use super::secret::Secret;
 use super::values::At;
@@ -70,6 +71,15 @@ pub enum AuthMech {
     Login,
     CramMd5,
     Xoauth2,
+    /// RFC 7628.
+    OAuthBearer,
+}
+
+impl AuthMech {
+    /// XOAUTH2 or OAUTHBEARER: the secret is a bearer token.
+    pub fn is_bearer(self) -> bool {
+        matches!(self, AuthMech::Xoauth2 | AuthMech::OAuthBearer)
+    }
 }
 
 /// One route file.
@@ -135,6 +145,9 @@ pub struct Route {
     pub tls_ca_file: Option<PathBuf>,
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
+    /// Issue 10: the bearer token comes from this provider, refreshed by
+    /// masqmail (`oauth2::access_token`).
+    pub oauth2: Option<OAuth2Conf>,
 }
 
 impl Route {
@@ -190,6 +203,7 @@ impl Route {
             tls_ca_file: None,
             tls_cert_file: None,
             tls_key_file: None,
+            oauth2: None,
         }
     }
 
@@ -205,6 +219,7 @@ pub(super) fn auth_mech(at: &At, v: &str) -> Result<AuthMech, ConfigError> {
         AuthMech::Login,
         AuthMech::CramMd5,
         AuthMech::Xoauth2,
+        AuthMech::OAuthBearer,
     ][at.choice(v, AUTH_NAME)?])
 }
 

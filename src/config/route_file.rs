@@ -18,8 +18,9 @@ use super::Config;
 use super::error::{ConfigError, ConfigErrorKind as K};
 use super::lex::tokenize;
 use super::names::{Opt, R, ROUTE, ROUTE_PROTOCOL, resolve};
+use super::oauth2::{OAuthDraft, OAuthUse};
 use super::rewrite::{AddrPattern, RewriteMap};
-use super::route::{Resolver, Route, Transport, auth_mech, route_tls};
+use super::route::{AuthMech, Resolver, Route, Transport, auth_mech, route_tls};
 use super::secret::Secret;
 use super::values::{At, read_limited};
 
@@ -44,6 +45,11 @@ impl Route {
                     *p = base.join(&*p);
                 }
             }
+            if let Some(o) = route.oauth2.as_mut()
+                && o.token_file.is_relative()
+            {
+                o.token_file = base.join(&o.token_file);
+            }
         }
         Ok(route)
     }
@@ -52,6 +58,7 @@ impl Route {
     pub fn parse(text: &[u8], path: &Path, cfg: &Config) -> Result<Route, ConfigError> {
         let mut r = Route::new(path, cfg);
         let mut explicit: Option<(Transport, u32)> = None;
+        let mut oauth2 = OAuthDraft::default();
         for st in tokenize(text, path)? {
             let (opt, _) = resolve(ROUTE, &st, path)?;
             let at = At {
@@ -62,6 +69,10 @@ impl Route {
             if opt.field == R::Protocol {
                 let t = [Transport::Smtp, Transport::Pipe][at.choice(&st.value, ROUTE_PROTOCOL)?];
                 explicit = Some((t, st.line));
+                continue;
+            }
+            if let R::OAuth2(key) = opt.field {
+                oauth2.set(key, &at, &st.value)?;
                 continue;
             }
             apply(&mut r, opt, &at, &st.value, cfg.remote_port)?;
@@ -89,8 +100,48 @@ impl Route {
                 },
             ));
         }
+        r.oauth2 = oauth2.finish(path, OAuthUse::Smtp, &cfg.spool_dir)?;
+        check_oauth2(&r)?;
         Ok(r)
     }
+}
+
+/// OAuth2 needs a bearer mechanism and a SASL user, and replaces the
+/// other secrets.
+fn check_oauth2(r: &Route) -> Result<(), ConfigError> {
+    if r.oauth2.is_none() {
+        return Ok(());
+    }
+    let invalid = |key: &str, reason: &str| {
+        Err(ConfigError::new(
+            &r.file,
+            0,
+            K::Invalid {
+                key: key.into(),
+                reason: reason.into(),
+            },
+        ))
+    };
+    if !r.auth_name.is_some_and(AuthMech::is_bearer) {
+        return invalid(
+            "auth_name",
+            "oauth2_* options need `auth_name = xoauth2` or `oauthbearer`",
+        );
+    }
+    if r.auth_login.is_none() {
+        return Err(ConfigError::new(
+            &r.file,
+            0,
+            K::MissingRequired { key: "auth_login" },
+        ));
+    }
+    if r.auth_secret.is_some() || r.auth_secret_command.is_some() {
+        return invalid(
+            "oauth2_client_id",
+            "oauth2_* options exclude `auth_secret` and `auth_secret_command`",
+        );
+    }
+    Ok(())
 }
 
 fn bool_field(r: &mut Route, f: R) -> Option<&mut bool> {
@@ -276,7 +327,8 @@ fn apply(
         | R::Pop3Login
         | R::TlsCaFile
         | R::TlsCertFile
-        | R::TlsKeyFile => {}
+        | R::TlsKeyFile
+        | R::OAuth2(_) => {}
     }
     Ok(())
 }

@@ -25,8 +25,22 @@ fn get(text: &str) -> Result<GetConf, String> {
 
 #[test]
 fn every_route_and_get_option_parses() {
-    let base = format!("{:?}", route("").unwrap());
+    // oauth2_* options only count together with a complete OAuth2 set.
+    const OAUTH: &str = "auth_name = xoauth2\nauth_login = u\noauth2_provider = microsoft\n\
+                         oauth2_client_id = c\noauth2_token_url = https://t.example/\noauth2_scope = s\n";
+    fn url<'a>(name: &str, v: &'a str) -> &'a str {
+        match name.ends_with("_url") {
+            true => "https://other.example/x",
+            false => v,
+        }
+    }
     for opt in ROUTE {
+        let prefix = if opt.name.starts_with("oauth2_") {
+            OAUTH
+        } else {
+            ""
+        };
+        let base = format!("{:?}", route(prefix).unwrap());
         let values: &[&str] = if opt.ty == Ty::Bool {
             &["yes", "no"]
         } else {
@@ -34,7 +48,7 @@ fn every_route_and_get_option_parses() {
         };
         let text = |v: &str| match opt.name {
             "protocol" => "protocol = pipe\npipe = /bin/cat".to_string(),
-            _ => format!("{} = \"{v}\"", opt.name),
+            _ => format!("{prefix}{} = \"{}\"", opt.name, url(opt.name, v)),
         };
         let changed = values
             .iter()
@@ -47,14 +61,23 @@ fn every_route_and_get_option_parses() {
     }
     // `pass_command` as the credential, so that setting `pass` is visible.
     let get_base = "server = pop.example\nuser = u\npass_command = /bin/pw\naddress = me\ndomains = base.example\n";
-    let base = format!("{:?}", get(get_base).unwrap());
+    let oauth_base = "server = pop.example\nuser = u\naddress = me\ndomains = base.example\n\
+                      auth_name = xoauth2\noauth2_provider = microsoft\noauth2_client_id = c\n\
+                      oauth2_token_url = https://t.example/\noauth2_scope = s\n";
     for opt in GET {
+        let get_base = if opt.name.starts_with("oauth2_") {
+            oauth_base
+        } else {
+            get_base
+        };
+        let base = format!("{:?}", get(get_base).unwrap());
         let values: &[&str] = if opt.ty == Ty::Bool {
             &["yes", "no"]
         } else {
             &[sample(opt.ty)]
         };
         let changed = values.iter().any(|v| {
+            let v = url(opt.name, v);
             let g = get(&format!("{get_base}{} = \"{v}\"", opt.name)).unwrap();
             format!("{g:?}") != base
         });
@@ -153,7 +176,7 @@ fn route_errors() {
         ),
         (
             "auth_name = digest-md5\n",
-            "r.route:1: `auth_name`: 'digest-md5' must be one of plain, login, cram-md5, xoauth2",
+            "r.route:1: `auth_name`: 'digest-md5' must be one of plain, login, cram-md5, xoauth2, oauthbearer",
         ),
         (
             "auth_login = \"a\nb\"\n",

@@ -13,6 +13,7 @@
 mod accept;
 mod address_test;
 mod fetch;
+mod oauth2;
 mod queue;
 mod smtp;
 mod startup;
@@ -119,6 +120,7 @@ fn dispatch(cfg: &Config, inv: &Invocation) -> Result<i32, Exit> {
             };
             smtp::daemon(cfg, inv, false, None, Some(every))
         }
+        Mode::OAuth2 { name } => oauth2::run(cfg, name),
         other => Err(Exit::fail(format!("unknown mode: {}", other.number()))),
     }
 }

@@ -170,13 +170,20 @@ pub fn apop_digest(timestamp: &str, secret: &str) -> String {
 /// [`exec::first_line`]: no shell, killed at `limit`; it must exit 0 and
 /// print a non-empty line). Errors name the command, never the output.
 pub fn secret(get: &GetConf, limit: Duration) -> Result<String, Pop3Error> {
-    if let Some(s) = &get.pass {
-        return Ok(s.expose().to_string());
-    }
     let err = |reason: String| Pop3Error::Secret {
         file: get.file.clone(),
         reason,
     };
+    // A bearer token must never go out as a PASS: until POP3 SASL
+    // (RFC 5034) is implemented, such a get file does not log in.
+    if get.auth_name.is_some() || get.oauth2.is_some() {
+        return Err(err("POP3 AUTH XOAUTH2/OAUTHBEARER is not supported yet; \
+             the get file's oauth2_* options serve masqmail -oauth2 only"
+            .into()));
+    }
+    if let Some(s) = &get.pass {
+        return Ok(s.expose().to_string());
+    }
     let Some(cmd) = &get.pass_command else {
         return Err(err("no pass or pass_command".into()));
     };
@@ -200,6 +207,15 @@ pub fn secret(get: &GetConf, limit: Duration) -> Result<String, Pop3Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bearer_token_is_never_sent_as_pass() {
+        let cfg = crate::config::Config::with_host_name("h.example");
+        let text = b"server = p.example\nuser = u\npass = tok\nauth_name = xoauth2\n";
+        let get = GetConf::parse_login(text, std::path::Path::new("g"), &cfg).unwrap();
+        let e = secret(&get, Duration::from_secs(1)).unwrap_err();
+        assert!(e.to_string().contains("not supported yet"), "{e}");
+    }
 
     #[test]
     fn apop_rfc1939_example() {

@@ -1,5 +1,7 @@
-//! AUTH for the test sink: PLAIN, LOGIN, CRAM-MD5 and XOAUTH2, each
-//! checked against the configured login and secret.
+//! AUTH for the test sink: PLAIN, LOGIN, CRAM-MD5, XOAUTH2 and
+//! OAUTHBEARER (RFC 7628), each checked against the configured login and
+//! secret. A bad bearer token gets the RFC 7628 error challenge; the
+//! client's acknowledgement is then answered 535.
 
 use std::io;
 
@@ -27,9 +29,27 @@ impl Session {
                 let resp = self.response(ir, "")?;
                 resp == format!("\0{login}\0{secret}").as_bytes()
             }
-            "XOAUTH2" => {
+            "XOAUTH2" | "OAUTHBEARER" => {
                 let resp = self.response(ir, "")?;
-                resp == format!("user={login}\x01auth=Bearer {secret}\x01\x01").as_bytes()
+                let ok = if mech == "XOAUTH2" {
+                    resp == format!("user={login}\x01auth=Bearer {secret}\x01\x01").as_bytes()
+                } else {
+                    let resp = String::from_utf8_lossy(&resp);
+                    resp.starts_with(&format!("n,a={login},\x01"))
+                        && resp.ends_with(&format!("\x01auth=Bearer {secret}\x01\x01"))
+                };
+                if !ok {
+                    // RFC 7628 §3.2.2: the error as a challenge; the client
+                    // acknowledges (OAUTHBEARER: ^A, XOAUTH2: empty).
+                    let error = B64.encode(r#"{"status":"invalid_token"}"#);
+                    let ack = self.response(None, &error)?;
+                    let want: &[u8] = if mech == "OAUTHBEARER" { b"\x01" } else { b"" };
+                    if ack != want {
+                        self.reply("501 5.5.2 bad acknowledgement");
+                        return Ok(());
+                    }
+                }
+                ok
             }
             "LOGIN" => {
                 let l = self.response(None, "VXNlcm5hbWU6")?;

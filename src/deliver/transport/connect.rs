@@ -342,11 +342,18 @@ fn options(
     })
 }
 
-/// `auth_secret`, or the first line of `auth_secret_command`'s output.
+/// The OAuth2 access token, `auth_secret`, or the first line of
+/// `auth_secret_command`'s output.
 /// The command is killed at [`exec::helper_limit`]; any failure is a
 /// temporary failure of this route only. The error names the command and
 /// carries its stderr, never its stdout.
 fn secret(cfg: &Config, route: &Route) -> Result<Option<String>, String> {
+    if let Some(o) = &route.oauth2 {
+        // Issue 10: refreshed when needed; any failure defers (Skipped).
+        return crate::oauth2::access_token(o)
+            .map(|t| Some(t.expose().to_string()))
+            .map_err(|e| e.to_string());
+    }
     if let Some(s) = &route.auth_secret {
         return Ok(Some(s.expose().to_string()));
     }

@@ -1,12 +1,13 @@
-//! SASL for the SMTP client (RFC 4954): PLAIN, LOGIN, CRAM-MD5, XOAUTH2.
+//! SASL for the SMTP client (RFC 4954): PLAIN, LOGIN, CRAM-MD5, XOAUTH2,
+//! OAUTHBEARER (RFC 7628).
 //!
 //! Sans-IO: [`Sasl`] gives the `AUTH` command line and then answers each
 //! `334` challenge; the session does the I/O.
 //!
 //! Guarantees: [`choose`] picks a configured mechanism only if the server
 //! offers it, and without configuration the best offered of CRAM-MD5 >
-//! PLAIN > LOGIN (XOAUTH2 only when asked for: its secret is a token, not a
-//! password). Every line we produce is base64 or a fixed keyword, so no
+//! PLAIN > LOGIN (XOAUTH2 and OAUTHBEARER only when asked for: their
+//! secret is a token, not a password). Every line we produce is base64 or a fixed keyword, so no
 //! credential can inject a command.
 //!
 //! # Security
@@ -21,6 +22,7 @@ use hmac::{Hmac, Mac};
 use md5::Md5;
 
 use crate::config::AuthMech;
+use crate::oauth2::sasl;
 
 /// The SASL name of a mechanism.
 pub fn mech_name(m: AuthMech) -> &'static str {
@@ -29,6 +31,7 @@ pub fn mech_name(m: AuthMech) -> &'static str {
         AuthMech::Login => "LOGIN",
         AuthMech::CramMd5 => "CRAM-MD5",
         AuthMech::Xoauth2 => "XOAUTH2",
+        AuthMech::OAuthBearer => "OAUTHBEARER",
     }
 }
 
@@ -49,6 +52,8 @@ pub struct Sasl<'a> {
     mech: AuthMech,
     login: &'a str,
     secret: &'a str,
+    /// The server's name (OAUTHBEARER `host=`).
+    host: Option<&'a str>,
     step: u8,
 }
 
@@ -58,12 +63,19 @@ impl<'a> Sasl<'a> {
             mech,
             login,
             secret,
+            host: None,
             step: 0,
         }
     }
 
+    /// The server's name as connected to, for OAUTHBEARER's `host=`.
+    pub fn with_host(mut self, host: &'a str) -> Sasl<'a> {
+        self.host = Some(host).filter(|h| !h.is_empty());
+        self
+    }
+
     /// The `AUTH` command line (CRLF included), with an initial response
-    /// for PLAIN and XOAUTH2.
+    /// for PLAIN, XOAUTH2 and OAUTHBEARER.
     pub fn command(&self) -> Vec<u8> {
         let name = mech_name(self.mech);
         let line = match self.mech {
@@ -71,8 +83,9 @@ impl<'a> Sasl<'a> {
                 let ir = format!("\0{}\0{}", self.login, self.secret);
                 format!("AUTH {name} {}\r\n", B64.encode(ir))
             }
-            AuthMech::Xoauth2 => {
-                let ir = format!("user={}\x01auth=Bearer {}\x01\x01", self.login, self.secret);
+            AuthMech::Xoauth2 | AuthMech::OAuthBearer => {
+                let ir =
+                    sasl::initial_response(self.mech, self.login, self.secret, self.host, None);
                 format!("AUTH {name} {}\r\n", B64.encode(ir))
             }
             AuthMech::Login | AuthMech::CramMd5 => format!("AUTH {name}\r\n"),
@@ -97,9 +110,12 @@ impl<'a> Sasl<'a> {
                     cram_md5(self.secret, &challenge)
                 ))
             }
-            // RFC 7628 style error: the server sent a JSON error as a
-            // challenge and expects an empty line, then fails the AUTH.
-            (AuthMech::Xoauth2, 1) => String::new(),
+            // RFC 7628 §3.2.3: the server sent a JSON error as a
+            // challenge and expects an acknowledgement (XOAUTH2: empty;
+            // OAUTHBEARER: ^A), then fails the AUTH.
+            (AuthMech::Xoauth2 | AuthMech::OAuthBearer, 1) => {
+                B64.encode(sasl::error_answer(self.mech))
+            }
             _ => {
                 return Err(format!(
                     "unexpected challenge in AUTH {}",
@@ -143,6 +159,8 @@ mod tests {
             (None, &["XOAUTH2"], None),
             (None, &[], None),
             (Some(Xoauth2), &["XOAUTH2", "PLAIN"], Some(Xoauth2)),
+            (None, &["OAUTHBEARER"], None),
+            (Some(OAuthBearer), &["OAUTHBEARER"], Some(OAuthBearer)),
             (Some(Login), &["PLAIN"], None),
         ];
         for (wanted, offered, want) in cases {
@@ -190,5 +208,15 @@ mod tests {
             b"user=u@x\x01auth=Bearer tok\x01\x01"
         );
         assert_eq!(s.answer(b"eyJzdGF0dXMiOiI0MDEifQ==").unwrap(), b"\r\n");
+
+        let mut s = Sasl::new(AuthMech::OAuthBearer, "u@x", "tok").with_host("smtp.x");
+        let cmd = String::from_utf8(s.command()).unwrap();
+        let b = cmd.strip_prefix("AUTH OAUTHBEARER ").unwrap().trim_end();
+        assert_eq!(
+            B64.decode(b).unwrap(),
+            b"n,a=u@x,\x01host=smtp.x\x01auth=Bearer tok\x01\x01"
+        );
+        assert_eq!(s.answer(b"eyJzdGF0dXMiOiI0MDEifQ==").unwrap(), b"AQ==\r\n");
+        assert!(s.answer(b"").is_err());
     }
 }

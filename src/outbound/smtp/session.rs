@@ -244,7 +244,7 @@ where
         ));
     }
     let t = opts.timeouts.command;
-    let mut sasl = Sasl::new(mech, &a.login, &a.secret);
+    let mut sasl = Sasl::new(mech, &a.login, &a.secret).with_host(&opts.server_name);
     conn.send(&sasl.command(), "AUTH").await?;
     // Bounded: no mechanism has more than two challenges.
     for _ in 0..4 {
