@@ -22,6 +22,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 use super::detach::Readiness;
+use super::link::Jobs;
 use super::listen::{Limits, accept_loop};
 use super::reload::{Reload, on_hangup};
 use super::{GRACE, Options, notify};
@@ -65,12 +66,33 @@ pub(crate) async fn serve_until_stopped(
     // The fetch is not aborted mid-session: it is told to stop and ends
     // after the fetch in progress (whose messages are then safe and
     // deleted on the server), so a stop never leaves a message fetched
-    // but not deleted.
+    // but not deleted. The link task stops the same way.
     let (stop_fetch, fetch_stopped) = tokio::sync::watch::channel(false);
-    let fetcher = opts
-        .fetch
-        .clone()
-        .map(|every| tokio::spawn(super::fetch::timer(current.clone(), every, fetch_stopped)));
+    let fetching = Arc::default();
+    let fetcher = opts.fetch.clone().map(|every| {
+        let timer = super::fetch::timer(
+            current.clone(),
+            every,
+            Arc::clone(&fetching),
+            fetch_stopped.clone(),
+        );
+        tokio::spawn(timer)
+    });
+    let jobs = Jobs {
+        flush: opts.queue_interval.is_some(),
+        fetch: opts.fetch.is_some(),
+    };
+    let links = (crate::online::link::watchable(ctx.cfg.online_detect)
+        && (jobs.flush || jobs.fetch))
+        .then(|| {
+            tokio::spawn(super::link::run(
+                current.clone(),
+                Arc::clone(&runs),
+                jobs,
+                fetching,
+                fetch_stopped,
+            ))
+        });
     super::ready(readiness);
     stop.await;
     notify::notify("STOPPING=1");
@@ -94,8 +116,8 @@ pub(crate) async fn serve_until_stopped(
     }
     // A queue run may be in the middle of a mailbox append: let it end.
     runs.wait_idle().await;
-    if let Some(f) = fetcher {
-        let _ = f.await;
+    for task in [fetcher, links].into_iter().flatten() {
+        let _ = task.await;
     }
 }
 
