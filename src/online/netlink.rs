@@ -72,20 +72,12 @@ fn publish(tx: &watch::Sender<Option<Seen>>, seen: Option<Seen>) {
 
 /// The interface of the best default route of the main table, if any.
 async fn read_table(handle: &Handle) -> Result<Option<Seen>, LinkError> {
-    let v4 = routes(
-        handle
-            .route()
-            .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
-            .execute(),
-    );
-    let v6 = routes(
-        handle
-            .route()
-            .get(RouteMessageBuilder::<Ipv6Addr>::new().build())
-            .execute(),
-    );
-    let mut all = v4.await?;
-    all.extend(v6.await?);
+    // One dump at a time: the kernel refuses a second one on the same
+    // socket while the first runs (EBUSY), and `execute` sends at once.
+    let v4 = RouteMessageBuilder::<Ipv4Addr>::new().build();
+    let mut all = routes(handle.route().get(v4).execute()).await?;
+    let v6 = RouteMessageBuilder::<Ipv6Addr>::new().build();
+    all.extend(routes(handle.route().get(v6).execute()).await?);
     let Some(index) = best_default(&all) else {
         return Ok(None);
     };
