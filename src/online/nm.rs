@@ -10,9 +10,12 @@
 //! offline until the next change.
 //!
 //! # Security
-//! Connects to the system bus as whatever user we are (the standard
-//! address, or `DBUS_SYSTEM_BUS_ADDRESS`), reads properties, calls
-//! nothing that changes anything. Trusts the owner of the well-known name
+//! Connects to the system bus as whatever user we are, reads properties,
+//! calls nothing that changes anything. `DBUS_SYSTEM_BUS_ADDRESS` is
+//! honoured only for privileged callers (root, the mail user or group:
+//! [`crate::privs::is_privileged`]); anyone else who runs us gets the
+//! standard socket, so they cannot name the route set through a bus of
+//! their own. Trusts the owner of the well-known name
 //! `org.freedesktop.NetworkManager` (the bus policy decides who may own
 //! it) for the connection id, which is used only as a name.
 
@@ -45,10 +48,23 @@ trait Active {
     fn id(&self) -> zbus::Result<String>;
 }
 
+/// The standard system bus socket.
+const SYSTEM_BUS: &str = "unix:path=/var/run/dbus/system_bus_socket";
+
+async fn system_bus() -> zbus::Result<zbus::Connection> {
+    if crate::privs::is_privileged(false) {
+        zbus::Connection::system().await
+    } else {
+        zbus::connection::Builder::address(SYSTEM_BUS)?
+            .build()
+            .await
+    }
+}
+
 /// The primary connection, asked once (one property read, then its id).
 pub fn current() -> Option<Seen> {
     super::link::ask("NetworkManager", || async {
-        let conn = zbus::Connection::system().await?;
+        let conn = system_bus().await?;
         let nm = NetworkManagerProxy::builder(&conn)
             .cache_properties(CacheProperties::No)
             .build()
@@ -60,7 +76,7 @@ pub fn current() -> Option<Seen> {
 /// Publishes the primary connection on `tx` at once and after every
 /// change, until the bus connection fails.
 pub async fn watch(tx: &watch::Sender<Option<Seen>>) -> Result<(), LinkError> {
-    let conn = zbus::Connection::system().await?;
+    let conn = system_bus().await?;
     let nm = NetworkManagerProxy::new(&conn).await?;
     let mut primary = nm.receive_primary_connection_changed().await;
     let mut metered = nm.receive_metered_changed().await;
