@@ -15,6 +15,7 @@ mod support;
 use std::fs;
 
 use dbus::{Bus, FakeNm, METERED_NO, METERED_YES};
+use support::pop3::{Pop3Config, Pop3Server};
 use support::sink::{Sink, SinkConfig};
 use support::*;
 
@@ -137,4 +138,54 @@ fn a_queue_run_asks_networkmanager_once() {
     run_q();
     assert!(env.queued().is_empty(), "{}", env.log());
     assert_eq!(subjects(&home), ["by -q"]);
+}
+
+/// A fetch daemon (`-go`, no `-q`) fetches the connection's
+/// `online_gets` when it comes up, and does not flush the queue.
+#[test]
+fn a_fetch_daemon_fetches_the_gets_of_the_connection_that_came_up() {
+    if unavailable() {
+        return;
+    }
+    let srv = Pop3Server::start(Pop3Config {
+        users: vec![("joe".into(), "secret".into())],
+        messages: vec![b"From: far@far.example\nSubject: fetched\n\nhi\n".to_vec()],
+        ..Default::default()
+    });
+    let (home, mobile) = (
+        Sink::start(SinkConfig::default()),
+        Sink::start(SinkConfig::default()),
+    );
+    let env = env(&home, &mobile);
+    let get = env.path("isp.get");
+    let text = format!(
+        "server = 127.0.0.1\nport = {}\nuser = joe\npass = secret\naddress = joe\ntls = none\n",
+        srv.port()
+    );
+    fs::write(&get, text).unwrap();
+    env.add_conf(&format!(
+        "get.isp = \"{}\"\nonline_gets.home = isp",
+        get.display()
+    ));
+    let bus = Bus::start(env.dir.path());
+    let nm = FakeNm::start(&bus, &["home"]);
+    let port = daemon::free_port();
+    env.add_conf(&format!("listen_addresses = \"127.0.0.1:{port}\""));
+    queue(&env, "stays");
+    let d = env.start_daemon_with(&["-go1h"], port, |c| {
+        c.env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address);
+    });
+    env.wait_for("the link watcher", || {
+        env.log().contains("watching links (NetworkManager)")
+    });
+    assert_eq!(srv.connections(), 0, "offline at the start: no fetch");
+    nm.set_primary(1, METERED_NO);
+    env.wait_for("the fetched message", || {
+        mbox_messages(&env.mbox("joe")).len() == 1
+    });
+    assert_eq!(srv.remaining(), 0);
+    assert_eq!(count(&env, "link up: connection home (via home)"), 1);
+    assert_eq!(count(&env, "flushing the queue for home"), 0);
+    assert!(home.messages().is_empty(), "a fetch daemon does not flush");
+    assert!(d.stop().success());
 }
