@@ -9,8 +9,8 @@
 //! - One at a time: the flush and fetch run in this task, awaited, so
 //!   two never overlap; a change that arrives meanwhile is acted on after
 //!   them (once it settled), even when it ends on the same connection,
-//!   since the link went away under the run. A fetch also waits for the
-//!   fetch timer's fetch in progress (one shared lock).
+//!   since the link went away under the run. A flush also waits for the
+//!   interval run in progress, a fetch for the fetch timer's ([`Serial`]).
 //! - Link down is logged, nothing else; a link that stays on the same
 //!   connection is not flushed again.
 //! - A stop ends the task between actions, never inside one: a flush
@@ -30,6 +30,15 @@ use crate::inbound::smtp::ServerCtx;
 use crate::online::link::{self, Seen};
 use crate::tasks::Tracker;
 
+/// The daemon's one-at-a-time locks, shared by the timers and this task.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Serial {
+    /// Held by a queue run (interval or link-up).
+    pub queue_run: Arc<Mutex<()>>,
+    /// Held by a fetch (timer or link-up).
+    pub fetch: Arc<Mutex<()>>,
+}
+
 /// What this daemon does on link-up.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Jobs {
@@ -44,7 +53,7 @@ pub(crate) async fn run(
     current: watch::Receiver<Arc<ServerCtx>>,
     runs: Arc<Tracker>,
     jobs: Jobs,
-    fetching: Arc<Mutex<()>>,
+    serial: Serial,
     mut stop: watch::Receiver<bool>,
 ) {
     let method = current.borrow().cfg.online_detect;
@@ -65,7 +74,7 @@ pub(crate) async fn run(
             continue;
         }
         tracing::info!("link up: connection {name} (via {})", now.via());
-        act(&ctx, &runs, jobs, &fetching, &name).await;
+        act(&ctx, &runs, jobs, &serial, &name).await;
         // A change during the run: act again once it settles.
         up = match seen.has_changed() {
             Ok(false) => Some(name),
@@ -100,14 +109,9 @@ async fn settled(
     Some(seen.borrow_and_update().clone())
 }
 
-async fn act(
-    ctx: &Arc<ServerCtx>,
-    runs: &Arc<Tracker>,
-    jobs: Jobs,
-    fetching: &Mutex<()>,
-    name: &str,
-) {
+async fn act(ctx: &Arc<ServerCtx>, runs: &Arc<Tracker>, jobs: Jobs, serial: &Serial, name: &str) {
     if jobs.flush {
+        let _one = serial.queue_run.lock().await;
         tracing::info!("flushing the queue for {name}");
         let guard = runs.enter();
         let (cfg, spool, name) = (Arc::clone(&ctx.cfg), ctx.spool.clone(), name.to_string());
@@ -120,7 +124,7 @@ async fn act(
         let _ = run.await;
     }
     if jobs.fetch {
-        let _one = fetching.lock().await;
+        let _one = serial.fetch.lock().await;
         super::fetch::fetch_once(ctx, Some(name.to_string())).await;
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! Guarantees: a watcher ([`watch`]) never returns; it publishes on a
 //! `watch` channel whenever what it sees changes (`None`: no link), and
-//! when its source fails it logs, waits [`RETRY`] and starts again. A
+//! when its source fails it logs, waits and starts again ([`RETRY`],
+//! doubling up to [`MAX_RETRY`] while it keeps failing at once). A
 //! one-shot question ([`ask`]) ends within [`QUERY_LIMIT`]; any failure
 //! there means "offline", logged.
 //!
@@ -27,6 +28,9 @@ use crate::config::{Config, OnlineDetect};
 pub const QUERY_LIMIT: Duration = Duration::from_secs(10);
 /// The pause before a failed watcher starts again.
 pub const RETRY: Duration = Duration::from_secs(10);
+/// The longest pause: a system without NetworkManager is not asked (and
+/// the log not written) more often.
+pub const MAX_RETRY: Duration = Duration::from_secs(300);
 
 /// What a link watcher saw, before the configuration names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,15 +97,23 @@ pub async fn watch(method: Option<OnlineDetect>, tx: watch::Sender<Option<Seen>>
         Some(OnlineDetect::NetworkManager) => "NetworkManager",
         _ => return,
     };
+    let mut pause = RETRY;
     loop {
+        let started = tokio::time::Instant::now();
         let result = match method {
             Some(OnlineDetect::Netlink) => super::netlink::watch(&tx).await,
             _ => super::nm::watch(&tx).await,
         };
-        if let Err(e) = result {
-            tracing::warn!("watching links ({name}): {e}; trying again in {RETRY:?}");
+        // A watcher that ran for a while failed anew: start from the
+        // short pause again.
+        if started.elapsed() > MAX_RETRY {
+            pause = RETRY;
         }
-        tokio::time::sleep(RETRY).await;
+        if let Err(e) = result {
+            tracing::warn!("watching links ({name}): {e}; trying again in {pause:?}");
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_RETRY);
     }
 }
 
