@@ -31,7 +31,8 @@
 //! * [`deliver`]: recipients' outcomes: the run, one message's step, local methods, the remote step and transports.
 //! * [`alias`]: alias files and the expansion of recipients.
 //! * [`outbound::route`]: route filters, `last_route` claims, per-route rewriting.
-//! * [`online`]: which connection is up (`-qo`, `online_query`, 0.2 `online_detect`).
+//! * [`online`]: which connection is up (`-qo`, `online_query`, 0.2 `online_detect`,
+//!   link detection by netlink or NetworkManager).
 //! * [`bounce`]: failure notices and delay warnings rendered from templates, the warning schedule.
 //! * [`outbound::smtp`]: the SMTP client (sessions for a batch, STARTTLS, AUTH, pipelining).
 //! * [`pop3`]: the POP3 client (SMTP-after-POP login; the fetch will build on it).

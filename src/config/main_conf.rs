@@ -269,9 +269,29 @@ fn apply(
                 OnlineDetect::File,
                 OnlineDetect::Pipe,
                 OnlineDetect::Mserver,
+                OnlineDetect::Netlink,
+                OnlineDetect::NetworkManager,
             ];
-            c.online_detect = Some(methods[at.choice(v, super::names::ONLINE_DETECT)?]);
+            let method = methods[at.choice(v, super::names::ONLINE_DETECT)?];
+            if matches!(
+                method,
+                OnlineDetect::File | OnlineDetect::Pipe | OnlineDetect::Mserver
+            ) {
+                tracing::warn!(file = %at.file.display(), line = at.line, "`online_detect = {v}` is a masqmail 0.2 option: use `online_query`");
+            }
+            c.online_detect = Some(method);
         }
+        M::OnlineInterfaces => {
+            c.online_interfaces = at
+                .list(v, opt.incl)?
+                .iter()
+                .map(|i| interface_map(at, i))
+                .collect::<Result<_, _>>()?;
+        }
+        M::OnlineMetered => {
+            c.online_metered = Some(v.trim()).filter(|n| !n.is_empty()).map(str::to_string)
+        }
+        M::OnlineDebounce => c.online_debounce = at.interval(v)?,
         M::Mda => c.mda = command(v)?,
         M::OnlineQuery => c.online_query = command(v)?,
         M::OnlinePipe => c.online_pipe = command(v)?,
@@ -350,6 +370,22 @@ fn apply(
         | M::LocalNets => {}
     }
     Ok(())
+}
+
+/// One `online_interfaces` entry: `GLOB:NAME`, both non-empty (interface
+/// names never hold a colon, so the first one splits).
+fn interface_map(at: &At, item: &str) -> Result<(String, String), ConfigError> {
+    match item.split_once(':') {
+        Some((glob, name)) if !glob.trim().is_empty() && !name.trim().is_empty() => {
+            Ok((glob.trim().to_string(), name.trim().to_string()))
+        }
+        _ => Err(at.err(K::Invalid {
+            key: at.key.to_string(),
+            reason: format!(
+                "'{item}' is not `INTERFACE:NAME` (like `wlan0:home` or `ppp*:mobile`)"
+            ),
+        })),
+    }
 }
 
 /// `NAME.x` keys: the first definition of a NAME wins (config.md §1.1).

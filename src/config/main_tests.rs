@@ -37,6 +37,7 @@ pub(super) fn sample(ty: Ty) -> &'static str {
         Ty::Resolvers => "byname",
         Ty::AddrGlobs => "*@x.example; <>",
         Ty::Rewrite => "*: *@x.example",
+        Ty::InterfaceMap => "wlan0:home; *:other",
         Ty::Ignored => "whatever",
     }
 }
@@ -407,5 +408,58 @@ fn include_of_an_endless_file_is_refused() {
     assert_eq!(
         e,
         "m.conf:2: included file /dev/zero (in `mbox_users`): file too large"
+    );
+}
+
+/// Link detection (issue 10): methods, the interface map, metered, the
+/// debounce; a bad map entry or method is a `file:line:` error.
+#[test]
+fn link_detection_options() {
+    let c = ok(concat!(
+        "host_name = h\n",
+        "online_detect = NetLink\n",
+        "online_interfaces = \"wlan0:home; ppp* : mobile;*:other\"\n",
+        "online_metered = mobile\n",
+        "online_debounce = 2s\n",
+    ));
+    assert_eq!(c.online_detect, Some(OnlineDetect::Netlink));
+    let map: Vec<(&str, &str)> = c
+        .online_interfaces
+        .iter()
+        .map(|(g, n)| (g.as_str(), n.as_str()))
+        .collect();
+    assert_eq!(map, [("wlan0", "home"), ("ppp*", "mobile"), ("*", "other")]);
+    assert_eq!(c.online_metered.as_deref(), Some("mobile"));
+    assert_eq!(c.online_debounce, Duration::from_secs(2));
+    let d = ok("host_name = h\nonline_detect = networkmanager\n");
+    assert_eq!(d.online_detect, Some(OnlineDetect::NetworkManager));
+    assert_eq!(d.online_debounce, Duration::from_secs(5), "default");
+    assert!(d.online_interfaces.is_empty() && d.online_metered.is_none());
+    for (text, want) in [
+        (
+            "host_name = h\nonline_interfaces = \"wlan0:home; eth0\"\n",
+            "m.conf:2: `online_interfaces`: 'eth0' is not `INTERFACE:NAME` (like `wlan0:home` or `ppp*:mobile`)",
+        ),
+        (
+            "host_name = h\n\nonline_interfaces = \":home\"\n",
+            "m.conf:3: `online_interfaces`: ':home' is not `INTERFACE:NAME` (like `wlan0:home` or `ppp*:mobile`)",
+        ),
+        (
+            "host_name = h\nonline_debounce = 5\n",
+            "m.conf:2: `online_debounce`: '5' is not a valid time interval (like 30m, 4h, 2d, 1w)",
+        ),
+    ] {
+        let e = Config::parse(text.as_bytes(), Path::new("m.conf")).expect_err(text);
+        assert_eq!(e.to_string(), want);
+    }
+    let e = Config::parse(
+        b"host_name = h\nonline_detect = wifi\n",
+        Path::new("m.conf"),
+    )
+    .expect_err("bad method");
+    assert!(
+        e.to_string()
+            .starts_with("m.conf:2: `online_detect`: 'wifi' must be one of"),
+        "{e}"
     );
 }

@@ -76,12 +76,18 @@ pub enum LocalMethod {
     Maildir,
 }
 
-/// 0.2 `online_detect`.
+/// `online_detect`: 0.2's file, pipe and mserver, and our link
+/// detection (netlink, NetworkManager), which the daemon also watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnlineDetect {
     File,
     Pipe,
     Mserver,
+    /// Online while a default route exists; its interface names the
+    /// connection through `online_interfaces`.
+    Netlink,
+    /// The primary active connection's id names the connection.
+    NetworkManager,
 }
 
 /// The main configuration, with the spec's defaults (config.md §2.1).
@@ -135,6 +141,15 @@ pub struct Config {
     pub online_file: Option<PathBuf>,
     pub online_pipe: Option<CommandSpec>,
     pub mserver_iface: Option<Interface>,
+    /// `online_interfaces`: (interface glob, connection name), first match
+    /// wins; an interface that matches none is its own connection name.
+    pub online_interfaces: Vec<(String, String)>,
+    /// `online_metered`: the connection name used while NetworkManager's
+    /// primary connection is metered.
+    pub online_metered: Option<String>,
+    /// `online_debounce`: how long a link must stay unchanged before the
+    /// daemon acts on it.
+    pub online_debounce: Duration,
     /// `get.NAME` = get file.
     pub gets: Vec<(String, PathBuf)>,
     /// `online_gets.NAME` = items (get files or get names).
@@ -237,6 +252,9 @@ impl Config {
             online_file: None,
             online_pipe: None,
             mserver_iface: None,
+            online_interfaces: Vec::new(),
+            online_metered: None,
+            online_debounce: Duration::from_secs(5),
             gets: Vec::new(),
             online_gets: Vec::new(),
             remote_port: 25,

@@ -39,6 +39,8 @@ pub enum Ty {
     Resolvers,
     AddrGlobs,
     Rewrite,
+    /// `online_interfaces`: `GLOB:NAME` items.
+    InterfaceMap,
     /// Accepted and ignored (`do_ssl`).
     Ignored,
 }
@@ -117,14 +119,15 @@ pub enum M {
     DoQueue, DeferAll, MaxMsgSize, AliasFile, GlobaliasFile, CaselessMatching, MboxDefault,
     MboxUsers, MdaUsers, MaildirUsers, MaildirDir, Mda, MdaFromline, MdaFromhack, PipeFromline,
     PipeFromhack, PermanentRoutes, QueryRoutes, LocalNets, LocalNetRoute, OnlineQuery,
-    OnlineDetect, OnlineFile, OnlinePipe, MserverIface, Get, OnlineGets, RemotePort,
+    OnlineDetect, OnlineFile, OnlinePipe, MserverIface, OnlineInterfaces, OnlineMetered,
+    OnlineDebounce, Get, OnlineGets, RemotePort,
     IdentTrustedNets, ErrmsgFile, WarnmsgFile, WarnIntervals, MaxDeferTime, LogUser,
     TlsCertFile, TlsKeyFile, DnsServers, RelayNets, MaxConnections, CommandTimeLimit, TemplateDir,
     QueueMinfree, SmtpCommandTimeout, SmtpDataTimeout, MaxConnectionsPerHost, SmtpMinDataRate,
 }
 
 pub const MBOX_DEFAULT: &[&str] = &["mbox", "mda", "maildir"];
-pub const ONLINE_DETECT: &[&str] = &["file", "pipe", "mserver"];
+pub const ONLINE_DETECT: &[&str] = &["file", "pipe", "mserver", "netlink", "networkmanager"];
 pub const ROUTE_TLS: &[&str] = &["none", "starttls", "smtps"];
 pub const GET_TLS: &[&str] = &["none", "starttls", "stls", "pop3s"];
 pub const AUTH_NAME: &[&str] = &["plain", "login", "cram-md5", "xoauth2", "oauthbearer"];
@@ -175,10 +178,14 @@ pub static MAIN: &[Opt<M>] = &[
     old("local_nets", M::LocalNets, Ty::List, "use a permanent route with `allowed_recipients`"),
     old("local_net_route", M::LocalNetRoute, Ty::List, "use `permanent_routes`"),
     o("online_query", M::OnlineQuery, Ty::Command),
-    old("online_detect", M::OnlineDetect, Ty::Choice(ONLINE_DETECT), "use `online_query`"),
+    // 0.2's methods (file, pipe, mserver) get their hint from the loader.
+    o("online_detect", M::OnlineDetect, Ty::Choice(ONLINE_DETECT)),
     old("online_file", M::OnlineFile, Ty::Path, "use `online_query = \"/bin/cat FILE\"`"),
     old("online_pipe", M::OnlinePipe, Ty::Command, "renamed to `online_query`"),
     old("mserver_iface", M::MserverIface, Ty::Interface(224), "use `online_query` with mservdetect"),
+    incl("online_interfaces", M::OnlineInterfaces, Ty::InterfaceMap),
+    o("online_metered", M::OnlineMetered, Ty::Str),
+    o("online_debounce", M::OnlineDebounce, Ty::Time),
     named("get", M::Get, Ty::Path, None),
     named("online_gets", M::OnlineGets, Ty::List, None),
     old("remote_port", M::RemotePort, Ty::Number, "use `mail_host = HOST:PORT` or the route option `smtp_port`"),

@@ -4,12 +4,13 @@
 //!
 //! # Security
 //! Runs the same fetch as `-go` (see [`crate::inbound::fetch`]); fetches
-//! never overlap, and a stop waits for the fetch in progress.
+//! never overlap (the link task's fetches take the same lock), and a stop
+//! waits for the fetch in progress.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{Mutex, watch};
 
 use super::FetchEvery;
 use crate::inbound::fetch::{Which, fetch_files, get_files};
@@ -18,6 +19,7 @@ use crate::inbound::smtp::ServerCtx;
 pub(crate) async fn timer(
     current: watch::Receiver<Arc<ServerCtx>>,
     every: FetchEvery,
+    fetching: Arc<Mutex<()>>,
     mut stop: watch::Receiver<bool>,
 ) {
     // 0.2: the first fetch at once.
@@ -32,13 +34,16 @@ pub(crate) async fn timer(
             return;
         }
         let ctx = Arc::clone(&current.borrow());
-        fetch_once(&ctx, &every).await;
+        let _one = fetching.lock().await;
+        fetch_once(&ctx, every.connection.clone()).await;
     }
 }
 
-async fn fetch_once(ctx: &Arc<ServerCtx>, every: &FetchEvery) {
+/// Fetches the gets of `online_gets.<connection>` (`None`: online
+/// detection names it) and hands what came to instant delivery.
+pub(super) async fn fetch_once(ctx: &Arc<ServerCtx>, connection: Option<String>) {
     let cfg = Arc::clone(&ctx.cfg);
-    let which = Which::Online(every.connection.clone());
+    let which = Which::Online(connection);
     // Online detection may run a command: not on a runtime thread.
     let files = match tokio::task::spawn_blocking(move || get_files(&cfg, &which)).await {
         Ok(Ok(files)) => files,

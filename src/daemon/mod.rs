@@ -15,8 +15,9 @@
 //! 5. drop to the mail user when started as root (checked, R24);
 //! 6. open the spool and start the runtime;
 //! 7. install the signal handlers (SIGTERM/SIGINT stop, SIGHUP reloads:
-//!    [`reload`]) and let the signals in, start the accept loops and the
-//!    interval timer ([`serve`]);
+//!    [`reload`]) and let the signals in, start the accept loops, the
+//!    interval timer ([`serve`]) and, with link detection, the link task
+//!    ([`link`]);
 //! 8. [`ready`]: the log line `ready`, then the parent is told (`-bd`
 //!    returns 0), systemd gets `READY=1` ([`notify`]), and stderr goes to
 //!    `/dev/null` unless it is the log.
@@ -26,7 +27,8 @@
 //!
 //! Files: `detach.rs` (fork, readiness pipe), `pidfile.rs`, `listen.rs`
 //! (bind, accept loop, 421 refusals), `limits.rs` (per-address cap),
-//! `serve.rs` (signals, grace period, interval runs).
+//! `serve.rs` (signals, grace period, interval runs), `fetch.rs` (the
+//! fetch timer), `link.rs` (flush and fetch on link-up).
 //!
 //! # Security
 //! Connections beyond `max_connections`, or beyond
@@ -38,6 +40,7 @@
 mod detach;
 mod fetch;
 mod limits;
+mod link;
 mod listen;
 mod notify;
 mod pidfile;

@@ -7,9 +7,10 @@
 //! started after the reload uses the new one. A configuration that does
 //! not load (`file:line: what is wrong`) is logged and the old one stays.
 //! What the running process cannot change — its sockets, directories,
-//! identity, log target and connection caps — is kept, with a log line
-//! saying a restart is needed. A new TLS certificate is loaded when the
-//! key is readable now; otherwise the old one stays, with a log line.
+//! identity, log target, connection caps and link detection method — is
+//! kept, with a log line saying a restart is needed. A new TLS
+//! certificate is loaded when the key is readable now; otherwise the old
+//! one stays, with a log line.
 //!
 //! # Security
 //! The new file is read through the same loader, with the same `-C`
@@ -99,7 +100,8 @@ fn keep_fixed(old: &Config, new: &mut Config) -> Vec<&'static str> {
         use_syslog,
         run_as_user,
         max_connections,
-        max_connections_per_host
+        max_connections_per_host,
+        online_detect
     );
     changed
 }

@@ -22,6 +22,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 use super::detach::Readiness;
+use super::link::{Jobs, Serial};
 use super::listen::{Limits, accept_loop};
 use super::reload::{Reload, on_hangup};
 use super::{GRACE, Options, notify};
@@ -41,6 +42,7 @@ pub(crate) async fn serve_until_stopped(
     let hup = signal(SignalKind::hangup());
     let stop = wait_for_stop();
     let current = reload.current.subscribe();
+    let serial = Serial::default();
     let ctx = Arc::clone(&current.borrow());
     let limits = Arc::new(Limits::new(&ctx.cfg));
     let runs = Arc::new(Tracker::default());
@@ -54,7 +56,8 @@ pub(crate) async fn serve_until_stopped(
         }
     }
     if let Some(every) = opts.queue_interval {
-        tasks.spawn(queue_timer(current.clone(), Arc::clone(&runs), every));
+        let timer = queue_timer(current.clone(), Arc::clone(&runs), every, serial.clone());
+        tasks.spawn(timer);
     }
     match hup {
         Ok(hup) => {
@@ -65,12 +68,32 @@ pub(crate) async fn serve_until_stopped(
     // The fetch is not aborted mid-session: it is told to stop and ends
     // after the fetch in progress (whose messages are then safe and
     // deleted on the server), so a stop never leaves a message fetched
-    // but not deleted.
+    // but not deleted. The link task stops the same way.
     let (stop_fetch, fetch_stopped) = tokio::sync::watch::channel(false);
-    let fetcher = opts
-        .fetch
-        .clone()
-        .map(|every| tokio::spawn(super::fetch::timer(current.clone(), every, fetch_stopped)));
+    let fetcher = opts.fetch.clone().map(|every| {
+        let timer = super::fetch::timer(
+            current.clone(),
+            every,
+            Arc::clone(&serial.fetch),
+            fetch_stopped.clone(),
+        );
+        tokio::spawn(timer)
+    });
+    let jobs = Jobs {
+        flush: opts.queue_interval.is_some(),
+        fetch: opts.fetch.is_some(),
+    };
+    let links = (crate::online::link::watchable(ctx.cfg.online_detect)
+        && (jobs.flush || jobs.fetch))
+        .then(|| {
+            tokio::spawn(super::link::run(
+                current.clone(),
+                Arc::clone(&runs),
+                jobs,
+                serial,
+                fetch_stopped,
+            ))
+        });
     super::ready(readiness);
     stop.await;
     notify::notify("STOPPING=1");
@@ -94,8 +117,8 @@ pub(crate) async fn serve_until_stopped(
     }
     // A queue run may be in the middle of a mailbox append: let it end.
     runs.wait_idle().await;
-    if let Some(f) = fetcher {
-        let _ = f.await;
+    for task in [fetcher, links].into_iter().flatten() {
+        let _ = task.await;
     }
 }
 
@@ -134,12 +157,15 @@ async fn queue_timer(
     current: watch::Receiver<Arc<ServerCtx>>,
     runs: Arc<Tracker>,
     every: Duration,
+    serial: Serial,
 ) {
     // 1.0: the first run one interval after the start.
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        // Not beside a link-up flush either.
+        let _one = serial.queue_run.lock().await;
         let ctx = Arc::clone(&current.borrow());
         let guard = runs.enter();
         let run = tokio::task::spawn_blocking(move || {

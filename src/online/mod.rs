@@ -1,6 +1,9 @@
 //! Which connection is up (delivery.md §9.1–9.2, §9.4): the name that
 //! selects the online route set. `-qo NAME` forces it; otherwise 1.0's
-//! `online_query` command, or 0.2's `online_detect` (file, pipe, mserver).
+//! `online_query` command, or `online_detect`: 0.2's file, pipe and
+//! mserver, or link detection ([`link`]: `netlink`, `networkmanager`),
+//! which the daemon also watches for changes. This module only answers;
+//! the daemon decides what a change means.
 //!
 //! Guarantees: every way to ask ends in bounded time (commands get
 //! [`exec::helper_limit`], the masqdialer dialogue has its own time
@@ -11,9 +14,13 @@
 //! Commands are run by [`crate::exec::first_line`]: no shell, stdin from
 //! the null device, only `PATH` in the environment, our own identity;
 //! only their first output line (at most 254 bytes of it) is used, and a
-//! name is used only as a key into `query_routes`.
+//! name is used only as a key into `query_routes`. Link detection: see
+//! [`link`].
 
+pub mod link;
 pub mod mserver;
+mod netlink;
+mod nm;
 
 use crate::config::{CommandSpec, Config, OnlineDetect};
 use crate::exec::{self, ExecError};
@@ -40,6 +47,8 @@ pub fn connection_name(cfg: &Config, forced: Option<&str>) -> Option<String> {
                 }
             }
         }),
+        (None, None, Some(OnlineDetect::Netlink)) => netlink::current().map(|s| s.name(cfg)),
+        (None, None, Some(OnlineDetect::NetworkManager)) => nm::current().map(|s| s.name(cfg)),
         (None, None, None) => None,
     };
     // `route::route_files` logs the name it uses.

@@ -43,7 +43,19 @@ impl Env {
     /// Starts `-bD` on a config that already names `port`; returns once
     /// the daemon has logged `ready`, and checks that its pid file names it.
     pub fn start_daemon(&self, extra: &[&str], port: u16) -> Daemon {
+        self.start_daemon_with(extra, port, |_| {})
+    }
+
+    /// [`Env::start_daemon`], with `prep` applied to the command first (a
+    /// network namespace, an environment variable).
+    pub fn start_daemon_with(
+        &self,
+        extra: &[&str],
+        port: u16,
+        prep: impl FnOnce(&mut std::process::Command),
+    ) -> Daemon {
         let mut c = self.cmd();
+        prep(&mut c);
         c.arg("-bD").args(extra);
         c.stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -9,6 +9,7 @@ pub mod ca;
 pub mod daemon;
 pub mod dns;
 pub mod dsn;
+pub mod netns;
 pub mod oauth_endpoint;
 pub mod odmr;
 pub mod pop3;
