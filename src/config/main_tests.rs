@@ -463,3 +463,17 @@ fn link_detection_options() {
         "{e}"
     );
 }
+
+/// `.forward` files are on unless turned off; a bad value names file:line.
+#[test]
+fn forward_files_option() {
+    assert!(ok("host_name = h.example").forward_files);
+    assert!(!ok("host_name = h.example\nforward_files = false\n").forward_files);
+    assert_eq!(
+        parse("host_name = h.example\nforward_files = maybe\n").err(),
+        Some(
+            "m.conf:2: `forward_files`: cannot parse value 'maybe' as a boolean (yes/no, on/off, true/false)"
+                .to_string()
+        )
+    );
+}
