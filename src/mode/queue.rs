@@ -131,6 +131,7 @@ mod tests {
             warning_time: None,
             fetched_as: None,
             dsn: Default::default(),
+            last_errors: Vec::new(),
             headers: Vec::new(),
         }
     }

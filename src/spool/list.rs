@@ -88,6 +88,7 @@ mod tests {
             warning_time: None,
             fetched_as: None,
             dsn: Default::default(),
+            last_errors: Vec::new(),
             headers: vec![],
         };
         m.mark_top(&a("bob@host.example.org"), Done::Delivered);
