@@ -120,6 +120,7 @@ fn update_and_remove() {
     let mut msg = accept(&f, 0);
     let alice = msg.rcpt_list[0].clone();
     msg.mark(&alice, Done::Delivered);
+    msg.mark_top(&alice, Done::Delivered);
     msg.warning_time = Some(TIME as i64 + 60);
     f.spool.update(&msg).unwrap();
     let back = f.spool.read(&msg.id).unwrap();
