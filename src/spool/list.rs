@@ -17,7 +17,9 @@
 //! Prints envelope values as read from the spool; the spool reader has
 //! already refused control characters in them, so nothing here can move
 //! the terminal's cursor or forge a line. A last error's text is clean
-//! printable ASCII by construction (`message::LastError`).
+//! printable ASCII by construction (`message::LastError`). Whoever may
+//! list sees it, as they see the recipients: it is what the MDA or the
+//! remote server said, at most 300 bytes of it.
 
 use std::fmt::Write;
 

@@ -21,7 +21,8 @@
 //! # Security
 //! Anybody may list the queue. Like `-bt`, this reads the route files and
 //! asks which connection is online; it prints route file names, never a
-//! route's contents or secrets.
+//! route's contents or secrets. The last errors are shown as in the text
+//! listing (what the MDA or the server said, cleaned, at most 300 bytes).
 
 use chrono::{DateTime, SecondsFormat};
 use serde_json::{Value, json};
