@@ -62,6 +62,7 @@ fn message(id: &QueueId, body: &[u8]) -> Message {
         warning_time: None,
         fetched_as: None,
         dsn: Default::default(),
+        last_errors: Vec::new(),
         headers: vec![
             Header::new("Subject", "hi\n\tthere"),
             Header::new("To", "alice@remote.example"),
