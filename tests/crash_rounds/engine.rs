@@ -362,7 +362,9 @@ pub fn r33(bin: &str, rng: &mut Rng, rounds: usize, batch: usize, max_ms: u64) -
                 continue;
             }
             t.rounds += 1;
-            // What this kill left half done: delivered, not recorded.
+            // What this kill left half done: delivered, not recorded. The
+            // sink may still be reading what the killed run sent.
+            sink.quiesce();
             let counts = deliveries(&inst, &sink);
             let open: HashSet<(String, String)> = pending(&inst, &mut t.violations)
                 .into_iter()
@@ -392,6 +394,10 @@ pub fn r33(bin: &str, rng: &mut Rng, rounds: usize, batch: usize, max_ms: u64) -
                 t.duplicated += k - 1;
                 if in_flight.contains(pair) {
                     t.duplicated_in_flight += k - 1;
+                } else if k > 1 {
+                    t.violations.push(format!(
+                        "{pair:?} arrived {k} times but was never in flight at a kill"
+                    ));
                 }
             }
         }

@@ -102,6 +102,8 @@ struct Shared {
     round_trips: u32,
     raw: Vec<u8>,
     connections: u32,
+    /// Sessions that have ended, whichever way.
+    ended: u32,
 }
 
 pub struct Sink {
@@ -122,8 +124,9 @@ impl Sink {
                 lock(&sh).connections += 1;
                 std::thread::spawn(move || {
                     let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
-                    let mut s = Session::new(cfg, sh, stream);
+                    let mut s = Session::new(cfg, sh.clone(), stream);
                     let _ = s.run();
+                    lock(&sh).ended += 1;
                 });
             }
         });
@@ -132,6 +135,33 @@ impl Sink {
 
     pub fn messages(&self) -> Vec<Received> {
         lock(&self.shared).messages.clone()
+    }
+
+    /// Waits until every connection made so far has been served to its
+    /// end (a killed client's data may still be in the sink's socket
+    /// buffer when the client is gone): a probe connection is greeted,
+    /// so every earlier one was accepted; then all but nothing are open.
+    pub fn quiesce(&self) {
+        if let Ok(probe) = std::net::TcpStream::connect(self.addr) {
+            let _ = probe.set_read_timeout(Some(Duration::from_secs(30)));
+            let mut line = String::new();
+            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(&probe), &mut line);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (c, e) = {
+                let sh = lock(&self.shared);
+                (sh.connections, sh.ended)
+            };
+            if c == e {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "sink sessions still open"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     /// Times the sink flushed replies and then waited for input.
