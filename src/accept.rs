@@ -198,6 +198,7 @@ pub fn accept_reserved(
         warning_time: None,
         fetched_as: sub.fetched_as,
         dsn: sub.dsn,
+        last_errors: Vec::new(),
         headers,
     };
     spool.commit_appended(reservation, &msg)?;

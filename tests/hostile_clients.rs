@@ -288,7 +288,16 @@ fn dribblers_and_never_readers_are_dropped_while_others_are_served() {
             e.text.starts_with("421 4.4.2 ") && e.text.ends_with("\r\n"),
             "dribbler {i}: {e:?}"
         );
-        assert!(e.end.is_ok(), "dribbler {i}: EOF after the 421: {e:?}");
+        // EOF, or a reset: a byte the dribbler sent while the server was
+        // closing is left unread, and TCP then answers the close with RST.
+        // The whole 421 arrived first either way.
+        if let Err(err) = &e.end {
+            assert_eq!(
+                err.kind(),
+                io::ErrorKind::ConnectionReset,
+                "dribbler {i}: after the 421: {e:?}"
+            );
+        }
     }
     let mut slowest = Duration::ZERO;
     for (i, t) in readers.into_iter().enumerate() {

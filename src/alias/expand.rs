@@ -15,6 +15,7 @@
 //! trusted at load time (R17). Nothing here runs anything.
 
 use super::file::{AliasItem, AliasTable};
+use super::forward::{self, ForwardItem, ForwardList, Forwards};
 use crate::address::{Address, Locality, PipePolicy, glob_match, parse_path};
 
 /// Longest chain of aliases followed from one top-level recipient.
@@ -32,6 +33,9 @@ pub struct AliasContext<'a> {
     pub locality: Locality<'a>,
     pub host_name: &'a str,
     pub caseless: bool,
+    /// Where users' `.forward` files come from; `None`: not used
+    /// (`forward_files = false`).
+    pub forward: Option<&'a dyn Forwards>,
 }
 
 /// The result for one top-level recipient.
@@ -77,7 +81,10 @@ impl Walk<'_, '_> {
             return self.leaf(addr.clone());
         }
         let Some((table, entry)) = lookup(addr, ctx) else {
-            return self.leaf(addr.clone());
+            return match ctx.forward.and_then(|f| f.lookup(addr)) {
+                Some(list) => self.forward(addr, &list, ancestors),
+                None => self.leaf(addr.clone()),
+            };
         };
         self.nodes += 1;
         if ancestors.len() >= MAX_DEPTH || self.nodes > MAX_NODES {
@@ -97,6 +104,14 @@ impl Walk<'_, '_> {
         for item in &entry.items {
             match item {
                 AliasItem::Final(a) => self.leaf(a.clone().qualify(ctx.host_name))?,
+                // Never a valid command; the mark of `.forward` targets.
+                AliasItem::Pipe(cmd) if cmd.starts_with(forward::TARGET_MARK) => {
+                    return Err(format!(
+                        "alias '{addr}' expands to invalid command '{cmd}' ({}:{})",
+                        table.path.display(),
+                        entry.line
+                    ));
+                }
                 AliasItem::Pipe(cmd) if table.pipes_trusted => {
                     self.leaf(Address::new(cmd.clone(), "localhost"))?
                 }
@@ -122,6 +137,58 @@ impl Walk<'_, '_> {
                         return Err(format!("alias: detected loop, hence ignoring '{child}'"));
                     }
                     self.node(&child, ancestors)?;
+                }
+            }
+        }
+        ancestors.pop();
+        Ok(())
+    }
+
+    /// Expands `addr` through its user's `.forward` (`list`): the same
+    /// bounds and loop rule as an alias, except that the user's own
+    /// address in the file means the mailbox (the usual "keep a copy").
+    fn forward(
+        &mut self,
+        addr: &Address,
+        list: &ForwardList,
+        ancestors: &mut Vec<Address>,
+    ) -> Result<(), String> {
+        let ctx = self.ctx;
+        self.nodes += 1;
+        if ancestors.len() >= MAX_DEPTH || self.nodes > MAX_NODES {
+            return Err(format!(
+                "{}: expansion too deep or too large, giving up",
+                list.origin.display()
+            ));
+        }
+        ancestors.push(addr.clone());
+        for item in &list.items {
+            match item {
+                ForwardItem::Final(a) => self.leaf(a.clone().qualify(ctx.host_name))?,
+                ForwardItem::Pipe(cmd) => self.leaf(forward::pipe_leaf(&list.user, cmd))?,
+                ForwardItem::File(path) => self.leaf(forward::file_leaf(&list.user, path))?,
+                ForwardItem::Invalid { item, reason } => {
+                    return Err(format!(
+                        "{}: invalid item '{item}': {reason}",
+                        list.origin.display()
+                    ));
+                }
+                ForwardItem::Address(text) => {
+                    let child = match parse_path(text, PipePolicy::Refuse) {
+                        Ok(a) if !a.is_null() => a.qualify(ctx.host_name),
+                        Ok(_) => return Err(invalid(addr, text, "null address")),
+                        Err(e) => return Err(invalid(addr, text, &e.to_string())),
+                    };
+                    if child.same_as(addr, ctx.caseless) {
+                        self.leaf(child)?;
+                    } else if ancestors.iter().any(|a| a.same_as(&child, ctx.caseless)) {
+                        return Err(format!(
+                            "{}: detected loop, hence ignoring '{child}'",
+                            list.origin.display()
+                        ));
+                    } else {
+                        self.node(&child, ancestors)?;
+                    }
                 }
             }
         }

@@ -31,6 +31,7 @@ fn run(
         },
         host_name: HOST,
         caseless,
+        forward: None,
     };
     let top = parse_path(rcpt, PipePolicy::Refuse).unwrap().qualify(HOST);
     match expand(&top, &ctx) {

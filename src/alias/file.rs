@@ -206,6 +206,11 @@ fn parse_line(line: &str) -> Option<(String, Vec<AliasItem>)> {
     if key.is_empty() {
         return None;
     }
+    Some((key.to_string(), parse_items(value)))
+}
+
+/// The comma-separated items of one alias value or `.forward` line.
+pub(super) fn parse_items(value: &str) -> Vec<AliasItem> {
     let mut items = Vec::new();
     let mut rest = value.trim_start();
     while !rest.is_empty() {
@@ -221,7 +226,7 @@ fn parse_line(line: &str) -> Option<(String, Vec<AliasItem>)> {
             Ok(text) => items.push(classify(text)),
         }
     }
-    Some((key.to_string(), items))
+    items
 }
 
 /// Takes one item off the front of `s`. Returns the unquoted item text (or

@@ -25,6 +25,7 @@ fn message(return_path: Address) -> Message {
         warning_time: None,
         fetched_as: None,
         dsn: Default::default(),
+        last_errors: Vec::new(),
         headers: vec![
             Header::new("From", "alice@sender.example"),
             Header::new("To", "bob@remote.example"),

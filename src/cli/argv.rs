@@ -46,6 +46,7 @@ pub fn parse(argv0: &OsStr, args: &[OsString]) -> Result<Invocation, CliError> {
             background: false,
             verbose: false,
             foreground: false,
+            json: false,
             operands: Vec::new(),
         },
     };
@@ -72,6 +73,9 @@ pub fn parse(argv0: &OsStr, args: &[OsString]) -> Result<Invocation, CliError> {
         None if inv.operands.is_empty() && !inv.recipients_from_headers => Mode::Version,
         None => Mode::Accept,
     };
+    if inv.json && inv.mode != Mode::List {
+        return Err(CliError::JsonWithoutList);
+    }
     Ok(inv)
 }
 
@@ -113,6 +117,8 @@ impl<'a> Scan<'a> {
             "bt" => self.set_mode(Mode::AddressTest)?,
             "bV" | "-version" => self.set_mode(Mode::Version)?,
             "-help" => self.set_mode(Mode::Help)?,
+            // Ours (issue 10): the listing as JSON Lines.
+            "json" | "-json" => self.inv.json = true,
             "Mrm" => self.set_mode(Mode::Remove)?,
             "i" | "oi" => self.inv.ignore_dots = true,
             "m" => {} // "me too": always the case

@@ -22,6 +22,7 @@ fn base(mode: Mode) -> Invocation {
         background: false,
         verbose: false,
         foreground: false,
+        json: false,
         operands: Vec::new(),
     }
 }
@@ -144,6 +145,28 @@ fn accepted_command_lines() {
             }),
         ),
         (&["sendmail", "-oauth2x", "a"], ops(Accept, &["a"])),
+        // The JSON listing (ours), either spelling, before or after -bp.
+        (
+            &["sendmail", "-bp", "-json"],
+            Invocation {
+                json: true,
+                ..base(List)
+            },
+        ),
+        (
+            &["masqmail", "--json", "-bp"],
+            Invocation {
+                json: true,
+                ..base(List)
+            },
+        ),
+        (
+            &["mailq", "--json"],
+            Invocation {
+                json: true,
+                ..base(List)
+            },
+        ),
         (&["sendmail", "-B8BITMIME", "a"], ops(Accept, &["a"])),
         (&["sendmail", "-B", "8BITMIME", "a"], ops(Accept, &["a"])),
         (&["sendmail", "-B", "7bit", "a"], ops(Accept, &["a"])),
@@ -415,6 +438,24 @@ fn refused_command_lines() {
         (&["sendmail", "-vfoo"], "unrecognized option '-vfoo'"),
         (&["sendmail", "-M"], "unrecognized option '-M'"),
         (&["sendmail", "-Mfoo"], "unrecognized option '-Mfoo'"),
+        (&["sendmail", "-jsonx"], "unrecognized option '-jsonx'"),
+        // --json only lists.
+        (
+            &["masqmail", "--json"],
+            "--json is only valid with -bp or mailq",
+        ),
+        (
+            &["sendmail", "-json", "a@b"],
+            "--json is only valid with -bp or mailq",
+        ),
+        (
+            &["runq", "--json"],
+            "--json is only valid with -bp or mailq",
+        ),
+        (
+            &["masqmail", "-bt", "-json", "a@b"],
+            "--json is only valid with -bp or mailq",
+        ),
         (
             &["sendmail", "-i", "-\n-bp"],
             "unrecognized option '-\\n-bp'",

@@ -50,6 +50,8 @@ pub struct Invocation {
     pub verbose: bool,
     /// `-bD` (sendmail 8.13): a daemon that stays in the foreground.
     pub foreground: bool,
+    /// `--json`/`-json` (ours): `-bp`/`mailq` prints JSON Lines.
+    pub json: bool,
     /// Recipients (accept mode), message ids (remove mode); ignored otherwise.
     pub operands: Vec<String>,
 }
@@ -170,6 +172,9 @@ pub enum CliError {
     /// `-d` with something that is not a decimal number.
     #[error("invalid debug level '{}'", shown(.value))]
     InvalidDebugLevel { value: String },
+    /// `--json` without `-bp` or the `mailq` name.
+    #[error("--json is only valid with -bp or mailq")]
+    JsonWithoutList,
     /// `argv[index]` is not UTF-8.
     #[error("argument {index} is not valid UTF-8")]
     NotUtf8 { index: usize },

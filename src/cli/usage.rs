@@ -37,7 +37,10 @@ Fetch mail (POP3, ODMR):
   -go [NAME]                run the gets of the connection now online
 
 Look at the queue:
-  -bp, mailq                list the queued messages
+  -bp, mailq                list the queued messages, with each waiting
+                            recipient's last error
+  -bp --json, mailq --json  the same as JSON, one object per message and line
+                            (also -json)
   -Mrm ID..., mailrm ID...  remove messages from the queue
   -bt ADDRESS...            show what would happen to mail for ADDRESS now:
                             aliases, local or remote, route, rewriting,
@@ -96,6 +99,8 @@ mod tests {
             "-go",
             "-g",
             "-oauth2",
+            "--json",
+            "-json",
             "--version",
             "--help",
             "--",

@@ -129,6 +129,7 @@ fn bool_field(c: &mut Config, f: M) -> Option<&mut bool> {
         M::DoQueue => &mut c.do_queue,
         M::DeferAll => &mut c.defer_all,
         M::CaselessMatching => &mut c.caseless_matching,
+        M::ForwardFiles => &mut c.forward_files,
         M::MdaFromline => &mut c.mda_fromline,
         M::MdaFromhack => &mut c.mda_fromhack,
         M::PipeFromline => &mut c.pipe_fromline,
@@ -364,6 +365,7 @@ fn apply(
         | M::DoQueue
         | M::DeferAll
         | M::CaselessMatching
+        | M::ForwardFiles
         | M::MdaFromline
         | M::MdaFromhack
         | M::PipeFromline

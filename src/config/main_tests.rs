@@ -502,3 +502,17 @@ fn relay_nets_per_connection_and_auth() {
         "m.conf:2: `relay_nets.home`: '10.0.0.0/33' is not a network in CIDR notation (like 192.168.0.0/16)"
     );
 }
+
+/// `.forward` files are on unless turned off; a bad value names file:line.
+#[test]
+fn forward_files_option() {
+    assert!(ok("host_name = h.example").forward_files);
+    assert!(!ok("host_name = h.example\nforward_files = false\n").forward_files);
+    assert_eq!(
+        parse("host_name = h.example\nforward_files = maybe\n").err(),
+        Some(
+            "m.conf:2: `forward_files`: cannot parse value 'maybe' as a boolean (yes/no, on/off, true/false)"
+                .to_string()
+        )
+    );
+}

@@ -118,6 +118,8 @@ pub struct Config {
     pub alias_file: Option<PathBuf>,
     pub globalias_file: Option<PathBuf>,
     pub caseless_matching: bool,
+    /// Ours: honour users' `~/.forward` files after alias expansion.
+    pub forward_files: bool,
     pub mbox_default: LocalMethod,
     pub mbox_users: Vec<String>,
     pub mda_users: Vec<String>,
@@ -243,6 +245,7 @@ impl Config {
             alias_file: None,
             globalias_file: None,
             caseless_matching: false,
+            forward_files: true,
             mbox_default: LocalMethod::Mbox,
             mbox_users: Vec::new(),
             mda_users: Vec::new(),

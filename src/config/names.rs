@@ -124,7 +124,7 @@ pub enum M {
     IdentTrustedNets, ErrmsgFile, WarnmsgFile, WarnIntervals, MaxDeferTime, LogUser,
     TlsCertFile, TlsKeyFile, DnsServers, RelayNets, MaxConnections, CommandTimeLimit, TemplateDir,
     QueueMinfree, SmtpCommandTimeout, SmtpDataTimeout, MaxConnectionsPerHost, SmtpMinDataRate,
-    RelayNetsNamed, SmtpAuthFile, TlsListenAddresses,
+    RelayNetsNamed, SmtpAuthFile, TlsListenAddresses, ForwardFiles,
 }
 
 pub const MBOX_DEFAULT: &[&str] = &["mbox", "mda", "maildir"];
@@ -162,6 +162,7 @@ pub static MAIN: &[Opt<M>] = &[
     o("globalias_file", M::GlobaliasFile, Ty::Path),
     o("caseless_matching", M::CaselessMatching, Ty::Bool),
     old("alias_local_caseless", M::CaselessMatching, Ty::Bool, "renamed to `caseless_matching`"),
+    o("forward_files", M::ForwardFiles, Ty::Bool),
     o("mbox_default", M::MboxDefault, Ty::Choice(MBOX_DEFAULT)),
     incl("mbox_users", M::MboxUsers, Ty::List),
     incl("mda_users", M::MdaUsers, Ty::List),

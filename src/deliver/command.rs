@@ -21,9 +21,10 @@
 //!
 //! # Security
 //! Run by root, the command gets the recipient's identity (MDA, when the
-//! recipient is a passwd user other than root) or the mail user's (alias
-//! pipes always): never root. A command name without `/` is looked up in a
-//! fixed [`exec::SAFE_PATH`], never in the invoking user's `PATH`.
+//! recipient is a passwd user other than root), the mail user's (alias
+//! pipes always) or a `.forward` owner's (its commands): never root. A
+//! command name without `/` is looked up in a fixed [`exec::SAFE_PATH`],
+//! never in the invoking user's `PATH`.
 
 use std::time::Duration;
 
@@ -168,6 +169,31 @@ pub fn run_pipe(cfg: &Config, command: &str, content: &Content, vars: &Vars) -> 
         command,
         content,
         vars.environment(),
+        identity,
+        cfg.command_time_limit,
+        "pipe-fed",
+    )
+}
+
+/// Runs a `.forward` command (the text after `|`) like an alias pipe, but
+/// with the identity and environment the caller chose for the file's user
+/// (deliver/forward.rs): `None` only when we already are that user.
+pub fn run_forward_pipe(
+    cfg: &Config,
+    command: &str,
+    content: &Content,
+    env: &[(&'static str, String)],
+    identity: Option<Identity>,
+) -> Outcome {
+    let argv = match split_words(command) {
+        Ok(a) => a,
+        Err(e) => return Outcome::Failed(format!("5.3.0 cannot parse command '{command}': {e}")),
+    };
+    run(
+        &argv,
+        command,
+        content,
+        env,
         identity,
         cfg.command_time_limit,
         "pipe-fed",

@@ -281,6 +281,7 @@ pub(crate) fn test_message(return_path: Address) -> Message {
         warning_time: None,
         fetched_as: None,
         dsn: Default::default(),
+        last_errors: Vec::new(),
         headers: vec![
             Header::new("Subject", "hi"),
             Header {

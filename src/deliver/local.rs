@@ -1,5 +1,6 @@
 //! Local delivery of one leaf (delivery.md §7): choose the method, build the
 //! content with that method's options, deliver, and log the outcome.
+//! Command and file targets of a `.forward` go to [`super::forward`].
 
 use chrono::Local;
 
@@ -65,6 +66,9 @@ pub fn deliver(
     leaf: &Address,
     top: &Address,
 ) -> Outcome {
+    if let Some(target) = crate::alias::ForwardTarget::of(leaf) {
+        return super::forward::deliver(cfg, msg, body, leaf, top, target);
+    }
     let method = method_for(cfg, leaf);
     tracing::debug!(
         "{}: local delivery of <{leaf}> (for <{top}>) with {}",

@@ -9,7 +9,8 @@
 //! * [`runner`]: the state of one run (config, spool, alias tables, routes).
 //! * [`step`]: one message's local step, its conclusion, its notices.
 //! * [`local`], [`mbox`], [`maildir`], [`command`], [`content`]: local
-//!   methods and the bytes they write.
+//!   methods and the bytes they write; [`forward`]: a `.forward`'s
+//!   commands and files, as its user.
 //! * [`remote`], [`transport`]: the remote step of a batch.
 //!
 //! Guarantees: every recipient ends a step with exactly one [`Outcome`].
@@ -27,6 +28,7 @@
 pub mod command;
 pub mod content;
 pub mod dsn;
+pub mod forward;
 pub mod local;
 pub mod maildir;
 pub mod mbox;

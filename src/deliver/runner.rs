@@ -10,9 +10,10 @@
 //! Alias files are read with [`FileTrust::system`] (root, the mail user,
 //! and with `run_as_user` ourselves): a file that fails the trust check of
 //! `alias/file.rs` is still read, but its pipe items never run (R17). An
-//! unreadable alias file is logged and treated as empty.
+//! unreadable alias file is logged and treated as empty. Users' `.forward`
+//! files are read at each lookup, with the checks of alias/forward_file.rs.
 
-use crate::alias::{AliasContext, AliasTable, FileTrust};
+use crate::alias::{AliasContext, AliasTable, FileTrust, HomeForwards};
 use crate::config::Config;
 use crate::spool::Spool;
 
@@ -46,6 +47,8 @@ impl<'a> Runner<'a> {
 pub struct Aliases {
     glob: Option<AliasTable>,
     normal: Option<AliasTable>,
+    /// `None` with `forward_files = false`.
+    forwards: Option<HomeForwards>,
 }
 
 impl Aliases {
@@ -66,6 +69,9 @@ impl Aliases {
         Aliases {
             glob: load(&cfg.globalias_file),
             normal: load(&cfg.alias_file),
+            forwards: cfg
+                .forward_files
+                .then(|| HomeForwards::new(cfg.run_as_user)),
         }
     }
 
@@ -76,6 +82,10 @@ impl Aliases {
             locality: cfg.locality(),
             host_name: &cfg.host_name,
             caseless: cfg.caseless_matching,
+            forward: self
+                .forwards
+                .as_ref()
+                .map(|f| f as &dyn crate::alias::Forwards),
         }
     }
 }

@@ -94,6 +94,7 @@ impl InFlight {
                 msg.mark_top(top, Done::Delivered);
             }
         }
+        note_deferrals(&mut msg, &self.expanded, &self.tally.deferred, self.now);
         spool.update(&msg)
     }
 
@@ -104,6 +105,30 @@ impl InFlight {
             .filter(|a| self.msg.finished_state(a).is_none())
             .cloned()
             .collect()
+    }
+}
+
+/// Each envelope recipient with deferred targets gets their reasons as
+/// its last error, for `mailq`; it goes into the spool with the write that
+/// records the step anyway (no write of its own).
+fn note_deferrals(
+    msg: &mut Message,
+    expanded: &[(Address, Vec<Address>)],
+    deferred: &[(Address, String)],
+    now: i64,
+) {
+    for (top, leaves) in expanded {
+        let why: Vec<String> = deferred
+            .iter()
+            .filter(|(leaf, _)| leaves.contains(leaf))
+            .map(|(leaf, why)| match leaf == top {
+                true => why.clone(),
+                false => format!("<{leaf}>: {why}"),
+            })
+            .collect();
+        if !why.is_empty() && msg.rcpt_list.contains(top) {
+            msg.set_last_error(top, now, &why.join("; "));
+        }
     }
 }
 
@@ -229,6 +254,7 @@ impl Runner<'_> {
                 ));
             }
         }
+        note_deferrals(&mut msg, &expanded, &tally.deferred, now);
         let mut failed_tops = Vec::new();
         for (top, leaves) in &expanded {
             if leaves.iter().all(|l| msg.finished_state(l).is_some()) {

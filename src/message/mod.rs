@@ -7,11 +7,13 @@
 pub mod date;
 pub mod dsn;
 pub mod id;
+pub mod last_error;
 pub mod read;
 pub mod stream;
 
 pub use dsn::Dsn;
 pub use id::QueueId;
+pub use last_error::LastError;
 
 use crate::address::Address;
 
@@ -139,6 +141,10 @@ pub struct Message {
     /// DSN requests (RFC 3461; `DE:`/`DR:`, ours: the C program ignores
     /// the tags).
     pub dsn: Dsn,
+    /// Each waiting envelope recipient's last deferral reason (`LE:`, ours:
+    /// the C program ignores the tag); written for pending recipients
+    /// only, so a finished recipient's entry goes with the next update.
+    pub last_errors: Vec<LastError>,
     pub headers: Vec<Header>,
 }
 
@@ -192,6 +198,18 @@ impl Message {
         self.rcpt_list
             .iter()
             .filter(|r| self.top_state(r).is_none())
+    }
+
+    /// The last deferral reason recorded for envelope recipient `rcpt`.
+    pub fn last_error(&self, rcpt: &Address) -> Option<&LastError> {
+        self.last_errors.iter().find(|e| e.rcpt == *rcpt)
+    }
+
+    /// Records `rcpt`'s deferral reason at `time`, replacing an older one.
+    pub fn set_last_error(&mut self, rcpt: &Address, time: i64, why: &str) {
+        self.last_errors.retain(|e| e.rcpt != *rcpt);
+        self.last_errors
+            .push(LastError::new(rcpt.clone(), time, why));
     }
 
     pub fn header(&self, name: &str) -> Option<&Header> {

@@ -121,6 +121,7 @@ fn probe(cfg: &Config, login: &str, rcpts: &[Address]) -> Message {
         warning_time: None,
         fetched_as: None,
         dsn: Default::default(),
+        last_errors: Vec::new(),
     }
 }
 

@@ -102,7 +102,7 @@ fn dispatch(cfg: &Config, inv: &Invocation) -> Result<i32, Exit> {
         Mode::Accept => accept::run(cfg, inv),
         Mode::QueueRun(QueueRun::All) => queue::run(cfg, None),
         Mode::QueueRun(QueueRun::Online { name }) => queue::run(cfg, Some(name)),
-        Mode::List => queue::list(cfg),
+        Mode::List => queue::list(cfg, inv.json),
         Mode::Remove => queue::remove(cfg, &inv.operands),
         Mode::NoOp => Ok(code::OK),
         Mode::AddressTest => address_test::run(cfg, &inv.operands),

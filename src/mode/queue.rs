@@ -1,4 +1,7 @@
-//! The queue modes: `-q` (one run), `-bp` (listing), `-Mrm` (removal).
+//! The queue modes: `-q` (one run), `-bp` (listing; `json.rs`: `--json`),
+//! `-Mrm` (removal).
+
+mod json;
 
 use std::io::Write;
 
@@ -33,8 +36,9 @@ pub fn run(cfg: &Config, online: Option<&str>) -> Result<i32, Exit> {
 }
 
 /// `-bp`, `mailq`: anybody may list (cli.md §7.2). Unreadable entries are
-/// logged and skipped.
-pub fn list(cfg: &Config) -> Result<i32, Exit> {
+/// logged and skipped. With `json`, JSON Lines (`json.rs`); an empty queue
+/// prints nothing.
+pub fn list(cfg: &Config, json: bool) -> Result<i32, Exit> {
     let spool = open(cfg)?;
     let ids = spool
         .ids()
@@ -48,7 +52,14 @@ pub fn list(cfg: &Config) -> Result<i32, Exit> {
         }
     }
     msgs.sort_by_key(|m| m.received_time);
-    let text = crate::spool::format_listing(&msgs, chrono::Utc::now().timestamp());
+    let text = if json {
+        let routing = json::Routing::load(cfg);
+        msgs.iter()
+            .map(|m| json::message(&routing, m).to_string() + "\n")
+            .collect()
+    } else {
+        crate::spool::format_listing(&msgs, chrono::Utc::now().timestamp())
+    };
     // A closed stdout (`mailq | head`) is not an error worth a message.
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(code::OK)
@@ -131,6 +142,7 @@ mod tests {
             warning_time: None,
             fetched_as: None,
             dsn: Default::default(),
+            last_errors: Vec::new(),
             headers: Vec::new(),
         }
     }

@@ -169,6 +169,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// Sends `line` with CR LF. Errors name only the first word.
     pub async fn send(&mut self, line: &str) -> Result<(), Pop3Error> {
         let verb = line.split(' ').next().unwrap_or("").to_string();
+        self.send_named(line, &verb).await
+    }
+
+    /// Sends `line` with CR LF; errors call it `verb` (a SASL response
+    /// has no verb, and its first word is the secret).
+    pub async fn send_named(&mut self, line: &str, verb: &str) -> Result<(), Pop3Error> {
         if line.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
             return Err(self.protocol(format!("refusing to send {verb} with a line break")));
         }

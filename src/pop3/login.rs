@@ -3,7 +3,9 @@
 //!
 //! Steps: the password (`pass`, or the first line of `pass_command`'s
 //! output, before any connection is made; the command is killed at the
-//! caller's deadline, [`crate::exec::helper_limit`]); connect ([`super::conn`]);
+//! caller's deadline, [`crate::exec::helper_limit`]), or with `oauth2_*`
+//! options the OAuth2 access token ([`crate::oauth2::access_token`]:
+//! cached, or refreshed at the token endpoint); connect ([`super::conn`]);
 //! greeting `+OK`; TLS per the get file's `tls`:
 //! * `pop3s`: TLS from the first byte (done by [`super::conn::connect`]);
 //! * `starttls`/`stls`: `STLS` is sent whatever CAPA would say; a refusal
@@ -12,26 +14,31 @@
 //!   error, never a fallback to clear text);
 //! * `none`: no TLS.
 //!
-//! Then `APOP <user> <md5hex(timestamp secret)>`, or `USER`/`PASS`. The
+//! Then `APOP <user> <md5hex(timestamp secret)>`, or `USER`/`PASS`, or
+//! with `auth_name` a fresh `CAPA` and `AUTH XOAUTH2`/`AUTH OAUTHBEARER`
+//! ([`super::sasl`]) if its `SASL` line offers the mechanism. The
 //! connection is then closed WITHOUT `QUIT`, as the spec says: the login
 //! is all the provider needs to see, and QUIT would move the mailbox into
 //! the UPDATE state (deleting messages marked by no one, but also taking
 //! a mailbox lock) for nothing.
 //!
 //! # Security
-//! `PASS` is sent only over TLS, or in clear when the get file says
-//! `tls = none` explicitly (the policy of SMTP AUTH). APOP is allowed in
+//! `PASS` and `AUTH` are sent only over TLS, or in clear when the get file
+//! says `tls = none` explicitly (the policy of SMTP AUTH). A get file with
+//! `auth_name` never sends `USER`/`PASS`: its secret is a bearer token,
+//! and a server without the mechanism is an error. APOP is allowed in
 //! clear: it was designed for that and sends a digest, not the password;
 //! an eavesdropper can still attack the digest offline with a dictionary,
 //! so a weak APOP secret over a clear link is weak (the user name is also
-//! visible). The password is never logged or put into an error.
+//! visible). The password or token is never logged or put into an error.
 
 use std::time::Duration;
 
 use md5::{Digest, Md5};
 
 use super::Pop3Error;
-use super::conn::{self, BoxStream, Conn};
+use super::conn::{self, BoxStream, Conn, Status};
+use super::sasl::{self, Bearer};
 use crate::config::{GetConf, GetProtocol, TlsMode};
 use crate::exec;
 
@@ -55,6 +62,7 @@ pub async fn login(get: &GetConf, secret_limit: Duration) -> Result<(), Pop3Erro
     }
     let (mut conn, tls) = secure(conn, get).await?;
     let reply = match get.protocol {
+        _ if get.auth_name.is_some() => bearer(&mut conn, get, tls, &secret).await?,
         GetProtocol::Apop => {
             let Some(stamp) = timestamp(&greeting.text) else {
                 return Err(login_err(
@@ -72,6 +80,7 @@ pub async fn login(get: &GetConf, secret_limit: Duration) -> Result<(), Pop3Erro
             if !tls && get.tls != Some(TlsMode::None) {
                 return Err(Pop3Error::Cleartext {
                     server: conn.server().to_string(),
+                    what: "password",
                 });
             }
             let user = conn.command(&format!("USER {}", get.user)).await?;
@@ -125,22 +134,72 @@ async fn secure(
     }
 }
 
-/// `CAPA` (RFC 2449); a server without it offers nothing.
+/// Whether `CAPA` lists STLS.
 async fn offers_stls(conn: &mut Conn<BoxStream>) -> Result<bool, Pop3Error> {
+    Ok(capa(conn).await?.iter().any(|line| {
+        let word = line.split(|&b| b == b' ').next().unwrap_or(&[]);
+        word.eq_ignore_ascii_case(b"STLS")
+    }))
+}
+
+/// `CAPA` (RFC 2449): its lines; a server without it offers nothing.
+async fn capa(conn: &mut Conn<BoxStream>) -> Result<Vec<Vec<u8>>, Pop3Error> {
     if !conn.command("CAPA").await?.ok {
-        return Ok(false);
+        return Ok(Vec::new());
     }
-    let mut stls = false;
+    let mut lines = Vec::new();
     for _ in 0..MAX_CAPA_LINES {
         match conn.read_data_line(conn::MAX_LINE, "reading CAPA").await? {
-            None => return Ok(stls),
-            Some(line) => {
-                let word = line.split(|&b| b == b' ').next().unwrap_or(&[]);
-                stls |= word.eq_ignore_ascii_case(b"STLS");
-            }
+            None => return Ok(lines),
+            Some(line) => lines.push(line),
         }
     }
     Err(conn.protocol(format!("more than {MAX_CAPA_LINES} CAPA lines")))
+}
+
+/// SASL with the bearer token (after TLS: a fresh CAPA, RFC 2595 §4);
+/// the final status line, with the error challenge in its text.
+async fn bearer(
+    conn: &mut Conn<BoxStream>,
+    get: &GetConf,
+    tls: bool,
+    token: &str,
+) -> Result<Status, Pop3Error> {
+    let Some(mech) = get.auth_name else {
+        return Err(conn.protocol("no SASL mechanism".into()));
+    };
+    if !tls && get.tls != Some(TlsMode::None) {
+        return Err(Pop3Error::Cleartext {
+            server: conn.server().to_string(),
+            what: "OAuth2 token",
+        });
+    }
+    let offered = sasl::offered(&capa(conn).await?);
+    let mut auth = Bearer::new(mech, &get.user, token, Some(&get.server), Some(get.port));
+    if !offered.iter().any(|m| m == auth.name()) {
+        return Err(Pop3Error::Mechanism {
+            server: conn.server().to_string(),
+            mech: auth.name(),
+            offered: offered.join(" "),
+        });
+    }
+    let command = auth.command();
+    conn.send_named(&command, "AUTH").await?;
+    loop {
+        let line = conn
+            .read_line(conn::MAX_LINE, "waiting for the reply to AUTH")
+            .await?;
+        let Some(challenge) = sasl::continuation(&line) else {
+            let mut status = Status::parse(&line);
+            if !status.ok {
+                status.text = auth.failure(&status.text);
+            }
+            return Ok(status);
+        };
+        // Bounded: the third continuation is an error.
+        let answer = auth.answer(challenge).map_err(|e| conn.protocol(e))?;
+        conn.send_named(&answer, "the AUTH response").await?;
+    }
 }
 
 fn login_err(conn: &Conn<BoxStream>, get: &GetConf, reply: String) -> Pop3Error {
@@ -166,20 +225,22 @@ pub fn apop_digest(timestamp: &str, secret: &str) -> String {
     md5.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `pass`, or the first line of `pass_command`'s output (run by
-/// [`exec::first_line`]: no shell, killed at `limit`; it must exit 0 and
-/// print a non-empty line). Errors name the command, never the output.
+/// The OAuth2 access token (with `oauth2_*` options: cached, or
+/// refreshed, which blocks up to the endpoint's timeouts), `pass`, or the
+/// first line of `pass_command`'s output (run by [`exec::first_line`]: no
+/// shell, killed at `limit`; it must exit 0 and print a non-empty line).
+/// Errors name the command, never the output. With `auth_name` the
+/// secret is a bearer token: the sessions send it only in `AUTH`.
 pub fn secret(get: &GetConf, limit: Duration) -> Result<String, Pop3Error> {
     let err = |reason: String| Pop3Error::Secret {
         file: get.file.clone(),
         reason,
     };
-    // A bearer token must never go out as a PASS: until POP3 SASL
-    // (RFC 5034) is implemented, such a get file does not log in.
-    if get.auth_name.is_some() || get.oauth2.is_some() {
-        return Err(err("POP3 AUTH XOAUTH2/OAUTHBEARER is not supported yet; \
-             the get file's oauth2_* options serve masqmail -oauth2 only"
-            .into()));
+    if let Some(conf) = &get.oauth2 {
+        // A revoked refresh token says `run masqmail -oauth2 NAME`.
+        return crate::oauth2::access_token(conf)
+            .map(|t| t.expose().to_string())
+            .map_err(|e| err(e.to_string()));
     }
     if let Some(s) = &get.pass {
         return Ok(s.expose().to_string());
@@ -207,15 +268,6 @@ pub fn secret(get: &GetConf, limit: Duration) -> Result<String, Pop3Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_bearer_token_is_never_sent_as_pass() {
-        let cfg = crate::config::Config::with_host_name("h.example");
-        let text = b"server = p.example\nuser = u\npass = tok\nauth_name = xoauth2\n";
-        let get = GetConf::parse_login(text, std::path::Path::new("g"), &cfg).unwrap();
-        let e = secret(&get, Duration::from_secs(1)).unwrap_err();
-        assert!(e.to_string().contains("not supported yet"), "{e}");
-    }
 
     #[test]
     fn apop_rfc1939_example() {

@@ -4,18 +4,23 @@
 //!
 //! * [`conn`]: getting a stream (TCP, `wrapper`, pop3s), bounded line
 //!   reading, `+OK`/`-ERR` status lines, the STLS upgrade.
-//! * [`login`]: greeting, STLS per the get file's TLS policy, APOP or
-//!   USER/PASS; the connection is then closed without QUIT.
+//! * [`login`]: greeting, STLS per the get file's TLS policy, APOP,
+//!   USER/PASS or SASL; the connection is then closed without QUIT.
+//! * [`sasl`]: `AUTH XOAUTH2` / `AUTH OAUTHBEARER` (RFC 5034, RFC 7628)
+//!   with a bearer token, sans-IO, for the login and the fetch.
 //!
 //! # Security
 //! The server is untrusted: every line is bounded, every wait has a
 //! timeout, reply text is cleaned of control characters before it reaches
-//! a log or an error. Passwords go out only over TLS unless the get file
-//! says `tls = none` explicitly; APOP, which sends a digest and not the
-//! password, is allowed in clear (see [`login`]).
+//! a log or an error. Passwords and tokens go out only over TLS unless
+//! the get file says `tls = none` explicitly; APOP, which sends a digest
+//! and not the password, is allowed in clear (see [`login`]). A get file
+//! with `auth_name` logs in with SASL only: its token is never sent as a
+//! `PASS`.
 
 pub mod conn;
 pub mod login;
+pub mod sasl;
 
 use std::path::PathBuf;
 
@@ -54,11 +59,22 @@ pub enum Pop3Error {
         user: String,
         reply: String,
     },
-    /// USER/PASS without TLS and without an explicit `tls = none`.
+    /// USER/PASS or AUTH without TLS and without an explicit
+    /// `tls = none`; `what` is "password" or "OAuth2 token".
     #[error(
-        "{server}: refusing to send the password over an unencrypted connection (the get file does not say tls = none)"
+        "{server}: refusing to send the {what} over an unencrypted connection (the get file does not say tls = none)"
     )]
-    Cleartext { server: String },
+    Cleartext { server: String, what: &'static str },
+    /// The get file's `auth_name` is not among the mechanisms of the
+    /// server's CAPA `SASL` line (`offered`, possibly empty).
+    #[error(
+        "{server}: the server does not offer SASL {mech} (CAPA SASL: {offered}); not logging in"
+    )]
+    Mechanism {
+        server: String,
+        mech: &'static str,
+        offered: String,
+    },
     #[error("{server}: timed out {what}")]
     Timeout { server: String, what: String },
     #[error("{server}: connection closed {what}")]

@@ -2,8 +2,8 @@
 //!
 //! Layout: the id line; envelope lines `MF:`, `RT:` (pending list with the
 //! status each has now, then one line per finished entry), `PR:`, `RH:`,
-//! `ID:`, `DS: n`, `TR: n`, `TW: n`, ours `UI:`, `DE:`, `DR:` ([`dsn`]); an
-//! empty line; headers, each first
+//! `ID:`, `DS: n`, `TR: n`, `TW: n`, ours `UI:`, `DE:`, `DR:` ([`dsn`]), `LE:`
+//! ([`last_error`]); an empty line; headers, each first
 //! line prefixed `HD:`, continuation lines (space/tab) verbatim.
 //!
 //! Guarantees: [`encode_header_file`] either refuses a message or writes
@@ -35,6 +35,7 @@ use crate::message::{Done, Header, Message, Protocol, QueueId};
 use super::SpoolError;
 
 mod dsn;
+mod last_error;
 #[cfg(test)]
 mod tests;
 
@@ -93,6 +94,7 @@ pub fn encode_header_file(msg: &Message) -> Result<Vec<u8>, SpoolError> {
         let _ = writeln!(out, "UI:{}", plain_value("UI", origin)?);
     }
     dsn::encode(&mut out, msg)?;
+    last_error::encode(&mut out, msg)?;
     out.push(b'\n');
     for header in &msg.headers {
         check_header(&header.raw)?;
@@ -291,6 +293,7 @@ struct Envelope {
     fetched_as: Option<String>,
     dsn: crate::message::Dsn,
     dsn_seen: bool,
+    last_errors: Vec<last_error::Raw>,
 }
 
 impl Envelope {
@@ -343,6 +346,10 @@ impl Envelope {
             ),
             "DE:" => dsn::decode_de(&mut self.dsn, &mut self.dsn_seen, value),
             "DR:" => dsn::decode_dr(&mut self.dsn, value),
+            "LE:" => {
+                self.last_errors.push(last_error::decode(value)?);
+                Ok(())
+            }
             _ => {
                 tracing::warn!(tag, "unknown tag in spool header file ignored");
                 Ok(())
@@ -402,6 +409,7 @@ impl Envelope {
             return Err("no RT: line");
         }
         dsn::check_recipients(&self.dsn, &self.rcpt_list, &self.finished)?;
+        let last_errors = last_error::resolve(self.last_errors, &self.rcpt_list, &self.finished)?;
         Ok(Message {
             id: id.clone(),
             return_path,
@@ -429,6 +437,7 @@ impl Envelope {
             warning_time: self.warned,
             fetched_as: self.fetched_as,
             dsn: self.dsn,
+            last_errors,
             headers,
         })
     }

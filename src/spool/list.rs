@@ -1,12 +1,25 @@
 //! The queue listing of `-bp` / `mailq` (cli.md §7.2).
 //!
-//! Guarantees: output is byte-for-byte the 1.0 format; only pending
-//! recipients are listed.
+//! Guarantees: output is byte-for-byte the 1.0 format, plus (ours) one
+//! line under a pending recipient whose last deferral reason is known
+//! (`LE:`), indented further and in parentheses, so the 1.0 lines a
+//! script matches (`<=`, `==`) are unchanged and no new line starts with
+//! them:
+//!
+//! ```text
+//!               == <alice@remote.example>
+//!                  (last error 2.0h ago: 4.4.1 connection refused)
+//! ```
+//!
+//! Only pending recipients are listed.
 //!
 //! # Security
 //! Prints envelope values as read from the spool; the spool reader has
 //! already refused control characters in them, so nothing here can move
-//! the terminal's cursor or forge a line.
+//! the terminal's cursor or forge a line. A last error's text is clean
+//! printable ASCII by construction (`message::LastError`). Whoever may
+//! list sees it, as they see the recipients: it is what the MDA or the
+//! remote server said, at most 300 bytes of it.
 
 use std::fmt::Write;
 
@@ -38,6 +51,10 @@ pub fn format_listing(msgs: &[Message], now: i64) -> String {
         out.push('\n');
         for rcpt in msg.pending() {
             let _ = writeln!(out, "{:14}== <{}>", "", shown(rcpt));
+            if let Some(e) = msg.last_error(rcpt) {
+                let ago = age(now.saturating_sub(e.time));
+                let _ = writeln!(out, "{:17}(last error {ago} ago: {})", "", e.text());
+            }
         }
     }
     out
@@ -88,6 +105,7 @@ mod tests {
             warning_time: None,
             fetched_as: None,
             dsn: Default::default(),
+            last_errors: Vec::new(),
             headers: vec![],
         };
         m.mark_top(&a("bob@host.example.org"), Done::Delivered);
@@ -99,6 +117,17 @@ mod tests {
         assert_eq!(
             format_listing(&[msg()], 1004),
             "1xVrXk-3tM-00 <= <root@host.example.org> size=30 age=4s ident=root\n              == <alice@remote.example>\n"
+        );
+    }
+
+    #[test]
+    fn last_error_under_its_recipient() {
+        let mut m = msg();
+        let alice = parse_path("alice@remote.example", PipePolicy::Allow).unwrap();
+        m.set_last_error(&alice, 1000 - 7200, "4.4.1 connection\nrefused");
+        assert_eq!(
+            format_listing(&[m], 1004),
+            "1xVrXk-3tM-00 <= <root@host.example.org> size=30 age=4s ident=root\n              == <alice@remote.example>\n                 (last error 2.0h ago: 4.4.1 connection refused)\n"
         );
     }
 

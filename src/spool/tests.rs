@@ -62,6 +62,7 @@ fn message(id: &QueueId, body: &[u8]) -> Message {
         warning_time: None,
         fetched_as: None,
         dsn: Default::default(),
+        last_errors: Vec::new(),
         headers: vec![
             Header::new("Subject", "hi\n\tthere"),
             Header::new("To", "alice@remote.example"),
@@ -119,6 +120,7 @@ fn update_and_remove() {
     let mut msg = accept(&f, 0);
     let alice = msg.rcpt_list[0].clone();
     msg.mark(&alice, Done::Delivered);
+    msg.mark_top(&alice, Done::Delivered);
     msg.warning_time = Some(TIME as i64 + 60);
     f.spool.update(&msg).unwrap();
     let back = f.spool.read(&msg.id).unwrap();

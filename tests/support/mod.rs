@@ -17,6 +17,7 @@ pub mod sink;
 pub mod smtp;
 pub mod strace;
 pub mod tmpfs;
+pub mod users;
 
 use std::fs;
 use std::io::Write;

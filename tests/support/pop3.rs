@@ -2,7 +2,9 @@
 //! per connection, that records every command it receives (with whether
 //! it came over TLS). Users and passwords, APOP (greeting with a
 //! `<pid.clock@host>` timestamp), CAPA with STLS or pop3s using a test CA
-//! certificate, and a mailbox with STAT/LIST/UIDL/RETR/DELE/QUIT.
+//! certificate, SASL `AUTH XOAUTH2`/`OAUTHBEARER` with a bearer token
+//! (RFC 5034, RFC 7628 error challenge), and a mailbox with
+//! STAT/LIST/UIDL/RETR/DELE/QUIT.
 #![allow(dead_code)]
 
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -10,6 +12,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+use base64::Engine;
 
 #[derive(Clone, Default)]
 pub struct Pop3Config {
@@ -40,6 +44,11 @@ pub struct Pop3Config {
     pub uids: Option<Vec<String>>,
     /// LIST claims these sizes instead of the real ones.
     pub list_sizes: Option<Vec<u64>>,
+    /// Mechanisms for CAPA's `SASL` line and AUTH (XOAUTH2, OAUTHBEARER).
+    pub sasl: Vec<String>,
+    /// The bearer token AUTH accepts for any user of `users`; anything
+    /// else gets the RFC 7628 error challenge, then `-ERR`.
+    pub bearer: Option<String>,
 }
 
 /// A hostile or broken server.
@@ -230,20 +239,9 @@ fn session(cfg: &Pop3Config, sh: &Mutex<Shared>, n: u32, tcp: TcpStream) -> io::
     let cfg = &view;
     marked.extend(&gone);
     loop {
-        let mut line = String::new();
-        if io.buffer().is_empty() {
-            io.get_mut().flush()?;
-            lock(sh).turns += 1;
-        }
-        if io.read_line(&mut line)? == 0 {
+        let Some(line) = next_line(&mut io, sh, n, tls)? else {
             return Ok(());
-        }
-        let line = line.trim_end_matches(['\r', '\n']).to_string();
-        lock(sh).commands.push(Cmd {
-            conn: n,
-            tls,
-            line: line.clone(),
-        });
+        };
         let (verb, arg) = line.split_once(' ').unwrap_or((&line, ""));
         let verb = verb.to_ascii_uppercase();
         let password = |u: &str| {
@@ -262,7 +260,48 @@ fn session(cfg: &Pop3Config, sh: &Mutex<Shared>, n: u32, tcp: TcpStream) -> io::
                 };
                 let pipe = if cfg.pipelining { "PIPELINING\r\n" } else { "" };
                 let uidl = if cfg.no_uidl { "" } else { "UIDL\r\n" };
-                format!("+OK\r\nUSER\r\n{uidl}{pipe}{stls}.")
+                let sasl = match cfg.sasl.is_empty() {
+                    true => String::new(),
+                    false => format!("SASL {}\r\n", cfg.sasl.join(" ")),
+                };
+                format!("+OK\r\nUSER\r\n{uidl}{pipe}{stls}{sasl}.")
+            }
+            ("AUTH", false) => {
+                let (mech, ir) = arg.split_once(' ').unwrap_or((arg, ""));
+                let mech = mech.to_ascii_uppercase();
+                if !cfg.sasl.contains(&mech) {
+                    "-ERR unsupported mechanism".into()
+                } else {
+                    let response = match ir {
+                        "" => {
+                            io.get_mut().write_all(b"+ \r\n")?;
+                            match next_line(&mut io, sh, n, tls)? {
+                                Some(l) => l,
+                                None => return Ok(()),
+                            }
+                        }
+                        ir => ir.to_string(),
+                    };
+                    match bearer_user(cfg, &mech, &response) {
+                        Some(name) => {
+                            authed = true;
+                            lock(sh).logins.push(name);
+                            "+OK logged in".into()
+                        }
+                        None if response == "*" => "-ERR cancelled".into(),
+                        None => {
+                            let json = r#"{"status":"401","schemes":"bearer","scope":"mail"}"#;
+                            let challenge = base64::engine::general_purpose::STANDARD.encode(json);
+                            io.get_mut()
+                                .write_all(format!("+ {challenge}\r\n").as_bytes())?;
+                            // The client's acknowledgement (RFC 7628 §3.2.3).
+                            if next_line(&mut io, sh, n, tls)?.is_none() {
+                                return Ok(());
+                            }
+                            "-ERR [AUTH] invalid credentials".into()
+                        }
+                    }
+                }
             }
             ("STLS", false) if cfg.tls.is_some() && !tls => {
                 io.get_mut().write_all(b"+OK begin TLS\r\n")?;
@@ -406,6 +445,58 @@ fn session(cfg: &Pop3Config, sh: &Mutex<Shared>, n: u32, tcp: TcpStream) -> io::
         io.get_mut().write_all(format!("{reply}\r\n").as_bytes())?;
         io.get_mut().flush()?;
     }
+}
+
+/// The next command line (recorded), counting a turn when the client
+/// had to be waited for; `None` at EOF.
+fn next_line(
+    io: &mut BufReader<Box<dyn Io>>,
+    sh: &Mutex<Shared>,
+    n: u32,
+    tls: bool,
+) -> io::Result<Option<String>> {
+    let mut line = String::new();
+    if io.buffer().is_empty() {
+        io.get_mut().flush()?;
+        lock(sh).turns += 1;
+    }
+    if io.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    let line = line.trim_end_matches(['\r', '\n']).to_string();
+    lock(sh).commands.push(Cmd {
+        conn: n,
+        tls,
+        line: line.clone(),
+    });
+    Ok(Some(line))
+}
+
+/// The user a bearer initial response (base64) logs in, if its format is
+/// that of `mech` and its token is the accepted one.
+fn bearer_user(cfg: &Pop3Config, mech: &str, response: &str) -> Option<String> {
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(response)
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let body = text.strip_suffix("\x01\x01")?;
+    let mut parts = body.split('\x01');
+    let first = parts.next()?;
+    let user = match mech {
+        "XOAUTH2" => first.strip_prefix("user=")?.to_string(),
+        _ => first
+            .strip_prefix("n,a=")?
+            .strip_suffix(',')?
+            .replace("=2C", ",")
+            .replace("=3D", "="),
+    };
+    let mut kv: Vec<&str> = parts.collect();
+    if mech == "XOAUTH2" && kv.len() != 1 {
+        return None;
+    }
+    let token = kv.pop()?.strip_prefix("auth=Bearer ")?;
+    let known = cfg.users.iter().any(|(u, _)| *u == user);
+    (known && Some(token) == cfg.bearer.as_deref()).then_some(user)
 }
 
 fn live<'a>(cfg: &'a Pop3Config, marked: &[usize]) -> Vec<(usize, &'a Vec<u8>)> {

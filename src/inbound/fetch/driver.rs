@@ -15,8 +15,8 @@
 //!
 //! # Security
 //! See [`super::wire`] (bounds, deadlines) and [`super::pop3`] (what is
-//! sent). The password is fetched before connecting and goes out only as
-//! the session allows.
+//! sent). The password or OAuth2 token is had before connecting and goes
+//! out only as the session allows; messages name commands by their verb.
 
 use super::envelope::envelope;
 use super::pop3::{Command, Plan, Response, Session, Step, Summary, TlsPolicy};
@@ -28,7 +28,9 @@ use crate::inbound::content::Content;
 use crate::inbound::content::spool::{Inbound, Target};
 use crate::message::{Protocol, QueueId};
 use crate::pop3::Pop3Error;
+use crate::pop3::Status;
 use crate::pop3::conn::{self, TIMEOUT};
+use crate::pop3::sasl::{Bearer, continuation};
 
 /// What one fetch did.
 #[derive(Debug, Default)]
@@ -69,10 +71,19 @@ async fn session(
     uidl: Option<&mut UidlStore>,
     fetched: &mut Fetched,
 ) -> Result<(), Pop3Error> {
+    // With `auth_name` the secret is a bearer token: SASL only.
+    let sasl = get
+        .auth_name
+        .map(|mech| Bearer::new(mech, &get.user, &secret, Some(&get.server), Some(get.port)));
     let plan = Plan {
         user: get.user.clone(),
-        secret,
+        secret: if sasl.is_some() {
+            String::new()
+        } else {
+            secret
+        },
         apop: get.protocol == GetProtocol::Apop,
+        sasl,
         tls: tls_policy(get),
         do_uidl: get.do_uidl,
         do_uidl_dele: get.do_uidl_dele,
@@ -178,11 +189,16 @@ impl Run<'_> {
         session: &Session,
         command: &Command,
     ) -> Result<Response, Pop3Error> {
-        let verb = command.line();
-        let verb = verb.split(' ').next().unwrap_or("").to_string();
-        let status = wire
-            .status(&format!("waiting for the reply to {verb}"))
-            .await?;
+        let verb = command.verb();
+        let what = format!("waiting for the reply to {verb}");
+        if command.is_sasl() {
+            let line = wire.line(conn::MAX_LINE, &what).await?;
+            return Ok(match continuation(&line) {
+                Some(challenge) => Response::Continue(challenge.to_vec()),
+                None => Response::Status(Status::parse(&line)),
+            });
+        }
+        let status = wire.status(&what).await?;
         if !status.ok {
             return Ok(Response::Status(status));
         }

@@ -9,6 +9,15 @@
 //! the DELEs go with QUIT — six turns for any number of messages (nine
 //! with STLS: STLS, the handshake and CAPA again). Without PIPELINING every command is its own turn.
 //!
+//! SASL (RFC 5034, get files with `auth_name`): instead of USER/PASS,
+//! `AUTH XOAUTH2` or `AUTH OAUTHBEARER` with the bearer token, only if
+//! CAPA's `SASL` line offers the mechanism (else an error, never PASS).
+//! The initial response rides on the AUTH line when the line stays
+//! within 255 octets (one turn, like USER/PASS), else it answers the
+//! server's `+ ` (two turns); see [`crate::pop3::sasl`]. An error
+//! challenge is acknowledged once and the server's `-ERR` ends the
+//! session before anything is listed.
+//!
 //! Never lose: a message is deleted only after the driver reported it
 //! stored ([`Response::Stored`], i.e. durably spooled), and the DELEs are
 //! sent only once every RETR of the session has been answered.
@@ -16,15 +25,17 @@
 //! # Security
 //! The server is untrusted: its lists are bounded by the driver, message
 //! numbers and sizes are parsed with overflow checks, a UID is kept only
-//! if it is 1–70 printable characters (RFC 1939 §7). The password is sent
-//! only over TLS unless the get file says `tls = none` (APOP sends a
-//! digest, never the password).
+//! if it is 1–70 printable characters (RFC 1939 §7). The password or
+//! token is sent only over TLS unless the get file says `tls = none` (APOP
+//! sends a digest, never the password). Errors name a command by its verb
+//! ([`Command::verb`]), never by its arguments.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::pop3::Pop3Error;
 use crate::pop3::Status;
 use crate::pop3::login::timestamp;
+use crate::pop3::sasl::Bearer;
 
 /// How the session may use TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,8 +54,12 @@ pub enum TlsPolicy {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub user: String,
+    /// The password (USER/PASS, APOP); unused with `sasl`.
     pub secret: String,
     pub apop: bool,
+    /// `auth_name`: SASL with this bearer exchange (its token inside)
+    /// instead of USER/PASS or APOP.
+    pub sasl: Option<Bearer>,
     pub tls: TlsPolicy,
     pub do_uidl: bool,
     pub do_uidl_dele: bool,
@@ -58,49 +73,13 @@ pub struct Plan {
     pub known: HashSet<String>,
 }
 
-/// One POP3 command.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    Capa,
-    Stls,
-    User(String),
-    Pass(String),
-    Apop(String, String),
-    Uidl,
-    List,
-    Retr(u32),
-    Dele(u32),
-    Quit,
-}
-
-impl Command {
-    /// The line to send (without CR LF).
-    pub fn line(&self) -> String {
-        match self {
-            Command::Capa => "CAPA".into(),
-            Command::Stls => "STLS".into(),
-            Command::User(u) => format!("USER {u}"),
-            Command::Pass(p) => format!("PASS {p}"),
-            Command::Apop(u, d) => format!("APOP {u} {d}"),
-            Command::Uidl => "UIDL".into(),
-            Command::List => "LIST".into(),
-            Command::Retr(n) => format!("RETR {n}"),
-            Command::Dele(n) => format!("DELE {n}"),
-            Command::Quit => "QUIT".into(),
-        }
-    }
-
-    /// The response is a multi-line list (after `+OK`).
-    pub fn is_list(&self) -> bool {
-        matches!(self, Command::Capa | Command::Uidl | Command::List)
-    }
-}
-
 /// The server's answer to one command, as the driver read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {
     /// A single status line (or `-ERR` to a list command or RETR).
     Status(Status),
+    /// AUTH: a `+ ` continuation with its payload (base64, untrusted).
+    Continue(Vec<u8>),
     /// A multi-line response: its lines, dot-stuffing undone.
     List(Vec<Vec<u8>>),
     /// RETR: the message is durably spooled (and its UID recorded).
@@ -159,6 +138,10 @@ pub struct Session {
     tls_active: bool,
     pipelining: bool,
     stls_offered: bool,
+    /// CAPA's `SASL` mechanisms, upper-cased.
+    sasl_offered: Vec<String>,
+    /// The AUTH exchange in progress.
+    auth: Option<Bearer>,
     apop_stamp: Option<String>,
     /// Commands sent and not yet answered, oldest first.
     pending: VecDeque<Command>,
@@ -186,6 +169,8 @@ impl Session {
             tls_active,
             pipelining: false,
             stls_offered: false,
+            sasl_offered: Vec::new(),
+            auth: None,
             apop_stamp: None,
             pending: VecDeque::new(),
             outbox: VecDeque::new(),
@@ -281,9 +266,17 @@ impl Session {
 #[path = "pop3_steps.rs"]
 mod steps;
 
+#[path = "pop3_command.rs"]
+mod command;
+pub use command::Command;
+
 #[cfg(test)]
 #[path = "pop3_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "pop3_sasl_tests.rs"]
+mod sasl_tests;
 
 /// `UIDL` lines: `<n> <uid>`; malformed lines and bad UIDs are skipped.
 fn parse_uidl(lines: &[Vec<u8>]) -> Vec<(u32, String)> {

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use super::{Command, Listed, Response, Session, State, Step, TlsPolicy, parse_list, parse_uidl};
 use crate::pop3::Pop3Error;
 use crate::pop3::login::apop_digest;
+use crate::pop3::sasl;
 
 impl Session {
     pub(super) fn protocol(&self, reason: &str) -> Pop3Error {
@@ -37,11 +38,13 @@ impl Session {
                 let has = |name: &str| caps.iter().any(|c| c.split(' ').next() == Some(name));
                 self.pipelining = has("PIPELINING");
                 self.stls_offered = has("STLS");
+                self.sasl_offered = sasl::offered(&lines);
             }
             // An old server without CAPA (RFC 2449): no extensions.
             (Command::Capa, _) => {
                 self.pipelining = false;
                 self.stls_offered = false;
+                self.sasl_offered.clear();
             }
             (Command::Stls, Response::Status(st)) if st.ok => return Ok(Some(Step::StartTls)),
             (Command::Stls, Response::Status(st)) => {
@@ -55,6 +58,30 @@ impl Session {
                         reply: st.text,
                     });
                 }
+            }
+            (Command::Auth(_) | Command::SaslResponse(_), Response::Continue(challenge)) => {
+                let answer = match self.auth.as_mut().map(|a| a.answer(&challenge)) {
+                    Some(Ok(line)) => line,
+                    Some(Err(e)) => return Err(self.protocol(&e)),
+                    None => return Err(self.protocol("a challenge to no AUTH")),
+                };
+                return Ok(Some(
+                    self.start(State::Login, vec![Command::SaslResponse(answer)]),
+                ));
+            }
+            (Command::Auth(_) | Command::SaslResponse(_), Response::Status(st)) => {
+                if !st.ok {
+                    let reply = match &self.auth {
+                        Some(a) => a.failure(&st.text),
+                        None => st.text,
+                    };
+                    return Err(Pop3Error::Login {
+                        server: self.server.clone(),
+                        user: self.plan.user.clone(),
+                        reply,
+                    });
+                }
+                self.auth = None;
             }
             (Command::Uidl, Response::List(lines)) => self.uidl = Some(parse_uidl(&lines)),
             // A server without UIDL: nothing can be recognised later.
@@ -86,8 +113,7 @@ impl Session {
                 return Ok(Some(Step::Done));
             }
             (command, _) => {
-                let verb = command.line();
-                let verb = verb.split(' ').next().unwrap_or("");
+                let verb = command.verb();
                 return Err(self.protocol(&format!("unexpected response to {verb}")));
             }
         }
@@ -125,6 +151,12 @@ impl Session {
                 _ => {}
             }
         }
+        if let Some(mut auth) = self.plan.sasl.clone() {
+            return self.authenticate(&mut auth).map(|line| {
+                self.auth = Some(auth);
+                self.start(State::Login, vec![Command::Auth(line)])
+            });
+        }
         let user = self.plan.user.clone();
         if self.plan.apop {
             let Some(stamp) = self.apop_stamp.clone() else {
@@ -140,10 +172,30 @@ impl Session {
         if !self.tls_active && self.plan.tls != TlsPolicy::Never {
             return Err(Pop3Error::Cleartext {
                 server: self.server.clone(),
+                what: "password",
             });
         }
         let pass = Command::Pass(self.plan.secret.clone());
         Ok(self.start(State::Login, vec![Command::User(user), pass]))
+    }
+
+    /// The AUTH line, if the link may carry the token and CAPA offers the
+    /// mechanism; never a fallback to USER/PASS.
+    fn authenticate(&self, auth: &mut sasl::Bearer) -> Result<String, Pop3Error> {
+        if !self.tls_active && self.plan.tls != TlsPolicy::Never {
+            return Err(Pop3Error::Cleartext {
+                server: self.server.clone(),
+                what: "OAuth2 token",
+            });
+        }
+        if !self.sasl_offered.iter().any(|m| m == auth.name()) {
+            return Err(Pop3Error::Mechanism {
+                server: self.server.clone(),
+                mech: auth.name(),
+                offered: self.sasl_offered.join(" "),
+            });
+        }
+        Ok(auth.command())
     }
 
     /// LIST (with the UIDL answer before it) is in: the messages.

@@ -2,29 +2,30 @@
 
 use super::*;
 
-fn ok(text: &str) -> Response {
+pub(super) fn ok(text: &str) -> Response {
     Response::Status(Status {
         ok: true,
         text: text.into(),
     })
 }
 
-fn err(text: &str) -> Response {
+pub(super) fn err(text: &str) -> Response {
     Response::Status(Status {
         ok: false,
         text: text.into(),
     })
 }
 
-fn list(lines: &[&str]) -> Response {
+pub(super) fn list(lines: &[&str]) -> Response {
     Response::List(lines.iter().map(|l| l.as_bytes().to_vec()).collect())
 }
 
-fn plan() -> Plan {
+pub(super) fn plan() -> Plan {
     Plan {
         user: "joe".into(),
         secret: "pw".into(),
         apop: false,
+        sasl: None,
         tls: TlsPolicy::IfOffered,
         do_uidl: true,
         do_uidl_dele: false,
@@ -36,7 +37,7 @@ fn plan() -> Plan {
     }
 }
 
-fn lines(step: &Step) -> Vec<String> {
+pub(super) fn lines(step: &Step) -> Vec<String> {
     match step {
         Step::Send(cmds) => cmds.iter().map(Command::line).collect(),
         other => vec![format!("{other:?}")],
@@ -44,7 +45,7 @@ fn lines(step: &Step) -> Vec<String> {
 }
 
 /// Feeds the responses of one group; the step after its last one.
-fn answer(s: &mut Session, responses: Vec<Response>) -> Step {
+pub(super) fn answer(s: &mut Session, responses: Vec<Response>) -> Step {
     let n = responses.len();
     for (i, r) in responses.into_iter().enumerate() {
         let step = s.on_response(r).unwrap();

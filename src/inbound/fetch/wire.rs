@@ -112,7 +112,7 @@ impl Wire {
     }
 
     /// The next line without its line end, at most `max` bytes.
-    async fn line(&mut self, max: usize, what: &str) -> Result<Vec<u8>, Pop3Error> {
+    pub async fn line(&mut self, max: usize, what: &str) -> Result<Vec<u8>, Pop3Error> {
         loop {
             match take_line(&mut self.input, max) {
                 Ok(Some(line)) => return Ok(line),

@@ -35,6 +35,7 @@ fn msg(rp: &str, headers: &[&[u8]]) -> Message {
         warning_time: None,
         fetched_as: None,
         dsn: Default::default(),
+        last_errors: Vec::new(),
         headers: headers.iter().map(|h| raw(h)).collect(),
     }
 }

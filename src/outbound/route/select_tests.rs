@@ -30,6 +30,7 @@ fn msg(rp: &str, from: Option<&str>) -> Message {
         warning_time: None,
         fetched_as: None,
         dsn: Default::default(),
+        last_errors: Vec::new(),
         headers: from
             .map(|f| Header::new("From", f))
             .into_iter()
