@@ -260,6 +260,13 @@ fn received_header(cfg: &Config, sub: &Submission, id: &QueueId, date: &str) -> 
             "by {} ({PACKAGE} {VERSION}, from userid {})\n\tid {id}{for_clause}; {date}",
             cfg.host_name, sub.uid
         ),
+        // A network client that authenticated (SMTP AUTH, inside TLS):
+        // RFC 3848's `ESMTPSA`, and who it proved to be.
+        Some(peer) if let Some(user) = &sub.ident => format!(
+            "from {peer} (authenticated as {user})\n\tby {} with {}SA ({PACKAGE} {VERSION})\n\tid {id}{for_clause}; {date}",
+            cfg.host_name,
+            sub.protocol.spool_name()
+        ),
         Some(peer) => format!(
             "from {peer}\n\tby {} with {} ({PACKAGE} {VERSION})\n\tid {id}{for_clause}; {date}",
             cfg.host_name,

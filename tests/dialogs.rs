@@ -13,6 +13,11 @@
 //! peer 127.0.0.1        inside relay_nets
 //! peer local            a local `-bs` user (login jo, uid 1000)
 //! config KEY = VALUE    a masqmail.conf line applied before the session
+//! tls                   the session runs as on an implicit-TLS listener
+//!                       (`tls_listen_addresses`): TLS counts as active
+//!                       (the in-memory stream stands for the TLS layer)
+//! user LINE             a line of the SMTP AUTH passwd-file (`user:{PLAIN}pw`);
+//!                       with any, AUTH is offered (inside TLS)
 //! <~ PREFIX             read one reply (all its lines); its LAST line must
 //!                       start with PREFIX, e.g. `250 2.1.0`
 //! <... PREFIX           the same, and the reply must have several lines
@@ -46,7 +51,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use masqmail::config::Config;
-use masqmail::inbound::smtp::{Peer, ServerCtx, serve};
+use masqmail::inbound::smtp::auth_file::AuthTable;
+use masqmail::inbound::smtp::{Peer, ServerCtx, serve, serve_encrypted};
 use masqmail::spool::Spool;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
@@ -79,6 +85,10 @@ struct Script {
     peer: Peer,
     /// (dialog line, masqmail.conf line)
     config: Vec<(usize, String)>,
+    /// `tls`: as on an implicit-TLS listener.
+    tls: bool,
+    /// `user` lines: the AUTH passwd-file.
+    users: Vec<String>,
     ops: Vec<(usize, Op)>,
 }
 
@@ -131,7 +141,16 @@ fn run_file(path: &Path, name: &str) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("{name}: runtime: {e}"))?;
-    rt.block_on(converse(script, cfg, spool))
+    let auth = match script.users.is_empty() {
+        true => None,
+        false => {
+            let text = script.users.join("\n");
+            let table = AuthTable::parse(text.as_bytes(), &root.join("passwd"))
+                .map_err(|e| format!("{name}: {e}"))?;
+            Some(Arc::new(table))
+        }
+    };
+    rt.block_on(converse(script, cfg, spool, auth))
         .map_err(|(line, e)| match line {
             0 => format!("{name}: {e}"),
             n => format!("{name}:{n}: {e}"),
@@ -164,11 +183,19 @@ fn config(root: &Path, extra: &[(usize, String)]) -> Result<Config, String> {
 
 type Fail = (usize, String);
 
-async fn converse(script: Script, cfg: Config, spool: Spool) -> Result<(), Fail> {
+async fn converse(
+    script: Script,
+    cfg: Config,
+    spool: Spool,
+    auth: Option<Arc<AuthTable>>,
+) -> Result<(), Fail> {
     let spool_dir = cfg.spool_dir.clone();
-    let ctx = Arc::new(ServerCtx::new(Arc::new(cfg), spool, None, None));
+    let ctx = Arc::new(ServerCtx::new(Arc::new(cfg), spool, None, None).with_auth(auth));
     let (client_io, server_io) = tokio::io::duplex(PIPE);
-    let server = tokio::spawn(serve(server_io, ctx, script.peer));
+    let server = match script.tls {
+        true => tokio::spawn(serve_encrypted(server_io, ctx, script.peer)),
+        false => tokio::spawn(serve(server_io, ctx, script.peer)),
+    };
     let mut c = Client {
         io: client_io,
         buf: Vec::new(),
@@ -402,6 +429,8 @@ fn parse(text: &str) -> Result<Script, String> {
     let mut script = Script {
         peer: tcp_peer("192.0.2.7")?,
         config: Vec::new(),
+        tls: false,
+        users: Vec::new(),
         ops: Vec::new(),
     };
     for (i, raw) in text.lines().enumerate() {
@@ -413,7 +442,7 @@ fn parse(text: &str) -> Result<Script, String> {
         let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
         let rest = rest.trim_start();
         let at = |e: String| format!("{n}: {e}");
-        if matches!(word, "peer" | "config") && !script.ops.is_empty() {
+        if matches!(word, "peer" | "config" | "tls" | "user") && !script.ops.is_empty() {
             return Err(at(format!("`{word}` must come before the conversation")));
         }
         let op = match word {
@@ -429,6 +458,14 @@ fn parse(text: &str) -> Result<Script, String> {
             }
             "config" => {
                 script.config.push((n, rest.to_string()));
+                continue;
+            }
+            "tls" if rest.is_empty() => {
+                script.tls = true;
+                continue;
+            }
+            "user" => {
+                script.users.push(nonempty(rest).map_err(at)?);
                 continue;
             }
             "<~" | "<..." => Op::Reply {

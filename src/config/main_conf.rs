@@ -60,6 +60,7 @@ impl Config {
             &mut self.tls_cert_file,
             &mut self.tls_key_file,
             &mut self.template_dir,
+            &mut self.smtp_auth_file,
         ]
         .into_iter()
         .flatten()
@@ -150,6 +151,7 @@ fn opt_path_field(c: &mut Config, f: M) -> Option<&mut Option<PathBuf>> {
         M::TlsCertFile => &mut c.tls_cert_file,
         M::TlsKeyFile => &mut c.tls_key_file,
         M::TemplateDir => &mut c.template_dir,
+        M::SmtpAuthFile => &mut c.smtp_auth_file,
         _ => return None,
     })
 }
@@ -260,6 +262,13 @@ fn apply(
                 .map(|i| at.interface(i, 25))
                 .collect::<Result<_, _>>()?;
         }
+        M::TlsListenAddresses => {
+            c.tls_listen_addresses = at
+                .list(v, opt.incl)?
+                .iter()
+                .map(|i| at.interface(i, 465))
+                .collect::<Result<_, _>>()?;
+        }
         M::MserverIface => c.mserver_iface = Some(at.interface(v, 224)?),
         M::MboxDefault => {
             c.mbox_default = [LocalMethod::Mbox, LocalMethod::Mda, LocalMethod::Maildir]
@@ -337,6 +346,16 @@ fn apply(
                 .map(|i| at.cidr(i))
                 .collect::<Result<_, _>>()?
         }
+        M::RelayNetsNamed => {
+            let nets = at
+                .list(v, opt.incl)?
+                .iter()
+                .map(|i| at.cidr(i))
+                .collect::<Result<_, _>>()?;
+            if first_for(&c.relay_nets_by_connection, name, at) {
+                c.relay_nets_by_connection.push((name.to_string(), nets));
+            }
+        }
         // Handled by the field helpers above; listed so that a new field
         // without a handler is a compile error, not a silent no-op.
         M::RunAsUser
@@ -361,6 +380,7 @@ fn apply(
         | M::TlsCertFile
         | M::TlsKeyFile
         | M::TemplateDir
+        | M::SmtpAuthFile
         | M::PidDir
         | M::MailDir
         | M::SpoolDir

@@ -464,6 +464,45 @@ fn link_detection_options() {
     );
 }
 
+/// Issue 11: `relay_nets.NAME` beside the plain `relay_nets`, the SMTP
+/// AUTH file and the implicit-TLS listeners (port 465 by default).
+#[test]
+fn relay_nets_per_connection_and_auth() {
+    let c = ok(concat!(
+        "host_name = h.example\n",
+        "relay_nets = 10.0.0.0/8\n",
+        "relay_nets.home = \"192.168.1.0/24; fd00::/8\"\n",
+        "relay_nets.home = 10.9.0.0/16\n",
+        "relay_nets.office = 172.16.0.0/12\n",
+        "smtp_auth_file = /etc/masqmail/passwd\n",
+        "tls_listen_addresses = \"localhost; 0.0.0.0:4650\"\n",
+    ));
+    assert_eq!(
+        c.relay_nets,
+        ["10.0.0.0/8".parse::<ipnet::IpNet>().unwrap()]
+    );
+    let named: Vec<(&str, usize)> = c
+        .relay_nets_by_connection
+        .iter()
+        .map(|(n, l)| (n.as_str(), l.len()))
+        .collect();
+    assert_eq!(named, [("home", 2), ("office", 1)], "first definition wins");
+    assert_eq!(
+        c.smtp_auth_file.as_deref(),
+        Some(Path::new("/etc/masqmail/passwd"))
+    );
+    let tls: Vec<(&str, u16)> = c
+        .tls_listen_addresses
+        .iter()
+        .map(|i| (i.host.as_str(), i.port))
+        .collect();
+    assert_eq!(tls, [("localhost", 465), ("0.0.0.0", 4650)]);
+    assert_eq!(
+        parse("host_name = h\nrelay_nets.home = 10.0.0.0/33\n").unwrap_err(),
+        "m.conf:2: `relay_nets.home`: '10.0.0.0/33' is not a network in CIDR notation (like 192.168.0.0/16)"
+    );
+}
+
 /// `.forward` files are on unless turned off; a bad value names file:line.
 #[test]
 fn forward_files_option() {

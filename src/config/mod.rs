@@ -170,6 +170,16 @@ pub struct Config {
     /// Empty: the system resolver.
     pub dns_servers: Vec<SocketAddr>,
     pub relay_nets: Vec<ipnet::IpNet>,
+    /// `relay_nets.NAME`: the networks that may relay while connection
+    /// NAME is online (first definition of a NAME wins). Once any is
+    /// given, `relay_nets` is no longer used (`inbound::smtp::policy`).
+    pub relay_nets_by_connection: Vec<(String, Vec<ipnet::IpNet>)>,
+    /// SMTP server: the Dovecot-style passwd-file of SMTP AUTH users;
+    /// `None`: AUTH is not offered.
+    pub smtp_auth_file: Option<PathBuf>,
+    /// SMTP server: listeners that speak TLS from the first byte (RFC
+    /// 8314 submission, port 465).
+    pub tls_listen_addresses: Vec<Interface>,
     pub max_connections: u32,
     /// Wall-clock limit for an MDA or pipe command; the process group is
     /// killed and the recipient deferred when it is exceeded.
@@ -274,6 +284,9 @@ impl Config {
             tls_key_file: None,
             dns_servers: Vec::new(),
             relay_nets: nets.iter().filter_map(|n| n.parse().ok()).collect(),
+            relay_nets_by_connection: Vec::new(),
+            smtp_auth_file: None,
+            tls_listen_addresses: Vec::new(),
             max_connections: 100,
             command_time_limit: Duration::from_secs(1000),
             queue_minfree: 10 * 1024 * 1024,

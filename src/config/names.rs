@@ -124,7 +124,7 @@ pub enum M {
     IdentTrustedNets, ErrmsgFile, WarnmsgFile, WarnIntervals, MaxDeferTime, LogUser,
     TlsCertFile, TlsKeyFile, DnsServers, RelayNets, MaxConnections, CommandTimeLimit, TemplateDir,
     QueueMinfree, SmtpCommandTimeout, SmtpDataTimeout, MaxConnectionsPerHost, SmtpMinDataRate,
-    ForwardFiles,
+    RelayNetsNamed, SmtpAuthFile, TlsListenAddresses, ForwardFiles,
 }
 
 pub const MBOX_DEFAULT: &[&str] = &["mbox", "mda", "maildir"];
@@ -201,6 +201,10 @@ pub static MAIN: &[Opt<M>] = &[
     o("tls_key_file", M::TlsKeyFile, Ty::Path),
     o("dns_servers", M::DnsServers, Ty::SocketAddrs),
     incl("relay_nets", M::RelayNets, Ty::Cidrs),
+    // `relay_nets.NAME`: after the plain name, which `resolve` finds first.
+    Opt { name: "relay_nets", field: M::RelayNetsNamed, ty: Ty::Cidrs, incl: true, named: true, old: None },
+    o("smtp_auth_file", M::SmtpAuthFile, Ty::Path),
+    incl("tls_listen_addresses", M::TlsListenAddresses, Ty::Interfaces),
     o("max_connections", M::MaxConnections, Ty::Number),
     o("command_time_limit", M::CommandTimeLimit, Ty::Time),
     o("template_dir", M::TemplateDir, Ty::Path),

@@ -64,12 +64,15 @@ pub(crate) async fn run(
     while let Some(now) = settled(&current, &mut seen, &mut stop).await {
         let ctx = Arc::clone(&current.borrow());
         let Some(now) = now else {
+            ctx.relay_now.told(None);
             if up.take().is_some() {
                 tracing::info!("link down");
             }
             continue;
         };
         let name = now.name(&ctx.cfg);
+        // New sessions get the new connection's relay networks at once.
+        ctx.relay_now.told(Some(name.clone()));
         if up.as_deref() == Some(name.as_str()) {
             continue;
         }

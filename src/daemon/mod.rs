@@ -52,6 +52,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::inbound::smtp::ServerCtx;
+use crate::inbound::smtp::auth_file::AuthTable;
 use crate::queue::InstantDelivery;
 use crate::spool::Spool;
 use detach::{Detached, Readiness};
@@ -114,6 +115,10 @@ pub enum DaemonError {
     Spool(#[from] crate::spool::SpoolError),
     #[error("{0}")]
     Tls(#[from] crate::tls::TlsError),
+    #[error("{0}")]
+    AuthFile(#[from] crate::inbound::smtp::auth_file::AuthFileError),
+    #[error("tls_listen_addresses needs tls_cert_file and tls_key_file")]
+    ImplicitTlsWithoutCert,
 }
 
 /// Runs the daemon until it is told to stop; returns the exit code. In
@@ -140,6 +145,9 @@ pub fn run(cfg: Config, opts: Options, reload: Reloader) -> Result<i32, DaemonEr
         (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
         _ => None,
     };
+    if tls.is_none() && opts.listen && !cfg.tls_listen_addresses.is_empty() {
+        return Err(DaemonError::ImplicitTlsWithoutCert);
+    }
     let readiness = if opts.foreground {
         Readiness::default()
     } else {
@@ -159,6 +167,12 @@ pub fn run(cfg: Config, opts: Options, reload: Reloader) -> Result<i32, DaemonEr
     if !cfg.run_as_user && nix::unistd::geteuid().is_root() {
         crate::privs::become_mail_user()?;
     }
+    // Read as the mail user, as a reload (SIGHUP) will: a file only root
+    // can read fails here, at the start, not at the first reload.
+    let auth = match (&cfg.smtp_auth_file, opts.listen) {
+        (Some(path), true) => Some(Arc::new(AuthTable::load(path)?)),
+        _ => None,
+    };
     let spool = Spool::open(&cfg.spool_dir, &cfg.lock_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -168,12 +182,9 @@ pub fn run(cfg: Config, opts: Options, reload: Reloader) -> Result<i32, DaemonEr
     let cfg = Arc::new(cfg);
     runtime.block_on(async move {
         let instant = InstantDelivery::new(Arc::clone(&cfg), spool.clone());
-        let ctx = Arc::new(ServerCtx::new(
-            Arc::clone(&cfg),
-            spool,
-            tls,
-            Some(instant.hook()),
-        ));
+        let ctx = Arc::new(
+            ServerCtx::new(Arc::clone(&cfg), spool, tls, Some(instant.hook())).with_auth(auth),
+        );
         let reload = reload::Reload {
             load: reload,
             instant: Arc::clone(&instant),

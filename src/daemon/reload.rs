@@ -93,6 +93,7 @@ fn keep_fixed(old: &Config, new: &mut Config) -> Vec<&'static str> {
     }
     keep!(
         listen_addresses,
+        tls_listen_addresses,
         spool_dir,
         lock_dir,
         pid_dir,

@@ -12,7 +12,6 @@
 //! are let in only once their handlers exist, so a SIGTERM during startup
 //! is never lost and never kills the process half-started.
 
-use std::net::TcpListener as StdListener;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +22,7 @@ use tokio::sync::watch;
 
 use super::detach::Readiness;
 use super::link::{Jobs, Serial};
-use super::listen::{Limits, accept_loop};
+use super::listen::{Bound, Limits, accept_loop};
 use super::reload::{Reload, on_hangup};
 use super::{GRACE, Options, notify};
 use crate::inbound::smtp::ServerCtx;
@@ -33,7 +32,7 @@ use crate::tasks::Tracker;
 /// Serves until SIGTERM/SIGINT, reporting readiness once everything runs.
 pub(crate) async fn serve_until_stopped(
     reload: Reload,
-    listeners: Vec<StdListener>,
+    listeners: Vec<Bound>,
     opts: Options,
     readiness: Readiness,
 ) {
@@ -47,10 +46,11 @@ pub(crate) async fn serve_until_stopped(
     let limits = Arc::new(Limits::new(&ctx.cfg));
     let runs = Arc::new(Tracker::default());
     let mut tasks = tokio::task::JoinSet::new();
-    for l in listeners {
-        match TcpListener::from_std(l) {
+    for b in listeners {
+        match TcpListener::from_std(b.listener) {
             Ok(l) => {
-                tasks.spawn(accept_loop(l, current.clone(), Arc::clone(&limits)));
+                let tls = b.implicit_tls;
+                tasks.spawn(accept_loop(l, tls, current.clone(), Arc::clone(&limits)));
             }
             Err(e) => tracing::error!("cannot use listener: {e}"),
         }

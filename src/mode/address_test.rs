@@ -3,7 +3,9 @@
 //! ADDRESS — alias expansion, local or remote, the local method and
 //! mailbox, and for remote targets every route of this moment in order
 //! with the reason it does or does not take the address, the rewritten
-//! envelope sender and `From:`, and the transport and host.
+//! envelope sender and `From:`, and the transport and host. It also says
+//! which client networks the SMTP server lets relay right now (the
+//! connection's `relay_nets.NAME`, issue 11).
 //!
 //! Guarantees: nothing is sent, spooled or delivered; the same functions
 //! decide here as in a queue run (alias expansion, locality, route
@@ -23,6 +25,7 @@ use crate::alias::{self, Expansion};
 use crate::config::{Config, Route, Transport};
 use crate::deliver::local::{Method, method_for};
 use crate::deliver::runner::Aliases;
+use crate::inbound::smtp::policy;
 use crate::message::{Header, Message, Protocol, QueueId};
 use crate::outbound::route::{
     Claims, default_local_net_route, local_net_applies, message_refusal, rcpt_refusal, rewrite,
@@ -52,6 +55,7 @@ pub fn run(cfg: &Config, operands: &[String]) -> Result<i32, Exit> {
         Some(name) => writeln!(out, "online connection: {name}"),
         None => writeln!(out, "online connection: none (only permanent routes apply)"),
     };
+    let _ = writeln!(out, "{}", relaying_line(cfg, connection.as_deref()));
     for top in &rcpts {
         let _ = writeln!(out, "\n<{top}>");
         match alias::expand(top, &aliases.context(cfg)) {
@@ -71,6 +75,32 @@ pub fn run(cfg: &Config, operands: &[String]) -> Result<i32, Exit> {
     }
     print!("{out}");
     Ok(code::OK)
+}
+
+/// `relaying allowed from: …`: the networks the SMTP server lets relay
+/// while `connection` is online, and whether clients may authenticate.
+fn relaying_line(cfg: &Config, connection: Option<&str>) -> String {
+    let nets = policy::relay_nets(cfg, connection);
+    let mut list: Vec<String> = nets.iter().map(ToString::to_string).collect();
+    if list.is_empty() {
+        list.push("nobody".into());
+    }
+    let source = match (policy::per_connection(cfg), connection) {
+        (false, _) => "relay_nets".to_string(),
+        (true, Some(name)) if cfg.relay_nets_by_connection.iter().any(|(n, _)| n == name) => {
+            format!("loopback and relay_nets.{name}")
+        }
+        (true, Some(name)) => format!("loopback only: no relay_nets.{name}"),
+        (true, None) => "loopback only: no connection online".to_string(),
+    };
+    let auth = match &cfg.smtp_auth_file {
+        Some(_) => "; and clients that authenticate (smtp_auth_file, inside TLS)",
+        None => "",
+    };
+    format!(
+        "relaying allowed from: {} ({source}){auth}",
+        list.join(", ")
+    )
 }
 
 /// The message a local submission by `login` would make, headers only.

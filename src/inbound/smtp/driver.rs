@@ -20,6 +20,10 @@
 //! and 100 of them kept an honest client waiting 10 s
 //! (tests/hostile_clients.rs).
 //!
+//! SMTP AUTH credentials are checked on a blocking thread (the hashes are
+//! slow on purpose); a failure's reply waits out the back-off of the
+//! client's address on a tokio timer, never blocking a thread.
+//!
 //! # Security
 //! The peer is hostile; the session decides, this file only enforces time
 //! and memory. Per session it holds a few fixed buffers (see [`super::conn`]
@@ -34,7 +38,7 @@ use tokio::time::Instant;
 
 use super::conn::{Conn, Input, Stop};
 use super::reply::Reply;
-use super::session::{Session, Step};
+use super::session::{AuthCheck, Session, Step};
 use super::{Limits, ServerCtx};
 
 /// Commands a session handles in a row before it lets other tasks run.
@@ -179,6 +183,16 @@ where
             Step::SkipChunk { size, then } => skip(&mut conn, size, limits).await.map(|()| then),
             // Only ever the answer to `content_end`, which `finish` handles.
             Step::Commit(_) => Ok(Reply::spool_error()),
+            Step::Authenticate(creds) => match authenticate(session, ctx, *creds).await {
+                Step::Close(r) => {
+                    let by = Instant::now() + limits.command_timeout;
+                    let _ = conn.reply(&r, by).await;
+                    let _ = conn.flush(by).await;
+                    return End::Closed;
+                }
+                Step::Reply(r) => Ok(r),
+                _ => Ok(Reply::auth_failed()),
+            },
         };
         let result = match reply {
             Ok(r) => {
@@ -266,6 +280,49 @@ async fn finish(session: &mut Session, ctx: &Arc<ServerCtx>, inbound: Inbound) -
         hook(msg.id);
     }
     reply
+}
+
+/// Checks AUTH credentials against the auth file, with the back-off of
+/// the client's address (see [`super::backoff`]).
+async fn authenticate(
+    session: &mut Session,
+    ctx: &Arc<ServerCtx>,
+    creds: super::auth::Credentials,
+) -> Step {
+    let ip = session.peer().ip();
+    let now = std::time::Instant::now();
+    if ip.is_some_and(|ip| ctx.backoff.blocked(ip, now)) {
+        return session.auth_checked(AuthCheck::TooMany);
+    }
+    let Some(table) = ctx.auth.clone() else {
+        return session.auth_checked(AuthCheck::Refused);
+    };
+    let ok = tokio::task::spawn_blocking(move || creds.check(&table))
+        .await
+        .unwrap_or(false);
+    if ok {
+        if let Some(ip) = ip {
+            ctx.backoff.succeeded(ip);
+        }
+        return session.auth_checked(AuthCheck::Accepted);
+    }
+    let Some(ip) = ip else {
+        return session.auth_checked(AuthCheck::Refused);
+    };
+    let penalty = ctx.backoff.failed(ip, now);
+    if !penalty.delay.is_zero() {
+        tracing::info!(
+            "{ip}: {} failed authentications; back-off: reply delayed {} ms",
+            penalty.failures,
+            penalty.delay.as_millis()
+        );
+        tokio::time::sleep(penalty.delay).await;
+    }
+    session.auth_checked(if penalty.close {
+        AuthCheck::TooMany
+    } else {
+        AuthCheck::Refused
+    })
 }
 
 /// The deadline of content that must keep coming (see the module doc).

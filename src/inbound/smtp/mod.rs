@@ -10,16 +10,24 @@
 //! * [`reply`]: every reply, with its enhanced status code, in one table.
 //! * [`crate::inbound::content`]: DATA/BDAT content → header fields and
 //!   body text, streamed into the spool.
-//! * [`policy`]: the relay rule; [`peer`]: who is at the other end.
+//! * [`policy`]: the relay rule; [`relay_now`]: the relay networks of
+//!   the connection online now; [`peer`]: who is at the other end.
+//! * [`auth`], [`auth_file`], [`backoff`]: SMTP AUTH (RFC 4954, inside
+//!   TLS only): the SASL exchange, the users' passwd-file, the delays
+//!   after failures per client address.
 //! * `conn`, `driver`: the tokio side: bytes, deadlines, the steps.
 //!
 //! # Security
 //! The client is hostile: see each module. Memory per session is a small
 //! constant whatever the message size; every wait has a deadline.
 
+pub mod auth;
+pub mod auth_file;
+pub mod backoff;
 pub mod command;
 pub mod peer;
 pub mod policy;
+pub mod relay_now;
 pub mod reply;
 pub mod session;
 
@@ -28,7 +36,7 @@ mod driver;
 
 pub use peer::Peer;
 pub use reply::Reply;
-pub use session::{Admission, Session, Step};
+pub use session::{Admission, AuthCheck, Session, Step};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -40,6 +48,9 @@ use crate::config::Config;
 use crate::inbound::content::spool::Target;
 use crate::message::QueueId;
 use crate::spool::Spool;
+use auth_file::AuthTable;
+use backoff::Backoff;
+use relay_now::RelayNow;
 
 /// Session limits (RFC 5321 §4.5.3).
 #[derive(Debug, Clone)]
@@ -84,6 +95,12 @@ pub struct ServerCtx {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub limits: Limits,
     pub on_accepted: Option<OnAccepted>,
+    /// The SMTP AUTH users; `None`: AUTH is not offered.
+    pub auth: Option<Arc<AuthTable>>,
+    /// Failed AUTH per client address; kept across a reload.
+    pub backoff: Arc<Backoff>,
+    /// The connection online, for the relay networks; kept across a reload.
+    pub relay_now: Arc<RelayNow>,
     /// Shared with the contexts made from this one by [`reconfigured`],
     /// so message ids stay distinct across a reload.
     ///
@@ -109,21 +126,47 @@ impl ServerCtx {
             tls,
             limits,
             on_accepted,
+            auth: None,
+            backoff: Arc::new(Backoff::default()),
+            relay_now: Arc::new(RelayNow::default()),
             transfer: Arc::new(AtomicU32::new(0)),
         }
     }
 
+    /// Offers SMTP AUTH to the users of `table` (inside TLS).
+    pub fn with_auth(self, table: Option<Arc<AuthTable>>) -> ServerCtx {
+        ServerCtx {
+            auth: table,
+            ..self
+        }
+    }
+
     /// A context for new sessions with a reloaded configuration (SIGHUP):
-    /// same spool, same message id counter; sessions running on `self`
-    /// keep the old one until they end.
+    /// same spool, same message id counter, same AUTH back-off and
+    /// connection; the auth file read again (kept as it was when it now
+    /// fails: the error is logged); sessions running on `self` keep the
+    /// old one until they end.
     pub fn reconfigured(
         &self,
         cfg: Arc<Config>,
         tls: Option<Arc<rustls::ServerConfig>>,
         on_accepted: Option<OnAccepted>,
     ) -> ServerCtx {
+        let auth = match &cfg.smtp_auth_file {
+            None => None,
+            Some(path) => match AuthTable::load(path) {
+                Ok(t) => Some(Arc::new(t)),
+                Err(e) => {
+                    tracing::error!("{e}; the users as before the reload apply");
+                    self.auth.clone()
+                }
+            },
+        };
         ServerCtx {
             transfer: Arc::clone(&self.transfer),
+            backoff: Arc::clone(&self.backoff),
+            relay_now: Arc::clone(&self.relay_now),
+            auth,
             ..ServerCtx::new(cfg, self.spool.clone(), tls, on_accepted)
         }
     }
@@ -159,13 +202,54 @@ fn new_session(ctx: &Arc<ServerCtx>, peer: Peer, tls_offered: bool) -> Session {
     Session::new(Arc::clone(&ctx.cfg), space, peer, limits, tls_offered)
 }
 
+/// A session for a network client: AUTH offered when users exist, the
+/// relay networks of the connection online now.
+async fn client_session(ctx: &Arc<ServerCtx>, peer: Peer, tls_offered: bool) -> Session {
+    let tcp = matches!(peer, Peer::Tcp(_));
+    let mut session = new_session(ctx, peer, tls_offered);
+    session.offer_auth(ctx.auth.is_some());
+    if tcp {
+        session.set_relay_nets(ctx.relay_now.nets(&ctx.cfg).await);
+    }
+    session
+}
+
 /// Runs one whole session on `stream`: greeting, dialogue, STARTTLS.
 pub async fn serve<S>(stream: S, ctx: Arc<ServerCtx>, peer: Peer)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let session = new_session(&ctx, peer, ctx.tls.is_some());
+    let session = client_session(&ctx, peer, ctx.tls.is_some()).await;
     driver::run(stream, ctx, session).await;
+}
+
+/// Runs one whole session on a stream that is encrypted from its first
+/// byte (`tls_listen_addresses`, RFC 8314): the caller did the TLS
+/// handshake; STARTTLS is not offered, AUTH is.
+pub async fn serve_encrypted<S>(stream: S, ctx: Arc<ServerCtx>, peer: Peer)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut session = client_session(&ctx, peer, false).await;
+    session.tls_started();
+    driver::run(stream, ctx, session).await;
+}
+
+/// The TLS handshake of an implicit-TLS listener (within
+/// `smtp_command_timeout`), then [`serve_encrypted`]. Without a
+/// certificate (`tls_cert_file`) the connection is closed.
+pub async fn serve_implicit_tls(stream: tokio::net::TcpStream, ctx: Arc<ServerCtx>, peer: Peer) {
+    let Some(tls) = ctx.tls.clone() else {
+        tracing::error!("{}: implicit TLS without tls_cert_file", peer.who());
+        return;
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let handshake = tokio::time::timeout(ctx.limits.command_timeout, acceptor.accept(stream));
+    match handshake.await {
+        Ok(Ok(s)) => serve_encrypted(s, ctx, peer).await,
+        Ok(Err(e)) => tracing::info!("{}: TLS handshake failed: {e}", peer.who()),
+        Err(_) => tracing::info!("{}: dropped: TLS handshake timed out", peer.who()),
+    }
 }
 
 /// Runs the server side of a connection we opened and turned (ODMR, RFC

@@ -78,7 +78,11 @@ fn unqualified_sender_refused() {
 #[test]
 fn peer_is_not_trusted() {
     let s = session("127.0.0.0/8");
-    assert!(!policy::trusted(&s.cfg, s.peer()));
+    let trust = policy::Trust {
+        relay_nets: &s.relay_nets,
+        authenticated: false,
+    };
+    assert!(!policy::trusted(s.peer(), &trust));
     assert_eq!(s.peer().ip_text().as_deref(), Some("127.0.0.1"));
     assert_eq!(s.peer().who(), "ODMR odmr.provider.example:366");
 }

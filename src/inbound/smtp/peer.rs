@@ -41,6 +41,14 @@ impl Peer {
         }
     }
 
+    /// The client's address, for a network client we accepted.
+    pub fn ip(&self) -> Option<std::net::IpAddr> {
+        match self {
+            Peer::Tcp(a) => Some(a.ip().to_canonical()),
+            Peer::Odmr { .. } | Peer::Local { .. } => None,
+        }
+    }
+
     /// For log lines.
     pub fn who(&self) -> String {
         match self {

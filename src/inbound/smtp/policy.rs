@@ -1,9 +1,15 @@
 //! Who may send where (delivery.md §13 relay rule, RELIABILITY R12).
 //!
 //! * A local recipient is always accepted.
-//! * A non-local recipient needs a trusted client (a local `-bs` user, or
-//!   a peer inside `relay_nets`) **and**, with `do_relay = false`, a local
-//!   return path (the C rule).
+//! * A non-local recipient needs a trusted client (a local `-bs` user, a
+//!   peer inside the relay networks of this moment, or a client that
+//!   authenticated with SMTP AUTH) **and**, with `do_relay = false`, a
+//!   local return path (the C rule).
+//! * The relay networks ([`relay_nets`]): with no `relay_nets.NAME` in the
+//!   configuration, `relay_nets` as always; once any is given, the
+//!   loopback addresses (127.0.0.1, ::1) plus the entry of the connection
+//!   online now, so a laptop on a foreign network (same private ranges as
+//!   at home) relays for nobody but itself and authenticated clients.
 //! * From an untrusted client, a local recipient whose local part carries
 //!   routing syntax (`%`, `!`, a quoted `@`) is refused too: we never route
 //!   by it, and refusing keeps such addresses from looking like a relay.
@@ -21,6 +27,8 @@
 
 use std::net::IpAddr;
 
+use ipnet::IpNet;
+
 use super::peer::Peer;
 use crate::address::Address;
 use crate::config::Config;
@@ -32,28 +40,67 @@ pub enum RcptVerdict {
     Refuse(&'static str),
 }
 
-/// True for a local `-bs` user or a peer inside `relay_nets`.
-pub fn trusted(cfg: &Config, peer: &Peer) -> bool {
+/// What a session knows beyond the peer's address.
+#[derive(Debug, Clone, Copy)]
+pub struct Trust<'a> {
+    /// The networks that may relay for this session ([`relay_nets`]).
+    pub relay_nets: &'a [IpNet],
+    /// The client authenticated with SMTP AUTH.
+    pub authenticated: bool,
+}
+
+/// The networks that may relay while `connection` is online (`None`:
+/// offline or unknown); see the module doc.
+pub fn relay_nets(cfg: &Config, connection: Option<&str>) -> Vec<IpNet> {
+    if !per_connection(cfg) {
+        return cfg.relay_nets.clone();
+    }
+    let mut nets: Vec<IpNet> = ["127.0.0.1/32", "::1/128"]
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    if let Some((_, own)) =
+        connection.and_then(|name| cfg.relay_nets_by_connection.iter().find(|(n, _)| n == name))
+    {
+        nets.extend(own.iter().copied());
+    }
+    nets
+}
+
+/// Whether relaying depends on the connection (`relay_nets.NAME` given).
+pub fn per_connection(cfg: &Config) -> bool {
+    !cfg.relay_nets_by_connection.is_empty()
+}
+
+/// True for a local `-bs` user, a peer inside the relay networks, or an
+/// authenticated client.
+pub fn trusted(peer: &Peer, trust: &Trust) -> bool {
     match peer {
         Peer::Local { .. } => true,
-        Peer::Tcp(addr) => in_nets(cfg, addr.ip()),
+        Peer::Tcp(addr) => trust.authenticated || in_nets(trust.relay_nets, addr.ip()),
         // The provider is whoever answered; ATRN decides, not its address.
         Peer::Odmr { .. } => false,
     }
 }
 
-fn in_nets(cfg: &Config, ip: IpAddr) -> bool {
+fn in_nets(nets: &[IpNet], ip: IpAddr) -> bool {
     let ip = ip.to_canonical();
-    cfg.relay_nets.iter().any(|net| net.contains(&ip))
+    nets.iter().any(|net| net.contains(&ip))
 }
 
 /// The decision for one `RCPT TO`.
-pub fn check_rcpt(cfg: &Config, peer: &Peer, from: &Address, rcpt: &Address) -> RcptVerdict {
+pub fn check_rcpt(
+    cfg: &Config,
+    peer: &Peer,
+    trust: &Trust,
+    from: &Address,
+    rcpt: &Address,
+) -> RcptVerdict {
     if let Peer::Odmr { domains, .. } = peer {
         return check_odmr(domains, rcpt);
     }
     let locality = cfg.locality();
-    let trusted = trusted(cfg, peer);
+    let trusted = trusted(peer, trust);
     if locality.is_local(rcpt) {
         if !trusted && rcpt.local.contains(['%', '!', '@']) {
             return RcptVerdict::Refuse("sender-routed address from an untrusted client");
@@ -61,7 +108,7 @@ pub fn check_rcpt(cfg: &Config, peer: &Peer, from: &Address, rcpt: &Address) -> 
         return RcptVerdict::Accept;
     }
     if !trusted {
-        return RcptVerdict::Refuse("client not in relay_nets");
+        return RcptVerdict::Refuse("client not in relay_nets and not authenticated");
     }
     if !(cfg.do_relay || from.is_null() || locality.is_local(from)) {
         return RcptVerdict::Refuse("do_relay is off and neither address is local");
@@ -112,9 +159,55 @@ mod tests {
     }
 
     fn verdict(c: &Config, peer: &str, from: &str, rcpt: &str) -> RcptVerdict {
+        verdict_as(c, peer, false, from, rcpt)
+    }
+
+    fn verdict_as(c: &Config, peer: &str, auth: bool, from: &str, rcpt: &str) -> RcptVerdict {
         let peer = Peer::Tcp(format!("{peer}:1025").parse().expect("peer"));
         let a = |s: &str| parse_path(s, PipePolicy::Refuse).expect("address");
-        check_rcpt(c, &peer, &a(from), &a(rcpt))
+        let trust = Trust {
+            relay_nets: &c.relay_nets,
+            authenticated: auth,
+        };
+        check_rcpt(c, &peer, &trust, &a(from), &a(rcpt))
+    }
+
+    /// Issue 11: an authenticated client relays from anywhere; the
+    /// sender-routing guard does not apply to it either.
+    #[test]
+    fn authenticated_clients_relay() {
+        let c = cfg();
+        assert_eq!(
+            verdict_as(&c, "198.51.100.4", true, "a@x.example", "u@far.example"),
+            RcptVerdict::Accept
+        );
+        assert!(matches!(
+            verdict_as(&c, "198.51.100.4", false, "a@x.example", "u@far.example"),
+            RcptVerdict::Refuse(_)
+        ));
+    }
+
+    /// Issue 11: `relay_nets.NAME` replaces `relay_nets`; loopback always.
+    #[test]
+    fn relay_nets_per_connection() {
+        let mut c = cfg();
+        let show = |nets: Vec<IpNet>| nets.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(show(relay_nets(&c, Some("home"))), ["127.0.0.1/32"]);
+        assert!(!per_connection(&c));
+        c.relay_nets_by_connection =
+            vec![("home".into(), vec!["192.168.1.0/24".parse().expect("net")])];
+        assert!(per_connection(&c));
+        assert_eq!(
+            show(relay_nets(&c, Some("home"))),
+            ["127.0.0.1/32", "::1/128", "192.168.1.0/24"]
+        );
+        for other in [Some("hotel"), Some("HOME"), None] {
+            assert_eq!(
+                show(relay_nets(&c, other)),
+                ["127.0.0.1/32", "::1/128"],
+                "{other:?}"
+            );
+        }
     }
 
     #[test]
@@ -220,8 +313,18 @@ mod tests {
             uid: 1000,
         };
         let a = |s: &str| parse_path(s, PipePolicy::Refuse).expect("address");
+        let trust = Trust {
+            relay_nets: &[],
+            authenticated: false,
+        };
         assert_eq!(
-            check_rcpt(&c, &peer, &a("jo@local.example"), &a("u@far.example")),
+            check_rcpt(
+                &c,
+                &peer,
+                &trust,
+                &a("jo@local.example"),
+                &a("u@far.example")
+            ),
             RcptVerdict::Accept
         );
     }

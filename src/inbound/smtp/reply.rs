@@ -266,6 +266,72 @@ impl Reply {
         Reply::esc(502, (5, 5, 1), "STARTTLS not available")
     }
 
+    // --- AUTH (RFC 4954) ------------------------------------------------
+
+    /// A `334` challenge: base64 text, or empty (PLAIN without an initial
+    /// response).
+    pub fn auth_challenge(base64: &str) -> Reply {
+        Reply::new(334, None, base64)
+    }
+    pub fn auth_ok() -> Reply {
+        Reply::esc(235, (2, 7, 0), "Authentication successful")
+    }
+    /// Wrong password, unknown user, or an authzid other than the user:
+    /// one reply for all (the client learns nothing about who exists).
+    pub fn auth_failed() -> Reply {
+        Reply::esc(535, (5, 7, 8), "Authentication credentials invalid")
+    }
+    pub fn auth_needs_tls() -> Reply {
+        Reply::esc(
+            538,
+            (5, 7, 11),
+            "Encryption required for requested authentication mechanism (use STARTTLS)",
+        )
+    }
+    pub fn auth_twice() -> Reply {
+        Reply::esc(503, (5, 5, 1), "already authenticated")
+    }
+    pub fn auth_in_transaction() -> Reply {
+        Reply::esc(503, (5, 5, 1), "AUTH not allowed during a mail transaction")
+    }
+    pub fn auth_need_ehlo() -> Reply {
+        Reply::esc(503, (5, 5, 1), "need EHLO before AUTH")
+    }
+    pub fn auth_syntax() -> Reply {
+        Reply::esc(
+            501,
+            (5, 5, 4),
+            "syntax error: AUTH mechanism [initial-response]",
+        )
+    }
+    pub fn auth_unknown_mechanism() -> Reply {
+        Reply::esc(504, (5, 5, 4), "unrecognized authentication mechanism")
+    }
+    pub fn auth_cancelled() -> Reply {
+        Reply::esc(501, (5, 0, 0), "authentication cancelled")
+    }
+    pub fn auth_bad_base64() -> Reply {
+        Reply::esc(
+            501,
+            (5, 5, 2),
+            "invalid base64 in the authentication exchange",
+        )
+    }
+    /// `what` is our own name of the part (never the client's text).
+    pub fn auth_malformed(what: &str) -> Reply {
+        Reply::esc(501, (5, 5, 2), format!("malformed {what}"))
+    }
+    pub fn auth_line_too_long() -> Reply {
+        Reply::esc(500, (5, 5, 6), "authentication exchange line is too long")
+    }
+    pub fn auth_too_many(host: &str) -> Reply {
+        Reply::esc(
+            421,
+            (4, 7, 0),
+            format!("{host} too many failed authentications, closing connection"),
+        )
+    }
+
     // --- command syntax ------------------------------------------------
 
     pub fn line_too_long() -> Reply {

@@ -14,9 +14,13 @@
 //! typed from [`super::command::parse`]; addresses go through the RFC 821
 //! path parser; the relay rule is [`super::policy`] (R12). After STARTTLS
 //! the session starts over (R07: the driver drops buffered input).
+//! SMTP AUTH (`session_auth.rs`, R08) is offered only inside TLS; while an
+//! exchange waits for a `334` response, a line is that response, never a
+//! command.
 
 use std::sync::Arc;
 
+use super::auth::Pending;
 use super::command::{self, Command};
 use super::peer::Peer;
 use super::reply::Reply;
@@ -49,6 +53,10 @@ pub enum Step {
     /// Spool the received content with this envelope, then call
     /// [`Session::committed`].
     Commit(Box<Submission>),
+    /// Check these AUTH credentials (slowly, off the event loop; with the
+    /// back-off of the client's address), then call
+    /// [`Session::auth_checked`].
+    Authenticate(Box<super::auth::Credentials>),
 }
 
 /// What the session needs to know about its world.
@@ -110,6 +118,22 @@ pub struct Session {
     state: State,
     /// Messages committed (each has had its 250).
     accepted: usize,
+    /// The networks that may relay for this session (`policy::relay_nets`).
+    relay_nets: Vec<ipnet::IpNet>,
+    auth: AuthState,
+}
+
+/// SMTP AUTH in this session.
+#[derive(Debug, Default)]
+struct AuthState {
+    /// Users can authenticate (an auth file is loaded).
+    offered: bool,
+    /// The client owes a `334` response.
+    pending: Option<Pending>,
+    /// The user whose credentials are being checked.
+    checking: Option<(String, super::auth::Mechanism)>,
+    /// Who the client proved to be.
+    user: Option<String>,
 }
 
 impl Session {
@@ -121,6 +145,7 @@ impl Session {
         tls_offered: bool,
     ) -> Session {
         Session {
+            relay_nets: super::policy::relay_nets(&cfg, None),
             cfg,
             admission,
             peer,
@@ -129,7 +154,24 @@ impl Session {
             tls_active: false,
             state: State::Fresh,
             accepted: 0,
+            auth: AuthState::default(),
         }
+    }
+
+    /// Offers SMTP AUTH (inside TLS) when `yes`: an auth file is loaded.
+    pub fn offer_auth(&mut self, yes: bool) {
+        self.auth.offered = yes;
+    }
+
+    /// The networks that may relay for this session: those of the
+    /// connection online when it began (`policy::relay_nets`).
+    pub fn set_relay_nets(&mut self, nets: Vec<ipnet::IpNet>) {
+        self.relay_nets = nets;
+    }
+
+    /// The user the client authenticated as.
+    pub fn authenticated(&self) -> Option<&str> {
+        self.auth.user.as_deref()
     }
 
     fn host(&self) -> &str {
@@ -172,11 +214,18 @@ impl Session {
 
     /// A command line longer than the limit was skipped.
     pub fn line_too_long(&mut self) -> Step {
+        if self.auth.pending.take().is_some() {
+            return Step::Reply(Reply::auth_line_too_long());
+        }
         Step::Reply(Reply::line_too_long())
     }
 
-    /// One command line, without its line end.
+    /// One command line, without its line end (or the response an AUTH
+    /// exchange waits for).
     pub fn on_line(&mut self, line: &[u8]) -> Step {
+        if let Some(pending) = self.auth.pending.take() {
+            return self.auth_response(pending, line);
+        }
         if self.cfg.defer_all {
             return Step::Close(Reply::defer_all(self.host()));
         }
@@ -195,7 +244,7 @@ impl Session {
             Command::Help => Step::Reply(Reply::help()),
             Command::Vrfy(_) => Step::Reply(Reply::vrfy()),
             Command::Expn(_) => Step::Reply(Reply::expn_unavailable()),
-            Command::Auth(_) => Step::Reply(Reply::auth_unavailable()),
+            Command::Auth(arg) => self.auth(&arg),
             Command::Rset => {
                 if let State::Greeted(_, tx) = &mut self.state {
                     *tx = Tx::None;
@@ -230,6 +279,9 @@ impl Session {
         if self.tls_offered && !self.tls_active {
             ext.push("STARTTLS".to_string());
         }
+        if self.auth.offered && self.tls_active {
+            ext.push(format!("AUTH {}", super::auth::MECHANISMS));
+        }
         ext.push("HELP".to_string());
         Step::Reply(Reply::ehlo(self.host(), &ext))
     }
@@ -245,8 +297,16 @@ impl Session {
     pub fn tls_started(&mut self) {
         self.tls_active = true;
         self.state = State::Fresh;
+        self.auth = AuthState {
+            offered: self.auth.offered,
+            ..AuthState::default()
+        };
     }
 }
+
+#[path = "session_auth.rs"]
+mod auth_verbs;
+pub use auth_verbs::AuthCheck;
 
 #[path = "session_tx.rs"]
 mod tx;
@@ -254,6 +314,10 @@ mod tx;
 #[cfg(test)]
 #[path = "session_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "session_auth_tests.rs"]
+mod auth_tests;
 
 #[cfg(test)]
 #[path = "odmr_policy_tests.rs"]

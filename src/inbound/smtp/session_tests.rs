@@ -8,7 +8,7 @@ use super::*;
 use crate::accept::AcceptError;
 use crate::spool::SpoolError;
 
-struct Space(AtomicBool);
+pub(super) struct Space(pub(super) AtomicBool);
 
 impl Admission for Space {
     fn room_for(&self, _size: u64) -> bool {
@@ -16,16 +16,16 @@ impl Admission for Space {
     }
 }
 
-const OUTSIDE: &str = "192.0.2.7:4000";
-const INSIDE: &str = "127.0.0.1:4000";
+pub(super) const OUTSIDE: &str = "192.0.2.7:4000";
+pub(super) const INSIDE: &str = "127.0.0.1:4000";
 
-fn config() -> Config {
+pub(super) fn config() -> Config {
     let mut cfg = Config::with_host_name("mx.example");
     cfg.max_msg_size = 1000;
     cfg
 }
 
-fn session_with(cfg: Config, peer: Peer, room: bool, tls: bool) -> Session {
+pub(super) fn session_with(cfg: Config, peer: Peer, room: bool, tls: bool) -> Session {
     let limits = Limits {
         max_rcpts: 3,
         max_body: cfg.max_msg_size,
@@ -39,7 +39,7 @@ fn session_with(cfg: Config, peer: Peer, room: bool, tls: bool) -> Session {
     )
 }
 
-fn tcp(addr: &str) -> Peer {
+pub(super) fn tcp(addr: &str) -> Peer {
     Peer::Tcp(addr.parse().unwrap())
 }
 
@@ -48,7 +48,7 @@ fn session(peer: &str) -> Session {
 }
 
 /// A step as one line of text: its kind, then the reply.
-fn show(step: Step) -> String {
+pub(super) fn show(step: Step) -> String {
     let text = |r: Reply| r.to_text().trim_end().replace('\n', " | ");
     match step {
         Step::Reply(r) => text(r),
@@ -66,11 +66,17 @@ fn show(step: Step) -> String {
                 .collect::<Vec<_>>(),
             sub.protocol
         ),
+        Step::Authenticate(c) => format!(
+            "authenticate {} user={} authzid={:?}",
+            c.mechanism.name(),
+            c.user,
+            c.authzid
+        ),
     }
 }
 
 /// Plays `lines` (client line, expected step text prefix).
-fn play(s: &mut Session, script: &[(&str, &str)]) {
+pub(super) fn play(s: &mut Session, script: &[(&str, &str)]) {
     for (line, want) in script {
         let got = show(s.on_line(line.as_bytes()));
         assert!(

@@ -83,8 +83,12 @@ impl Session {
             );
             return Reply::bad_local_part(why);
         }
+        let trust = policy::Trust {
+            relay_nets: &self.relay_nets,
+            authenticated: self.auth.user.is_some(),
+        };
         if let RcptVerdict::Refuse(why) =
-            policy::check_rcpt(&self.cfg, &self.peer, &env.from, &addr)
+            policy::check_rcpt(&self.cfg, &self.peer, &trust, &env.from, &addr)
         {
             tracing::info!("{}: relaying to <{addr}> denied ({why})", self.peer.who());
             return Reply::relay_denied(&addr.to_string());
@@ -185,7 +189,10 @@ impl Session {
             Err(ContentError::Spool) => return Step::Reply(Reply::spool_error()),
         }
         let (ident, uid, host) = match &self.peer {
-            Peer::Tcp(_) | Peer::Odmr { .. } => (None, 0, self.peer.ip_text()),
+            // The authenticated user is recorded like a local submitter's
+            // login (spool `ID:`, `Received:`).
+            Peer::Tcp(_) => (self.auth.user.clone(), 0, self.peer.ip_text()),
+            Peer::Odmr { .. } => (None, 0, self.peer.ip_text()),
             Peer::Local { login, uid } => (Some(login.clone()), *uid, None),
         };
         Step::Commit(Box::new(Submission {
