@@ -161,8 +161,9 @@ fn failures_get_535_and_the_back_off() {
             "{user}"
         );
     }
-    assert!(took[0] < Duration::from_millis(900), "{took:?}");
-    assert!(took[1] < Duration::from_millis(900), "{took:?}");
+    // The first two are answered at once (no upper bound asserted: a
+    // loaded machine is slow, not wrong); the log names the back-off only
+    // from the third on.
     assert!(took[2] >= Duration::from_millis(950), "{took:?}");
     assert!(took[3] >= Duration::from_millis(1950), "{took:?}");
     // Another session from the same address is remembered.
@@ -183,6 +184,44 @@ fn failures_get_535_and_the_back_off() {
         "{log}"
     );
     assert!(!log.contains(WRONG), "{log}");
+}
+
+/// R08: after ten failed attempts the session gets `421 4.7.0` and is
+/// closed, and a new session from that address is refused at AUTH too.
+/// (The back-off makes this test take about 40 s of server-side delay.)
+#[test]
+fn ten_failures_close_the_session_with_421() {
+    let (env, ca) = auth_env("relay_nets = 127.0.0.1/32");
+    let d = env.daemon(&[]);
+    let (mut c, _) = outside_client(&d);
+    starttls(&mut c, &ca);
+    let mut last = None;
+    for n in 1..=10 {
+        let r = c
+            .cmd(&format!("AUTH PLAIN {}", plain("jo", WRONG)))
+            .unwrap();
+        if n < 10 {
+            assert_eq!(
+                line(&r),
+                "535 5.7.8 Authentication credentials invalid",
+                "{n}"
+            );
+        }
+        last = Some(r);
+    }
+    let r = last.unwrap();
+    assert_eq!((r.code, r.enhanced()), (421, Some("4.7.0")), "{r}");
+    assert!(c.read_reply().is_err(), "closed after the 421");
+    let (mut c2, _) = outside_client(&d);
+    starttls(&mut c2, &ca);
+    let r = c2
+        .cmd(&format!("AUTH PLAIN {}", plain("jo", PASSWORD)))
+        .unwrap();
+    assert_eq!(
+        r.code, 421,
+        "the address stays blocked, even with the right password: {r}"
+    );
+    assert!(!env.log().contains(WRONG) && !env.log().contains(PASSWORD));
 }
 
 /// `relay_nets.NAME`: the online connection decides; switching
