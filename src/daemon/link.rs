@@ -61,10 +61,14 @@ pub(crate) async fn run(
     let watcher = tokio::spawn(link::watch(method, tx));
     // The connection last acted on; `None` while down.
     let mut up: Option<String> = None;
+    // The links changed while the last action ran: act again even if they
+    // settle on the same connection (what changed meanwhile may matter).
+    let mut changed_meanwhile = false;
     while let Some(now) = settled(&current, &mut seen, &mut stop).await {
         let ctx = Arc::clone(&current.borrow());
         let Some(now) = now else {
             ctx.relay_now.told(None);
+            changed_meanwhile = false;
             if up.take().is_some() {
                 tracing::info!("link down");
             }
@@ -73,16 +77,13 @@ pub(crate) async fn run(
         let name = now.name(&ctx.cfg);
         // New sessions get the new connection's relay networks at once.
         ctx.relay_now.told(Some(name.clone()));
-        if up.as_deref() == Some(name.as_str()) {
+        if up.as_deref() == Some(name.as_str()) && !changed_meanwhile {
             continue;
         }
         tracing::info!("link up: connection {name} (via {})", now.via());
         act(&ctx, &runs, jobs, &serial, &name).await;
-        // A change during the run: act again once it settles.
-        up = match seen.has_changed() {
-            Ok(false) => Some(name),
-            _ => None,
-        };
+        up = Some(name);
+        changed_meanwhile = seen.has_changed().unwrap_or(true);
     }
     watcher.abort();
 }
