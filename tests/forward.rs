@@ -64,18 +64,8 @@ fn forward_to_a_local_user_a_remote_address_and_a_kept_copy() {
         0o644,
     );
     env.ok(&[&alice.name], b"Subject: fwd\n\nhello\n");
-    assert_eq!(
-        mbox_messages(&env.mbox(&bob.name)).len(),
-        1,
-        "{}",
-        env.log()
-    );
-    assert_eq!(
-        mbox_messages(&env.mbox(&alice.name)).len(),
-        1,
-        "{}",
-        env.log()
-    );
+    assert_copies(&env, &bob.name, 1);
+    assert_copies(&env, &alice.name, 1);
     // The remote target has no route: the message stays queued for it.
     let queued = env.queued();
     assert_eq!(queued.len(), 1, "{}", env.log());
@@ -86,18 +76,8 @@ fn forward_to_a_local_user_a_remote_address_and_a_kept_copy() {
     );
     // A later queue run does not deliver the local targets again.
     env.ok(&["-q"], b"");
-    assert_eq!(
-        mbox_messages(&env.mbox(&bob.name)).len(),
-        1,
-        "{}",
-        env.log()
-    );
-    assert_eq!(
-        mbox_messages(&env.mbox(&alice.name)).len(),
-        1,
-        "{}",
-        env.log()
-    );
+    assert_copies(&env, &bob.name, 1);
+    assert_copies(&env, &alice.name, 1);
     assert_eq!(env.queued(), queued);
 }
 
@@ -145,12 +125,7 @@ fn a_group_writable_forward_is_refused_and_the_mailbox_gets_the_mail() {
     alice.forward(&format!("\"|{}\"\n", rec.display()), 0o664);
     env.ok(&[&alice.name], b"Subject: refused\n\nx\n");
     assert!(!alice.home.join("ran").exists(), "the command must not run");
-    assert_eq!(
-        mbox_messages(&env.mbox(&alice.name)).len(),
-        1,
-        "{}",
-        env.log()
-    );
+    assert_copies(&env, &alice.name, 1);
     assert!(
         env.log()
             .contains("ignored (it is writable by group or others"),
@@ -174,12 +149,7 @@ fn a_symlinked_forward_is_refused_and_the_mailbox_gets_the_mail() {
     std::os::unix::fs::symlink(&real, alice.home.join(".forward")).unwrap();
     env.ok(&[&alice.name], b"Subject: symlink\n\nx\n");
     assert!(!alice.home.join("ran").exists(), "the command must not run");
-    assert_eq!(
-        mbox_messages(&env.mbox(&alice.name)).len(),
-        1,
-        "{}",
-        env.log()
-    );
+    assert_copies(&env, &alice.name, 1);
     assert!(env.log().contains("symbolic link"), "{}", env.log());
 }
 
@@ -222,12 +192,7 @@ fn forward_files_false_ignores_them() {
     alice.forward(&format!("\"|{}\"\n", rec.display()), 0o644);
     env.ok(&[&alice.name], b"Subject: off\n\nx\n");
     assert!(!alice.home.join("ran").exists());
-    assert_eq!(
-        mbox_messages(&env.mbox(&alice.name)).len(),
-        1,
-        "{}",
-        env.log()
-    );
+    assert_copies(&env, &alice.name, 1);
 }
 
 /// With `run_as_user` masqmail cannot become the user: the command is
@@ -250,4 +215,10 @@ fn without_a_user_switch_commands_are_deferred() {
         "{}",
         env.log()
     );
+}
+
+/// `user`'s mailbox holds exactly `n` messages (the log shown if not).
+#[track_caller]
+fn assert_copies(env: &Env, user: &str, n: usize) {
+    assert_eq!(mbox_messages(&env.mbox(user)).len(), n, "{}", env.log());
 }
