@@ -267,6 +267,49 @@ fn relay_follows_the_online_connection() {
     );
 }
 
+/// Without `online_query` or `online_detect`, the ppp-style hooks tell
+/// the daemon: `-qo NAME` (ip-up) makes NAME online for the very next
+/// session, `--offline` (ip-down) ends it; nothing recorded is no
+/// connection, so only loopback relays.
+#[test]
+fn relay_follows_qo_and_offline() {
+    let env = Env::new("do_queue = true");
+    env.add_conf("relay_nets = 127.0.0.0/8\nrelay_nets.home = 127.0.0.0/8\n");
+    let d = env.daemon(&[]);
+    let rcpt = || {
+        let (mut c, _) = outside_client(&d);
+        assert_eq!(c.cmd("MAIL FROM:<jo@far.example>").unwrap().code, 250);
+        let r = c.cmd("RCPT TO:<friend@elsewhere.example>").unwrap();
+        let _ = c.cmd("QUIT");
+        r.code
+    };
+    assert_eq!(
+        rcpt(),
+        550,
+        "no connection told yet: 127.0.0.2 may not relay"
+    );
+    env.ok(&["-qo", "home"], b"");
+    assert_eq!(rcpt(), 250, "after -qo home the next session relays");
+    let bt = env.ok(&["-bt", "someone@elsewhere.example"], b"");
+    assert!(bt.contains("(loopback and relay_nets.home)"), "{bt}");
+    env.ok(&["-qo", "hotel"], b"");
+    assert_eq!(rcpt(), 550, "-qo hotel: no relay_nets.hotel");
+    env.ok(&["-qo", "home"], b"");
+    assert_eq!(rcpt(), 250);
+    env.ok(&["--offline"], b"");
+    assert_eq!(
+        rcpt(),
+        550,
+        "after --offline the next session may not relay"
+    );
+    let log = env.log();
+    assert!(
+        log.contains("connection home recorded as online (until masqmail --offline)"),
+        "{log}"
+    );
+    assert!(log.contains("relaying: no connection online"), "{log}");
+}
+
 /// The tools people use: swaks with `--auth` over STARTTLS, verifying the
 /// certificate against the test CA.
 #[test]

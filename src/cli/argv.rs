@@ -117,6 +117,7 @@ impl<'a> Scan<'a> {
             "bt" => self.set_mode(Mode::AddressTest)?,
             "bV" | "-version" => self.set_mode(Mode::Version)?,
             "-help" => self.set_mode(Mode::Help)?,
+            "-offline" => self.set_mode(Mode::Offline)?,
             // Ours (issue 10): the listing as JSON Lines.
             "json" | "-json" => self.inv.json = true,
             "Mrm" => self.set_mode(Mode::Remove)?,

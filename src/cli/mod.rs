@@ -96,6 +96,8 @@ pub enum Mode {
     /// `-oauth2 NAME`: authorize once (issue 10); NAME is a route or get
     /// file (path, or file name among the configured ones).
     OAuth2 { name: String },
+    /// `--offline` (ours): the connection recorded by `-qo NAME` is over.
+    Offline,
 }
 
 /// A fetch daemon's schedule (`-go INTERVAL [NAME]`).
@@ -145,6 +147,7 @@ impl Mode {
             Mode::Help => 11,
             Mode::AddressTest => 12,
             Mode::OAuth2 { .. } => 13,
+            Mode::Offline => 14,
         }
     }
 }

@@ -30,7 +30,10 @@ Run the daemon:
 
 Send the queue now:
   -q, runq                  deliver every queued message
-  -qo NAME                  deliver over the routes of connection NAME
+  -qo NAME                  deliver over the routes of connection NAME;
+                            without online_query/online_detect, NAME also
+                            counts as online until --offline (ppp ip-up)
+  --offline                 the connection of -qo NAME is down (ip-down)
 
 Fetch mail (POP3, ODMR):
   -g [NAME]                 run every get file, or get.NAME only
@@ -103,6 +106,7 @@ mod tests {
             "-json",
             "--version",
             "--help",
+            "--offline",
             "--",
         ] {
             assert!(USAGE.contains(switch), "--help does not mention {switch}");

@@ -121,6 +121,7 @@ fn dispatch(cfg: &Config, inv: &Invocation) -> Result<i32, Exit> {
             smtp::daemon(cfg, inv, false, None, Some(every))
         }
         Mode::OAuth2 { name } => oauth2::run(cfg, name),
+        Mode::Offline => queue::offline(cfg),
         other => Err(Exit::fail(format!("unknown mode: {}", other.number()))),
     }
 }

@@ -8,6 +8,7 @@ use std::io::Write;
 use super::{Exit, code};
 use crate::config::Config;
 use crate::message::{Message, Protocol, QueueId};
+use crate::online::told;
 use crate::privs;
 use crate::queue::{self, Scope};
 use crate::spool::Spool;
@@ -17,21 +18,49 @@ fn open(cfg: &Config) -> Result<Spool, Exit> {
         .map_err(|e| Exit::fail(format!("cannot open the spool: {e}")))
 }
 
-/// `-q`, `runq`, `-qo NAME`: privileged callers only (cli.md §4.2).
-pub fn run(cfg: &Config, online: Option<&str>) -> Result<i32, Exit> {
-    if !privs::is_privileged(cfg.run_as_user) {
-        return Err(Exit::fail(format!(
-            "must be root, {} or in group {} for queue run.",
-            privs::MAIL_USER,
-            privs::MAIL_GROUP
-        )));
+fn privileged(cfg: &Config) -> Result<(), Exit> {
+    if privs::is_privileged(cfg.run_as_user) {
+        return Ok(());
     }
+    Err(Exit::fail(format!(
+        "must be root, {} or in group {} for queue run.",
+        privs::MAIL_USER,
+        privs::MAIL_GROUP
+    )))
+}
+
+/// `-q`, `runq`, `-qo NAME`: privileged callers only (cli.md §4.2).
+/// Without another way to ask, `-qo NAME` also records NAME as online
+/// for the daemon and later runs (`online::told`), before the run: a
+/// hook's run may take long, relaying should follow at once.
+pub fn run(cfg: &Config, online: Option<&str>) -> Result<i32, Exit> {
+    privileged(cfg)?;
     let spool = open(cfg)?;
+    if let Some(name) = online
+        && told::applies(cfg)
+    {
+        told::record(cfg, name)
+            .map_err(|e| Exit::fail(format!("cannot record connection {name} as online: {e}")))?;
+        tracing::info!("connection {name} recorded as online (until masqmail --offline)");
+    }
     let result = match online {
         Some(name) => queue::run_online(cfg, &spool, name),
         None => queue::run_all(cfg, &spool, Scope::ALL),
     };
     result.map_err(|e| Exit::fail(format!("queue run failed: {e}")))?;
+    Ok(code::OK)
+}
+
+/// `--offline`: the connection recorded by `-qo NAME` is down; only
+/// loopback and authenticated clients relay where `relay_nets.NAME` is
+/// used, and interval runs deliver nothing remote, until told again.
+pub fn offline(cfg: &Config) -> Result<i32, Exit> {
+    privileged(cfg)?;
+    if !told::applies(cfg) {
+        tracing::info!("--offline: online_query or online_detect decides which connection is up");
+    }
+    told::clear(cfg).map_err(|e| Exit::fail(format!("cannot record going offline: {e}")))?;
+    tracing::info!("no connection online (masqmail --offline)");
     Ok(code::OK)
 }
 

@@ -62,7 +62,7 @@ pub fn configure(inv: &Invocation) -> Result<Config, Exit> {
     }
     let interactive = matches!(
         inv.mode,
-        Mode::Accept | Mode::List | Mode::Remove | Mode::QueueRun(_) | Mode::NoOp
+        Mode::Accept | Mode::List | Mode::Remove | Mode::QueueRun(_) | Mode::NoOp | Mode::Offline
     );
     let opts = LogOptions {
         also_stderr: interactive,

@@ -2,7 +2,8 @@
 //! selects the online route set. `-qo NAME` forces it; otherwise 1.0's
 //! `online_query` command, or `online_detect`: 0.2's file, pipe and
 //! mserver, or link detection ([`link`]: `netlink`, `networkmanager`),
-//! which the daemon also watches for changes. This module only answers;
+//! which the daemon also watches for changes. With none of them, the last
+//! `-qo NAME` of this boot until `--offline` ([`told`]). This module only answers;
 //! the daemon decides what a change means.
 //!
 //! Guarantees: every way to ask ends in bounded time (commands get
@@ -21,6 +22,7 @@ pub mod link;
 pub mod mserver;
 mod netlink;
 mod nm;
+pub mod told;
 
 use crate::config::{CommandSpec, Config, OnlineDetect};
 use crate::exec::{self, ExecError};
@@ -49,7 +51,7 @@ pub fn connection_name(cfg: &Config, forced: Option<&str>) -> Option<String> {
         }),
         (None, None, Some(OnlineDetect::Netlink)) => netlink::current().map(|s| s.name(cfg)),
         (None, None, Some(OnlineDetect::NetworkManager)) => nm::current().map(|s| s.name(cfg)),
-        (None, None, None) => None,
+        (None, None, None) => told::read(cfg),
     };
     // `route::route_files` logs the name it uses.
     name
@@ -154,10 +156,13 @@ mod tests {
         cfg.online_pipe = Some(spec(&["/bin/echo", "lte"]));
         assert_eq!(connection_name(&cfg, None).as_deref(), Some("lte"));
         cfg.online_detect = None;
+        cfg.lock_dir = dir.path().to_path_buf();
         assert_eq!(
             connection_name(&cfg, None),
             None,
-            "no detection: never online"
+            "no detection and nothing recorded: offline"
         );
+        told::record(&cfg, "home").expect("record");
+        assert_eq!(connection_name(&cfg, None).as_deref(), Some("home"));
     }
 }

@@ -6,6 +6,10 @@
 //! answer is older than [`RECHECK`]; the daemon's link watcher tells it
 //! at once when a link settles on another connection ([`RelayNow::told`]).
 //!
+//! Without `online_query` or `online_detect`, the connection is the one
+//! recorded by `masqmail -qo NAME` until `masqmail --offline`
+//! ([`crate::online::told`]), read afresh for every session.
+//!
 //! Guarantees: a session never starts with an answer older than
 //! [`RECHECK`], so after the link changes (`online_query`'s answer, the
 //! file of `online_detect = file`, a link event) new sessions get the new
@@ -56,6 +60,16 @@ impl RelayNow {
     }
 
     async fn connection(&self, cfg: &Arc<Config>) -> Option<String> {
+        if crate::online::told::applies(cfg) {
+            // One small file: read for every session, so that `-qo NAME`
+            // and `--offline` count from the next session on.
+            let c = Arc::clone(cfg);
+            let name = tokio::task::spawn_blocking(move || crate::online::told::read(&c))
+                .await
+                .unwrap_or(None);
+            self.store(name.clone());
+            return name;
+        }
         if let Some(name) = self.fresh() {
             return name;
         }
