@@ -114,6 +114,36 @@ fn commands_and_files_run_as_the_user() {
     assert!(env.log().contains(&format!(".forward of {}", alice.name)));
 }
 
+/// A `.forward` command has the user's supplementary groups too, as
+/// after a login (std's `Command::uid` would have cleared them).
+#[test]
+fn commands_get_the_users_supplementary_groups() {
+    if skip() {
+        return;
+    }
+    let env = root_env("");
+    let alice = user(&env, "alice");
+    let team = user(&env, "team");
+    alice.join_group_of(&team);
+    let groups = env.script(
+        "groups",
+        "#!/bin/sh\ncat >/dev/null\nid -G > \"$HOME/groups\"\n",
+    );
+    alice.forward(&format!("\"|{}\"\n", groups.display()), 0o644);
+    env.ok(&[&alice.name], b"Subject: groups\n\nbody\n");
+    let text = fs::read_to_string(alice.home.join("groups")).unwrap_or_default();
+    let got: Vec<u32> = text
+        .split_whitespace()
+        .filter_map(|g| g.parse().ok())
+        .collect();
+    assert_eq!(
+        got,
+        vec![alice.gid, team.gid],
+        "id -G: {text:?}\n{}",
+        env.log()
+    );
+}
+
 #[test]
 fn a_group_writable_forward_is_refused_and_the_mailbox_gets_the_mail() {
     if skip() {

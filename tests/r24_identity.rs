@@ -119,7 +119,7 @@ fn r24_daemon_and_its_sessions_run_as_the_mail_user() {
     assert!(d.stop().success());
 }
 
-/// R24: a queue run's MDA child, as root: every uid and gid the recipient's, no supplementary groups, no capabilities at all.
+/// R24: a queue run's MDA child, as root: every uid and gid the recipient's, the recipient's groups only (as `initgroups` gives them: nobody is in no other group), no capabilities at all.
 #[test]
 fn r24_queue_run_mda_child_has_the_recipients_identity_and_no_capabilities() {
     if !is_root() {
@@ -152,7 +152,7 @@ fn r24_queue_run_mda_child_has_the_recipients_identity_and_no_capabilities() {
         Ident {
             uid: vec![nobody; 4],
             gid: vec![nogroup; 4],
-            groups: vec![],
+            groups: vec![nogroup],
             cap_eff: 0,
             cap_prm: 0,
         }

@@ -5,8 +5,8 @@
 //! * A command runs through the one command runner with the alias pipe's
 //!   rules (split with shell word rules, no expansion, no shell,
 //!   `command_time_limit`, bounded output, §7.7 exit statuses), as the
-//!   user's uid and primary gid (supplementary groups are cleared, as for
-//!   every delivery command). Its environment is §7.6's, with `USER` and
+//!   user's uid, primary gid and supplementary groups (as for every
+//!   delivery command with an identity, `exec/identity.rs`). Its environment is §7.6's, with `USER` and
 //!   `LOGNAME` the user's name and `HOME` the user's home directory.
 //! * A file is appended in mbox format by the mbox module (R18's safe
 //!   open, R19's locks, truncation on failure), opened with the user's

@@ -46,6 +46,7 @@ use nix::unistd::{Gid, Uid};
 use crate::config::CommandSpec;
 use crate::privs;
 
+mod identity;
 mod supervise;
 mod wrapper;
 
@@ -70,8 +71,8 @@ pub fn helper_limit(command_time_limit: Duration) -> Duration {
     command_time_limit.min(HELPER_LIMIT)
 }
 
-/// A uid and gid a child runs as (set by a root parent; std clears the
-/// supplementary groups).
+/// A uid and gid a child runs as, with the user's supplementary groups
+/// (set by a root parent, `identity.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Identity {
     pub uid: Uid,
@@ -260,7 +261,7 @@ fn command(job: &Job<'_>) -> Result<Command, ExecError> {
         .process_group(0)
         .stdin(Stdio::null());
     if let Some(id) = job.identity {
-        cmd.uid(id.uid.as_raw()).gid(id.gid.as_raw());
+        identity::apply(&mut cmd, id);
     }
     Ok(cmd)
 }

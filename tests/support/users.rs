@@ -64,6 +64,14 @@ impl TempUser {
         std::os::unix::fs::lchown(path, Some(self.uid), Some(self.gid)).expect("chown");
     }
 
+    /// Adds the user to the group of `other` (a supplementary group).
+    pub fn join_group_of(&self, other: &TempUser) {
+        passwd_tool(
+            "usermod",
+            &["--append", "--groups", &other.name, &self.name],
+        );
+    }
+
     /// Writes `~/.forward` owned by the user with `mode`.
     pub fn forward(&self, text: &str, mode: u32) -> PathBuf {
         let p = self.home.join(".forward");
