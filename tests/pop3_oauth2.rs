@@ -210,7 +210,7 @@ fn a_long_token_over_pop3s_takes_the_continuation() {
 }
 
 #[test]
-fn a_token_the_server_rejects_fetches_nothing() {
+fn a_token_the_server_rejects_fetches_nothing_and_is_refreshed_next_time() {
     for (mech, ack) in [("xoauth2", ""), ("oauthbearer", "AQ==")] {
         let dir = tempfile::tempdir().unwrap();
         let ep = Endpoint::start(Script::default());
@@ -254,6 +254,18 @@ fn a_token_the_server_rejects_fetches_nothing() {
         );
         no_pass(&srv);
         no_secret(&env, &srv, &out);
+        // The refused token is forgotten: the next fetch refreshes it
+        // instead of offering it again until its expiry.
+        assert!(
+            log.contains("the server refused the OAuth2 access token"),
+            "{log}"
+        );
+        assert_eq!(ep.counts().refresh, 0);
+        let out2 = env.ok(&["-g", "isp"], b"");
+        assert_eq!(ep.counts().refresh, 1, "{}", env.log());
+        assert_eq!(mbox_messages(&env.mbox("joe")).len(), 2, "{}", env.log());
+        assert_eq!(srv.logins(), [USER]);
+        no_secret(&env, &srv, &(out + &out2));
     }
 }
 

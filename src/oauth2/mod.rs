@@ -8,6 +8,8 @@
 //! endpoint (`grant_type=refresh_token`), stores the new tokens durably,
 //! and returns the new one. Refreshes of one token file are serialised by
 //! a lock file, so two deliveries never race on a rotating refresh token.
+//! A token the server refused is forgotten ([`refused`]), so the next
+//! attempt refreshes it rather than waiting for its expiry.
 //! Every failure is an [`OAuthError`] whose text is one clear line
 //! (`invalid_grant` says to run `masqmail -oauth2 NAME`); callers treat
 //! all of them as temporary: a message is deferred, never bounced.
@@ -66,6 +68,34 @@ pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// The server refused `used` (SMTP `535` or POP3 `-ERR` to the bearer
+/// token): it is forgotten, so the next attempt refreshes instead of
+/// offering the same token until its expiry. A token that is no longer
+/// the stored one (another process refreshed meanwhile) is left alone.
+/// Best effort: a failure is logged and the next attempt refreshes at
+/// expiry as before.
+pub fn refused(conf: &OAuth2Conf, used: &str) {
+    let forget = || -> Result<bool, OAuthError> {
+        let _lock = token_file::lock(conf)?;
+        let mut tokens = token_file::load(conf)?;
+        if tokens.access_token.as_ref().map(Secret::expose) != Some(used) {
+            return Ok(false);
+        }
+        tokens.access_token = None;
+        tokens.expires_at = 0;
+        token_file::store(conf, &tokens)?;
+        Ok(true)
+    };
+    match forget() {
+        Ok(true) => tracing::info!(
+            "{}: the server refused the OAuth2 access token; the next attempt refreshes it",
+            conf.name
+        ),
+        Ok(false) => {}
+        Err(e) => tracing::warn!("{}: cannot forget the refused access token: {e}", conf.name),
+    }
 }
 
 /// A valid access token for `conf`: the cached one, or a fresh one.

@@ -16,6 +16,7 @@ use crate::config::{Config, GetConf, GetProtocol};
 use crate::inbound::content::spool::Target;
 use crate::inbound::smtp::{OnAccepted, ServerCtx};
 use crate::message::QueueId;
+use crate::pop3::Pop3Error;
 use crate::pop3::login::secret;
 use crate::spool::Spool;
 
@@ -182,7 +183,11 @@ pub async fn run_one(get: &GetConf, target: &Target) -> Vec<QueueId> {
     } else {
         None
     };
+    let bearer = get.oauth2.as_ref().map(|conf| (conf, secret.clone()));
     let (Fetched { summary, ids }, result) = fetch(get, target, secret, uidl.as_mut()).await;
+    if let (Err(Pop3Error::Login { .. }), Some((conf, token))) = (&result, bearer) {
+        crate::oauth2::refused(conf, &token);
+    }
     match result {
         Ok(()) => tracing::info!(
             "fetched {} message(s) for {account}: {} listed, {} already fetched, {} too large, {} deleted",
