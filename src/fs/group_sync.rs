@@ -146,6 +146,9 @@ impl GroupSync {
             st = end.finish(result.as_ref().err());
         }
         st.present -= 1;
+        // Conservative: a failure of a later generation that ended before
+        // we woke counts too. A needless 451 costs a retry; a 250 that a
+        // failed sync may have dropped would cost the message.
         if st.failures == ticket.failures {
             return Ok(());
         }

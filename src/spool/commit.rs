@@ -7,8 +7,9 @@
 //!
 //! Syncs per message: two of the message's own files, plus its share of a
 //! directory sync. Commits that reach the directory sync together share
-//! one ([`crate::fs::group_sync`]): a lone commit pays 3, ten concurrent
-//! ones about 2.1–2.5. The sync that covers a commit always started after
+//! one ([`crate::fs::group_sync`]): a lone commit pays 3, a batch of ten
+//! that arrive together 2.1 (tests/group_commit.rs); how many arrive
+//! together depends on how long the directory sync takes. The sync that covers a commit always started after
 //! its renames, and any directory sync that failed while they were pending
 //! fails the commit (451), even if a later one succeeded.
 //!
