@@ -11,6 +11,10 @@
 //!   (`VmHWM`) and how many clients got 250. The spool (4 GiB) is removed
 //!   right after.
 //!
+//! After each 2 KiB row's timed rounds, one untimed round under `strace
+//! -c` gives its fsyncs per message (issue 12; left out without strace).
+//! `MASQMAIL_BENCH_SMALL_ONLY=1` skips the big run (4 GiB of disk).
+//!
 //! `MASQMAIL_BENCH_BASELINE=/path/to/masqmail` runs every row against that
 //! binary too (e.g. one built from the commit before the server rewrite)
 //! and prints both side by side with the ratio new / baseline. Throughput
@@ -25,6 +29,8 @@
 
 #[path = "smtp/daemon.rs"]
 mod daemon;
+#[path = "smtp/fsyncs.rs"]
+mod fsyncs;
 #[path = "smtp/load.rs"]
 mod load;
 
@@ -58,6 +64,10 @@ fn main() {
     header(&bins, cap_kb);
 
     let mut rows = small_rows(&bins);
+    if std::env::var_os("MASQMAIL_BENCH_SMALL_ONLY").is_some() {
+        print_table(&bins, &rows);
+        return;
+    }
     let mut failed = false;
     let big: Vec<_> = bins.iter().map(|b| big_run(b, cap_kb)).collect();
     for (i, (run, _)) in big.iter().enumerate() {
@@ -167,6 +177,23 @@ fn small_rows(bins: &[PathBuf]) -> Vec<Row> {
             }
         }
         rows.push(row(figure.to_string(), &best, |v| (*v, format!("{v:.0}"))));
+        let per_message: Vec<Option<f64>> = daemons
+            .iter()
+            .map(|d| {
+                let counting = fsyncs::attach(d.pid())?;
+                let result = load::rate(d.addr, clients, how);
+                let calls = counting.finish();
+                result.ok()?;
+                Some(calls as f64 / (clients * load::PER_CLIENT) as f64)
+            })
+            .collect();
+        if per_message.iter().any(Option::is_some) {
+            let figure = "  fsyncs per message (strace -c, one untimed round)".to_string();
+            rows.push(row(figure, &per_message, |v| match v {
+                Some(v) => (*v, format!("{v:.2}")),
+                None => (f64::NAN, "–".into()),
+            }));
+        }
     }
     let peak: Vec<u64> = daemons.iter().map(|d| d.status_kb("VmHWM:")).collect();
     rows.push(row("daemon RSS when idle".into(), &idle, kib));

@@ -19,6 +19,10 @@
 //!   holds for `fsync` of a directory.
 //! * Every sync is counted in a process-wide counter, [`fsync_count`], so
 //!   benchmarks can print fsyncs per message exactly.
+//! * Syncs of a [`Dir`] are group commits ([`super::group_sync`]):
+//!   [`Dir::sync_since`] returns after a sync that started after the call,
+//!   which concurrent callers share; a failed sync fails every caller
+//!   whose changes it may have covered, never only the one that issued it.
 //!
 //! # Security
 //! Names are single path components chosen by the caller (never `/`, `.`
@@ -37,6 +41,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, RenameFlags, Stat};
 use rustix::io::Errno;
+
+use super::group_sync::{GroupSync, Ticket};
 
 static FSYNCS: AtomicU64 = AtomicU64::new(0);
 
@@ -88,6 +94,8 @@ pub fn sync_dir(dir: BorrowedFd<'_>) -> io::Result<()> {
 pub struct Dir {
     fd: OwnedFd,
     path: PathBuf,
+    /// Every sync of `fd` goes through it (one fd, one error history).
+    group: GroupSync,
 }
 
 impl Dir {
@@ -103,7 +111,13 @@ impl Dir {
         Ok(Dir {
             fd,
             path: path.to_path_buf(),
+            group: GroupSync::new(),
         })
+    }
+
+    /// Test hook: see [`GroupSync::holding`].
+    pub fn hold_syncs_for(&mut self, batch: usize) {
+        self.group = GroupSync::holding(batch);
     }
 
     /// The path the directory was opened with (for messages only).
@@ -199,9 +213,25 @@ impl Dir {
     }
 
     /// Makes renames and unlinks in this directory durable (counted;
-    /// `EINVAL`, "not supported", is success).
+    /// `EINVAL`, "not supported", is success). Prefer [`Dir::sync_ticket`]
+    /// before the changes and [`Dir::sync_since`] after them: this takes
+    /// the ticket now, so a concurrent failure that ended between the
+    /// caller's changes and this call goes unnoticed.
     pub fn sync(&self) -> io::Result<()> {
-        sync_dir(self.fd.as_fd())
+        self.sync_since(self.sync_ticket())
+    }
+
+    /// Taken before the changes that a later [`Dir::sync_since`] must make
+    /// durable.
+    pub fn sync_ticket(&self) -> Ticket {
+        self.group.ticket()
+    }
+
+    /// Makes every change made in this directory before the call durable,
+    /// sharing the `fsync` with concurrent callers; an error if any sync
+    /// since `ticket` failed (see [`super::group_sync`]).
+    pub fn sync_since(&self, ticket: Ticket) -> io::Result<()> {
+        self.group.sync(ticket, || sync_dir(self.fd.as_fd()))
     }
 
     /// The names in the directory (not `.`/`..`; names that are not UTF-8
@@ -236,12 +266,13 @@ impl Dir {
         steps: &Steps,
     ) -> io::Result<()> {
         let tmp = format!("{name}.tmp");
+        let ticket = self.sync_ticket();
         let result = self
             .write_temp(&tmp, bytes, mode, steps.synced)
             .and_then(|()| {
                 self.rename(&tmp, name)?;
                 crate::crashpoint!(steps.renamed);
-                self.sync()?;
+                self.sync_since(ticket)?;
                 crate::crashpoint!(steps.dir_synced);
                 Ok(())
             });

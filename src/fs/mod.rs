@@ -2,3 +2,4 @@
 
 pub mod crash;
 pub mod durable;
+pub mod group_sync;

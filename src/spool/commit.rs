@@ -2,8 +2,16 @@
 //!
 //! Order on disk (R34): data temp file written and `fdatasync`ed, renamed
 //! to `<ID>-D`; header temp file written and synced, renamed to `<ID>-H`;
-//! the directory fsynced. Three syncs per message. Only then does
-//! [`Spool::commit`] return `Ok`, and only then may the caller say "250".
+//! the directory fsynced. Only then does [`Spool::commit`] return `Ok`,
+//! and only then may the caller say "250".
+//!
+//! Syncs per message: two of the message's own files, plus its share of a
+//! directory sync. Commits that reach the directory sync together share
+//! one ([`crate::fs::group_sync`]): a lone commit pays 3, a batch of ten
+//! that arrive together 2.1 (tests/group_commit.rs); how many arrive
+//! together depends on how long the directory sync takes. The sync that covers a commit always started after
+//! its renames, and any directory sync that failed while they were pending
+//! fails the commit (451), even if a later one succeeded.
 //!
 //! Why one directory sync is enough: against a process crash the renames
 //! are ordered by the kernel, so `-H` never exists without `-D`. Against
@@ -187,6 +195,9 @@ impl Spool {
         sync_data(&data).map_err(at(&data_tmp))?;
         drop(data);
         crate::crashpoint!("spool-data-synced");
+        // Before the first rename: a directory sync that fails from here
+        // on may have covered it (fsyncgate), whoever issued it.
+        let ticket = dir.sync_ticket();
         dir.rename_noreplace(&data_tmp, &data_final)
             .map_err(at(&data_final))?;
         state.data = true;
@@ -201,7 +212,8 @@ impl Spool {
         state.header = true;
         crate::crashpoint!("spool-header-renamed");
 
-        dir.sync()
+        // Shared with the commits that renamed meanwhile (group commit).
+        dir.sync_since(ticket)
             .map_err(|e| SpoolError::io(dir.path().to_path_buf(), e))?;
         crate::crashpoint!("spool-dir-synced");
         Ok(())

@@ -72,8 +72,19 @@ impl Spool {
     /// the startup code's job).
     pub fn open(spool_dir: &Path, lock_dir: &Path) -> Result<Spool, SpoolError> {
         let open = |p: &Path| Dir::open(p).map_err(|e| SpoolError::io(p.to_path_buf(), e));
+        #[allow(unused_mut)]
+        let mut dir = open(spool_dir)?;
+        // Debug builds only: lets end-to-end tests form a batch of
+        // concurrent commits exactly (tests/group_commit.rs).
+        #[cfg(debug_assertions)]
+        if let Some(batch) = std::env::var("MASQMAIL_TEST_SYNC_BATCH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            dir.hold_syncs_for(batch);
+        }
         Ok(Spool {
-            dir: Arc::new(open(spool_dir)?),
+            dir: Arc::new(dir),
             locks: Arc::new(open(lock_dir)?),
         })
     }
@@ -143,6 +154,7 @@ impl Spool {
     /// returned after the rest has been done.
     pub fn remove(&self, id: &QueueId) -> Result<(), SpoolError> {
         let mut first_error = None;
+        let ticket = self.dir.sync_ticket();
         for name in [header_name(id), data_name(id)] {
             if let Err(e) = self.dir.remove(&name) {
                 first_error.get_or_insert(SpoolError::io(self.dir.join(&name), e));
@@ -150,7 +162,7 @@ impl Spool {
         }
         crate::crashpoint!("spool-removed");
         self.dir
-            .sync()
+            .sync_since(ticket)
             .map_err(|e| SpoolError::io(self.dir.path().to_path_buf(), e))?;
         crate::crashpoint!("spool-remove-dir-synced");
         first_error.map_or(Ok(()), Err)
