@@ -35,6 +35,7 @@ use crate::outbound::route::rewrite;
 use crate::outbound::smtp::{DsnRequests, FileText, Outgoing};
 
 mod connect;
+mod parallel;
 
 /// One message's recipients for this route.
 pub struct Job {

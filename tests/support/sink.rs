@@ -49,6 +49,10 @@ pub struct SinkConfig {
     /// Recipients (exact `local@domain`) that get 550 / 450.
     pub reject_rcpts: Vec<String>,
     pub defer_rcpts: Vec<String>,
+    /// Connections after the first n get `421` as their greeting.
+    pub greet_421_after: Option<u32>,
+    /// On connections after the first n, every MAIL gets `452`.
+    pub mail_452_after: Option<u32>,
 }
 
 impl Default for SinkConfig {
@@ -72,6 +76,8 @@ impl Default for SinkConfig {
             auth_required: false,
             reject_rcpts: Vec::new(),
             defer_rcpts: Vec::new(),
+            greet_421_after: None,
+            mail_452_after: None,
         }
     }
 }
@@ -121,10 +127,15 @@ impl Sink {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (cfg, sh) = (cfg.clone(), sh.clone());
-                lock(&sh).connections += 1;
+                let number = {
+                    let mut sh = lock(&sh);
+                    sh.connections += 1;
+                    sh.connections
+                };
                 std::thread::spawn(move || {
                     let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
                     let mut s = Session::new(cfg, sh.clone(), stream);
+                    s.number = number;
                     let _ = s.run();
                     lock(&sh).ended += 1;
                 });
@@ -224,6 +235,8 @@ struct Session {
     rcpts: Vec<String>,
     rcpt_params: Vec<Vec<String>>,
     chunks: Vec<u8>,
+    /// 1 for the first connection to the sink, and so on.
+    number: u32,
 }
 
 fn eof() -> io::Error {
@@ -244,7 +257,12 @@ impl Session {
             rcpts: Vec::new(),
             rcpt_params: Vec::new(),
             chunks: Vec::new(),
+            number: 1,
         }
+    }
+
+    fn beyond(&self, n: Option<u32>) -> bool {
+        n.is_some_and(|n| self.number > n)
     }
 
     fn reply(&mut self, r: &str) {
@@ -296,6 +314,11 @@ impl Session {
     fn run(&mut self) -> io::Result<()> {
         if self.cfg.smtps {
             self.start_tls()?;
+        }
+        if self.beyond(self.cfg.greet_421_after) {
+            self.reply("421 4.7.0 sink.test too many connections");
+            self.stream.write_all(&self.out)?;
+            return self.stream.flush();
         }
         self.reply("220 sink.test ESMTP ready");
         loop {
@@ -370,7 +393,9 @@ impl Session {
         let size = params
             .iter()
             .find_map(|p| p.strip_prefix("SIZE=")?.parse::<u64>().ok());
-        if self.cfg.auth_required && self.auth.is_none() {
+        if self.beyond(self.cfg.mail_452_after) {
+            self.reply("452 4.3.2 too many connections, try later");
+        } else if self.cfg.auth_required && self.auth.is_none() {
             self.reply("530 5.7.0 authentication required");
         } else if !self.cfg.dsn && has_dsn_param(&params) {
             self.reply("555 5.5.4 DSN not offered");

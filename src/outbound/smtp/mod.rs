@@ -53,7 +53,10 @@ pub mod encode;
 mod feed;
 pub mod reply;
 pub(crate) mod session;
+pub mod source;
 mod transfer;
+
+pub use session::{Io, Opened, start};
 
 use std::sync::Arc;
 use std::time::Duration;
