@@ -181,3 +181,37 @@ fn a_temporary_failure_on_one_connection_stays_queued() {
     assert!(env.header_file(&ids[0]).contains("later@remote.example"));
     assert!(env.log().contains("450 4.2.0 try later"), "{}", env.log());
 }
+
+/// R33 over several connections: killed after the third remote `250` was
+/// read, before the spool knows. Nothing is lost, and only messages that
+/// were in flight (at most one per connection) may arrive twice.
+#[test]
+fn killed_mid_parallel_flush_loses_nothing() {
+    let sink = Sink::start(SinkConfig::default());
+    let env = env_for(&sink, "tls = none");
+    queue(&env, 20, "bob@remote.example");
+    let out = env
+        .cmd()
+        .args(["-qo", "isp"])
+        .env("MASQMAIL_CRASHPOINT", "remote-accepted:3")
+        .output()
+        .unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&out.status),
+        Some(9),
+        "the crash point was not reached: {}",
+        env.log()
+    );
+    sink.quiesce();
+    let connections = sink.connections() as usize;
+    env.ok(&["-qo", "isp"], b"");
+    let seen = subjects(&sink);
+    assert_eq!(seen.len(), 20, "every message arrived: {seen:?}");
+    let twice = seen.values().filter(|&&n| n == 2).count();
+    assert!(seen.values().all(|&n| n <= 2), "{seen:?}");
+    assert!(
+        twice <= connections,
+        "{twice} twice over {connections} connections: {seen:?}"
+    );
+    assert!(env.queued().is_empty(), "{}", env.log());
+}

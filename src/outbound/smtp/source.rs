@@ -156,7 +156,10 @@ impl Source for Lane<'_> {
 
     fn give_back(&self, m: usize) -> bool {
         let s = self.shared;
-        let others = s.active.get() - usize::from(!self.retired.get());
+        let others = s
+            .active
+            .get()
+            .saturating_sub(usize::from(!self.retired.get()));
         if others == 0 {
             return false;
         }
