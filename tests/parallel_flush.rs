@@ -215,3 +215,35 @@ fn killed_mid_parallel_flush_loses_nothing() {
     );
     assert!(env.queued().is_empty(), "{}", env.log());
 }
+
+/// Each extra connection is a whole session: STARTTLS and AUTH on every
+/// one (the sink refuses MAIL before AUTH with 530, which is no limit, so
+/// a session without AUTH would leave its messages deferred).
+#[test]
+fn every_connection_does_starttls_and_auth() {
+    let ca_dir = tempfile::tempdir().unwrap();
+    let ca = support::ca::make(ca_dir.path());
+    let sink = Sink::start(SinkConfig {
+        starttls: Some((ca.cert_pem.clone(), ca.key_pem.clone())),
+        auth: Some(("jo".into(), "secret".into())),
+        auth_required: true,
+        ..SinkConfig::default()
+    });
+    let env = env_for(
+        &sink,
+        &format!(
+            "tls = starttls\ntls_ca_file = \"{}\"\nauth_login = jo\nauth_secret = secret\nauth_name = plain",
+            ca.ca_pem.display()
+        ),
+    );
+    queue(&env, 16, "bob@remote.example");
+    env.ok(&["-qo", "isp"], b"");
+    assert_each_once(&sink, 16, &env);
+    assert!(env.queued().is_empty(), "{}", env.log());
+    assert_eq!(sink.connections(), 4, "{}", env.log());
+    assert!(
+        sink.messages()
+            .iter()
+            .all(|m| m.tls && m.auth.as_deref() == Some("PLAIN"))
+    );
+}

@@ -229,3 +229,61 @@ async fn open<'s>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn limited_routes_keep_one_connection() {
+        let cfg = Config::with_host_name("h.example");
+        let route = |f: &dyn Fn(&mut Route)| {
+            let mut r = Route::new(std::path::Path::new("r"), &cfg);
+            f(&mut r);
+            allowed(&r)
+        };
+        assert_eq!(route(&|_| {}), 4);
+        assert_eq!(route(&|r| r.max_parallel_connections = 7), 7);
+        assert_eq!(route(&|r| r.max_parallel_connections = 1), 1);
+        assert_eq!(route(&|r| r.do_pipelining = false), 1);
+        assert_eq!(route(&|r| r.pop3_login = Some("g".into())), 1);
+        let parsed = Route::parse(b"wrapper = /bin/cat", std::path::Path::new("r"), &cfg);
+        assert_eq!(parsed.map(|r| allowed(&r)).ok(), Some(1));
+    }
+
+    #[test]
+    fn extras_only_for_pipelining_without_chunking() {
+        let opts = |pipelining| ClientOptions {
+            helo_name: "h".into(),
+            pipelining,
+            instant_helo: false,
+            tls: None,
+            tls_config: None,
+            server_name: "s".into(),
+            auth: None,
+            timeouts: Default::default(),
+        };
+        let caps = |pipelining, chunking| Caps {
+            pipelining,
+            chunking,
+            ..Caps::default()
+        };
+        for (allowed, n, pipe, chunk, on, want) in [
+            (4, 100, true, false, true, 3),
+            (4, 6, true, false, true, 2),
+            (4, 3, true, false, true, 0),
+            (4, 1, true, false, true, 0),
+            (1, 100, true, false, true, 0),
+            (4, 100, true, true, true, 0),
+            (4, 100, false, false, true, 0),
+            (4, 100, true, false, false, 0),
+        ] {
+            assert_eq!(
+                extras(allowed, n, &caps(pipe, chunk), &opts(on)),
+                want,
+                "{allowed} {n} {pipe} {chunk} {on}"
+            );
+        }
+    }
+}
