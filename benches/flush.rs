@@ -33,9 +33,9 @@ fn main() {
         for secure in [false, true] {
             for (n, parallel) in [1, 10, 100]
                 .into_iter()
-                .flat_map(|n| [(n, "1"), (n, "default")])
+                .flat_map(|n| settings().into_iter().map(move |p| (n, p)))
             {
-                let (turns, conns, wall) = run(chunking, secure, n, parallel);
+                let (turns, conns, wall) = run(chunking, secure, n, &parallel);
                 println!(
                     "| {} | {} | {n} | {parallel} | {turns} | {conns} | {:.0} ms |",
                     if chunking {
@@ -49,6 +49,16 @@ fn main() {
             }
         }
     }
+}
+
+/// The `max_parallel_connections` values to compare: `FLUSH_PARALLEL`
+/// (comma-separated, `default` for none written), else `1,default`.
+fn settings() -> Vec<String> {
+    std::env::var("FLUSH_PARALLEL")
+        .unwrap_or_else(|_| "1,default".into())
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .collect()
 }
 
 fn run(chunking: bool, secure: bool, n: usize, parallel: &str) -> (String, u32, Duration) {

@@ -74,7 +74,7 @@ fn session_turns(env: &Env) -> Vec<u32> {
 #[test]
 fn pipelining_only_spreads_twenty_messages_over_four_connections() {
     let sink = Sink::start(SinkConfig::default());
-    let env = env_for(&sink, "tls = none");
+    let env = env_for(&sink, "tls = none\nmax_parallel_connections = 4");
     queue(&env, 20, "bob@remote.example");
     env.ok(&["-qo", "isp"], b"");
     assert_each_once(&sink, 20, &env);
@@ -175,7 +175,8 @@ fn a_temporary_failure_on_one_connection_stays_queued() {
     );
     env.ok(&["-qo", "isp"], b"");
     assert_each_once(&sink, 19, &env);
-    assert_eq!(sink.connections(), 4, "{}", env.log());
+    // The default: 5.
+    assert_eq!(sink.connections(), 5, "{}", env.log());
     let ids = env.queued();
     assert_eq!(ids.len(), 1, "{}", env.log());
     assert!(env.header_file(&ids[0]).contains("later@remote.example"));
@@ -240,7 +241,7 @@ fn every_connection_does_starttls_and_auth() {
     env.ok(&["-qo", "isp"], b"");
     assert_each_once(&sink, 16, &env);
     assert!(env.queued().is_empty(), "{}", env.log());
-    assert_eq!(sink.connections(), 4, "{}", env.log());
+    assert_eq!(sink.connections(), 5, "{}", env.log());
     assert!(
         sink.messages()
             .iter()
