@@ -1,5 +1,7 @@
 //! The session around the messages: greeting, EHLO/HELO, STARTTLS or
-//! smtps, AUTH, then [`super::transfer`], then QUIT.
+//! smtps, AUTH ([`start`], giving an [`Opened`] session and its
+//! capabilities), then [`super::transfer`] over the messages a
+//! [`super::source::Source`] hands out, then QUIT ([`Opened::send`]).
 //!
 //! Guarantees: TLS policy per [`super::ClientOptions::tls`]: a required
 //! STARTTLS that is not offered, refused (454) or fails its handshake ends
@@ -41,8 +43,9 @@ pub struct Opened<'s> {
 }
 
 /// Greeting, EHLO, STARTTLS or smtps, AUTH. `greeted` is called once the
-/// server has greeted us positively (after EHLO with `instant_helo`),
-/// before anything else: a caller opening more connections waits for it.
+/// server has greeted us positively (at once with `instant_helo`, which
+/// reads no greeting), before EHLO: a caller opening more connections
+/// waits for it.
 pub async fn start<'s, S>(
     stream: S,
     opts: &ClientOptions,
