@@ -73,7 +73,10 @@ fn session_turns(env: &Env) -> Vec<u32> {
 
 #[test]
 fn pipelining_only_spreads_twenty_messages_over_four_connections() {
-    let sink = Sink::start(SinkConfig::default());
+    let sink = Sink::start(SinkConfig {
+        hold_data_until_connections: Some(4),
+        ..SinkConfig::default()
+    });
     let env = env_for(&sink, "tls = none\nmax_parallel_connections = 4");
     queue(&env, 20, "bob@remote.example");
     env.ok(&["-qo", "isp"], b"");
@@ -148,6 +151,9 @@ fn greeting_421_on_the_second_connection_stops_the_spreading() {
 fn mail_452_on_later_connections_sends_everything_over_the_first() {
     let sink = Sink::start(SinkConfig {
         mail_452_after: Some(1),
+        // The first connection waits until a later one was refused, so
+        // the give-back happens while it still takes messages.
+        hold_data_until_refusals: Some(1),
         ..SinkConfig::default()
     });
     let env = env_for(&sink, "tls = none");
@@ -165,6 +171,7 @@ fn mail_452_on_later_connections_sends_everything_over_the_first() {
 fn a_temporary_failure_on_one_connection_stays_queued() {
     let sink = Sink::start(SinkConfig {
         defer_rcpts: vec!["later@remote.example".into()],
+        hold_data_until_connections: Some(5),
         ..SinkConfig::default()
     });
     let env = env_for(&sink, "tls = none");
@@ -228,6 +235,7 @@ fn every_connection_does_starttls_and_auth() {
         starttls: Some((ca.cert_pem.clone(), ca.key_pem.clone())),
         auth: Some(("jo".into(), "secret".into())),
         auth_required: true,
+        hold_data_until_connections: Some(5),
         ..SinkConfig::default()
     });
     let env = env_for(

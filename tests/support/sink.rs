@@ -53,6 +53,12 @@ pub struct SinkConfig {
     pub greet_421_after: Option<u32>,
     /// On connections after the first n, every MAIL gets `452`.
     pub mail_452_after: Option<u32>,
+    /// Hold every `354` until the sink has seen this many connections
+    /// (at most 30 s): the client cannot finish its batch on one
+    /// connection before the others are open, whatever the scheduling.
+    pub hold_data_until_connections: Option<u32>,
+    /// Hold every `354` until this many MAILs got `452`.
+    pub hold_data_until_refusals: Option<u32>,
 }
 
 impl Default for SinkConfig {
@@ -78,6 +84,8 @@ impl Default for SinkConfig {
             defer_rcpts: Vec::new(),
             greet_421_after: None,
             mail_452_after: None,
+            hold_data_until_connections: None,
+            hold_data_until_refusals: None,
         }
     }
 }
@@ -110,6 +118,8 @@ struct Shared {
     connections: u32,
     /// Sessions that have ended, whichever way.
     ended: u32,
+    /// MAILs answered `452`.
+    refusals: u32,
 }
 
 pub struct Sink {
@@ -379,6 +389,25 @@ impl Session {
         }
     }
 
+    /// Waits (bounded) for the `hold_data_until_*` conditions.
+    fn hold(&self) {
+        let (conns, refusals) = (
+            self.cfg.hold_data_until_connections,
+            self.cfg.hold_data_until_refusals,
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            let sh = lock(&self.shared);
+            if conns.is_none_or(|n| sh.connections >= n)
+                && refusals.is_none_or(|n| sh.refusals >= n)
+            {
+                return;
+            }
+            drop(sh);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     fn reset(&mut self) {
         self.mail = None;
         self.rcpts.clear();
@@ -394,6 +423,7 @@ impl Session {
             .iter()
             .find_map(|p| p.strip_prefix("SIZE=")?.parse::<u64>().ok());
         if self.beyond(self.cfg.mail_452_after) {
+            lock(&self.shared).refusals += 1;
             self.reply("452 4.3.2 too many connections, try later");
         } else if self.cfg.auth_required && self.auth.is_none() {
             self.reply("530 5.7.0 authentication required");
@@ -437,6 +467,7 @@ impl Session {
             self.reply("554 5.5.1 no valid recipients");
             return Ok(());
         }
+        self.hold();
         self.reply("354 go ahead");
         let end = loop {
             if self.input.starts_with(b".\r\n") {
