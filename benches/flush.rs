@@ -4,8 +4,10 @@
 //! (100 ms per round trip) in front of the harness's test SMTP server.
 //! For N = 1, 10, 100 queued 2 KB messages, against a PIPELINING-only and
 //! a CHUNKING server, in plain text and with STARTTLS + AUTH, it prints
-//! the client's turns (waits for replies, from the debug log) and the
-//! wall time of `masqmail -qo isp`. Nothing is asserted.
+//! the client's turns (waits for replies, from the debug log, summed over
+//! its sessions), the connections the server saw and the wall time of
+//! `masqmail -qo isp`, with the route's `max_parallel_connections` at 1
+//! (one connection) and at its default. Nothing is asserted.
 
 #[path = "../tests/support/ca.rs"]
 mod ca;
@@ -25,14 +27,17 @@ const BIN: &str = env!("CARGO_BIN_EXE_masqmail");
 const DELAY: Duration = Duration::from_millis(50);
 
 fn main() {
-    println!("| server | link | N | turns | wall time |");
-    println!("|---|---|---|---|---|");
+    println!("| server | link | N | max_parallel_connections | turns | connections | wall time |");
+    println!("|---|---|---|---|---|---|---|");
     for chunking in [false, true] {
         for secure in [false, true] {
-            for n in [1, 10, 100] {
-                let (turns, wall) = run(chunking, secure, n);
+            for (n, parallel) in [1, 10, 100]
+                .into_iter()
+                .flat_map(|n| settings().into_iter().map(move |p| (n, p)))
+            {
+                let (turns, conns, wall) = run(chunking, secure, n, &parallel);
                 println!(
-                    "| {} | {} | {n} | {turns} | {:.0} ms |",
+                    "| {} | {} | {n} | {parallel} | {turns} | {conns} | {:.0} ms |",
                     if chunking {
                         "CHUNKING"
                     } else {
@@ -46,7 +51,17 @@ fn main() {
     }
 }
 
-fn run(chunking: bool, secure: bool, n: usize) -> (String, Duration) {
+/// The `max_parallel_connections` values to compare: `FLUSH_PARALLEL`
+/// (comma-separated, `default` for none written), else `1,default`.
+fn settings() -> Vec<String> {
+    std::env::var("FLUSH_PARALLEL")
+        .unwrap_or_else(|_| "1,default".into())
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .collect()
+}
+
+fn run(chunking: bool, secure: bool, n: usize, parallel: &str) -> (String, u32, Duration) {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
     let ca = ca::make(root);
@@ -59,6 +74,9 @@ fn run(chunking: bool, secure: bool, n: usize) -> (String, Duration) {
     });
     let proxy = start_proxy(sink.addr);
     let mut route = format!("mail_host = \"localhost:{}\"\n", proxy.port());
+    if parallel != "default" {
+        route += &format!("max_parallel_connections = {parallel}\n");
+    }
     if secure {
         route += &format!(
             "tls = \"starttls\"\ntls_ca_file = \"{}\"\nauth_login = \"jo\"\nauth_secret = \"secret\"\nauth_name = \"plain\"\n",
@@ -96,7 +114,7 @@ fn run(chunking: bool, secure: bool, n: usize) -> (String, Duration) {
     let wall = start.elapsed();
     assert!(status.success());
     assert_eq!(sink.messages().len(), n, "all messages arrived");
-    (turns(&root.join("log/debug.log")), wall)
+    (turns(&root.join("log/debug.log")), sink.connections(), wall)
 }
 
 fn submit(conf: &Path, body: &[u8]) {
@@ -118,13 +136,27 @@ fn submit(conf: &Path, body: &[u8]) {
 
 fn turns(debug_log: &Path) -> String {
     let log = std::fs::read_to_string(debug_log).unwrap_or_default();
-    log.lines()
+    let per_session: Vec<u32> = log
+        .lines()
         .filter(|l| l.contains("session with"))
-        .find_map(|l| {
+        .filter_map(|l| {
             let end = l.find(" round trip(s)")?;
-            l[..end].rsplit(' ').next().map(str::to_string)
+            l[..end].rsplit(' ').next()?.parse().ok()
         })
-        .unwrap_or_else(|| "?".to_string())
+        .collect();
+    match per_session.len() {
+        0 => "?".to_string(),
+        1 => per_session[0].to_string(),
+        _ => format!(
+            "{} ({})",
+            per_session.iter().sum::<u32>(),
+            per_session
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join("+")
+        ),
+    }
 }
 
 /// A proxy that delays each chunk by [`DELAY`], in both directions.

@@ -80,7 +80,10 @@ impl Fixture {
         std::fs::write(
             &route,
             format!(
-                "mail_host = \"127.0.0.1:{}\"\ntls = \"none\"\n",
+                // One connection: these tests pin which single message is
+                // in flight; with more connections there is one per
+                // connection (parallel_flush.rs).
+                "mail_host = \"127.0.0.1:{}\"\ntls = \"none\"\nmax_parallel_connections = 1\n",
                 sink.addr.port()
             ),
         )

@@ -30,7 +30,8 @@ fn r32_random_kills_during_smtp_lose_nothing() {
 }
 
 /// R33: 25 queue runs killed at random: nothing lost, each kill leaves at
-/// most one message half done, and only those arrive twice.
+/// most one message half done per SMTP connection of the run (a parallel
+/// flush has several), and only those arrive twice.
 #[test]
 fn r33_random_kills_during_queue_runs_lose_nothing() {
     let seed = seed();

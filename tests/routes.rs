@@ -152,7 +152,8 @@ fn rejected_recipients_bounce_deferred_ones_stay() {
 /// Round trips are counted by the client (a wait for replies after it
 /// wrote all it could; logged at debug level): with PIPELINING one per
 /// message plus the setup (greeting, EHLO, and the final write); with
-/// CHUNKING a constant whatever the batch size.
+/// CHUNKING a constant whatever the batch size. One connection here
+/// (`max_parallel_connections = 1`); spreading: parallel_flush.rs.
 #[test]
 fn round_trips_pipelining_and_chunking() {
     for (chunking, n, want) in [
@@ -167,7 +168,10 @@ fn round_trips_pipelining_and_chunking() {
             chunking,
             ..SinkConfig::default()
         });
-        let env = with_route("debug_level = 1", &smarthost(&sink, ""));
+        let env = with_route(
+            "debug_level = 1",
+            &smarthost(&sink, "max_parallel_connections = 1"),
+        );
         queue(&env, n, "bob@remote.example");
         env.ok(&["-qo", "isp"], b"");
         assert_eq!(sink.messages().len(), n, "{}", env.log());

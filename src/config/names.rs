@@ -227,7 +227,7 @@ pub enum R {
     MapReturnPath, MapHFrom, MapHSender, MapHReplyTo, MapHMailFollowupTo, MapOutgoing,
     SetHFromDomain, SetHReplyToDomain, SetReturnPathDomain, ExpandHSenderDomain,
     ExpandHSenderAddress, Pop3Login, DoSsl, Tls, TlsVerify, TlsCaFile, TlsCertFile, TlsKeyFile,
-    OAuth2(OAuthKey),
+    OAuth2(OAuthKey), MaxParallelConnections,
 }
 
 /// Route files (config.md §3.1, DESIGN.md "New options").
@@ -242,6 +242,7 @@ pub static ROUTE: &[Opt<R>] = &[
     o("do_correct_helo", R::DoCorrectHelo, Ty::Bool),
     o("instant_helo", R::InstantHelo, Ty::Bool),
     o("do_pipelining", R::DoPipelining, Ty::Bool),
+    o("max_parallel_connections", R::MaxParallelConnections, Ty::Number),
     o("auth_name", R::AuthName, Ty::Choice(AUTH_NAME)),
     o("auth_login", R::AuthLogin, Ty::Str),
     o("auth_secret", R::AuthSecret, Ty::Str),

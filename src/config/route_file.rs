@@ -272,6 +272,15 @@ fn apply(
             }
         }
         R::SmtpPort => r.smtp_port = at.number(v)?,
+        R::MaxParallelConnections => {
+            r.max_parallel_connections = at.number(v)?;
+            if r.max_parallel_connections == 0 {
+                return Err(at.err(K::Invalid {
+                    key: "max_parallel_connections".into(),
+                    reason: "must be at least 1 (1 = one connection)".into(),
+                }));
+            }
+        }
         R::ResolveList => r.resolve_list = Resolver::parse_list(at, &at.list(v, opt.incl)?)?,
         R::HeloName => {
             at.check_host(v)?;

@@ -95,6 +95,13 @@ fn route_defaults_and_values() {
     assert_eq!(r.name(), Path::new("r.route"));
     assert_eq!(r.protocol, Transport::Smtp);
     assert_eq!((r.smtp_port, r.helo_name.as_str()), (25, "h.example"));
+    assert_eq!(r.max_parallel_connections, 5);
+    assert_eq!(
+        route("max_parallel_connections = 1")
+            .unwrap()
+            .max_parallel_connections,
+        1
+    );
     assert_eq!(r.resolve_list, [Resolver::DnsMx, Resolver::ByName]);
     assert!(r.do_pipelining && r.tls_verify && r.expand_h_sender_address);
     assert!(!r.expand_h_sender_address_set);
@@ -189,6 +196,18 @@ fn route_errors() {
         (
             "smtp_port = 25x\n",
             "r.route:1: `smtp_port`: '25x' is not a valid number",
+        ),
+        (
+            "\nmax_parallel_connections = 0\n",
+            "r.route:2: `max_parallel_connections`: must be at least 1 (1 = one connection)",
+        ),
+        (
+            "max_parallel_connections = four\n",
+            "r.route:1: `max_parallel_connections`: 'four' is not a valid number",
+        ),
+        (
+            "max_parallel_connections = -1\n",
+            "r.route:1: `max_parallel_connections`: '-1' is not a valid number",
         ),
         (
             "mail_hots = x\n",

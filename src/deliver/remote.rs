@@ -1,7 +1,8 @@
 //! The remote step of a batch (delivery.md §9): the routes of this run in
 //! order (permanent routes, then the online set), each offered the
 //! messages' pending remote targets; each route's share goes out through
-//! its transport in one go (one connection per host for the whole batch).
+//! its transport in one go (one connection per host for the whole batch,
+//! or a few in parallel: `transport/parallel.rs`).
 //!
 //! Recipients no route takes stay queued without a warning (§9.1).
 //!
@@ -10,7 +11,7 @@
 //! connection goes on with the next message; a message that still has
 //! targets pending after some were delivered has those deliveries written
 //! to the spool at once. So a crash re-delivers only the message whose
-//! outcome was in flight. Crash point `remote-accepted`: a remote delivery
+//! outcome was in flight (one per connection in a parallel flush). Crash point `remote-accepted`: a remote delivery
 //! was reported, nothing about it is on disk yet.
 //!
 //! # Security

@@ -1,11 +1,13 @@
 //! A route's transport for its share of a batch (delivery.md §10): the
 //! pipe transport per recipient, or SMTP — to `mail_host`, through a
 //! `wrapper`, or directly to each domain's mail exchangers — with all
-//! messages for one host over one connection.
+//! messages for one host over one connection, or spread over a few when
+//! the host offers PIPELINING but not CHUNKING (`parallel.rs`).
 //!
 //! Outcomes are reported per message through [`Batch::report`] as soon as
 //! they are known: for SMTP the moment the message's end-of-data reply was
-//! read, while the connection goes on with the next message, so the queue
+//! read (on whichever connection), while the connection goes on with the
+//! next message, so the queue
 //! can conclude it before anything else happens (R33).
 //!
 //! Bodies are never copied into memory: the pipe transport and the SMTP
@@ -35,6 +37,7 @@ use crate::outbound::route::rewrite;
 use crate::outbound::smtp::{DsnRequests, FileText, Outgoing};
 
 mod connect;
+mod parallel;
 
 /// One message's recipients for this route.
 pub struct Job {

@@ -49,6 +49,16 @@ pub struct SinkConfig {
     /// Recipients (exact `local@domain`) that get 550 / 450.
     pub reject_rcpts: Vec<String>,
     pub defer_rcpts: Vec<String>,
+    /// Connections after the first n get `421` as their greeting.
+    pub greet_421_after: Option<u32>,
+    /// On connections after the first n, every MAIL gets `452`.
+    pub mail_452_after: Option<u32>,
+    /// Hold every `354` until the sink has seen this many connections
+    /// (at most 30 s): the client cannot finish its batch on one
+    /// connection before the others are open, whatever the scheduling.
+    pub hold_data_until_connections: Option<u32>,
+    /// Hold every `354` until this many MAILs got `452`.
+    pub hold_data_until_refusals: Option<u32>,
 }
 
 impl Default for SinkConfig {
@@ -72,6 +82,10 @@ impl Default for SinkConfig {
             auth_required: false,
             reject_rcpts: Vec::new(),
             defer_rcpts: Vec::new(),
+            greet_421_after: None,
+            mail_452_after: None,
+            hold_data_until_connections: None,
+            hold_data_until_refusals: None,
         }
     }
 }
@@ -104,6 +118,8 @@ struct Shared {
     connections: u32,
     /// Sessions that have ended, whichever way.
     ended: u32,
+    /// MAILs answered `452`.
+    refusals: u32,
 }
 
 pub struct Sink {
@@ -121,10 +137,15 @@ impl Sink {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (cfg, sh) = (cfg.clone(), sh.clone());
-                lock(&sh).connections += 1;
+                let number = {
+                    let mut sh = lock(&sh);
+                    sh.connections += 1;
+                    sh.connections
+                };
                 std::thread::spawn(move || {
                     let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
                     let mut s = Session::new(cfg, sh.clone(), stream);
+                    s.number = number;
                     let _ = s.run();
                     lock(&sh).ended += 1;
                 });
@@ -224,6 +245,8 @@ struct Session {
     rcpts: Vec<String>,
     rcpt_params: Vec<Vec<String>>,
     chunks: Vec<u8>,
+    /// 1 for the first connection to the sink, and so on.
+    number: u32,
 }
 
 fn eof() -> io::Error {
@@ -244,7 +267,12 @@ impl Session {
             rcpts: Vec::new(),
             rcpt_params: Vec::new(),
             chunks: Vec::new(),
+            number: 1,
         }
+    }
+
+    fn beyond(&self, n: Option<u32>) -> bool {
+        n.is_some_and(|n| self.number > n)
     }
 
     fn reply(&mut self, r: &str) {
@@ -296,6 +324,11 @@ impl Session {
     fn run(&mut self) -> io::Result<()> {
         if self.cfg.smtps {
             self.start_tls()?;
+        }
+        if self.beyond(self.cfg.greet_421_after) {
+            self.reply("421 4.7.0 sink.test too many connections");
+            self.stream.write_all(&self.out)?;
+            return self.stream.flush();
         }
         self.reply("220 sink.test ESMTP ready");
         loop {
@@ -356,6 +389,25 @@ impl Session {
         }
     }
 
+    /// Waits (bounded) for the `hold_data_until_*` conditions.
+    fn hold(&self) {
+        let (conns, refusals) = (
+            self.cfg.hold_data_until_connections,
+            self.cfg.hold_data_until_refusals,
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            let sh = lock(&self.shared);
+            if conns.is_none_or(|n| sh.connections >= n)
+                && refusals.is_none_or(|n| sh.refusals >= n)
+            {
+                return;
+            }
+            drop(sh);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     fn reset(&mut self) {
         self.mail = None;
         self.rcpts.clear();
@@ -370,7 +422,10 @@ impl Session {
         let size = params
             .iter()
             .find_map(|p| p.strip_prefix("SIZE=")?.parse::<u64>().ok());
-        if self.cfg.auth_required && self.auth.is_none() {
+        if self.beyond(self.cfg.mail_452_after) {
+            lock(&self.shared).refusals += 1;
+            self.reply("452 4.3.2 too many connections, try later");
+        } else if self.cfg.auth_required && self.auth.is_none() {
             self.reply("530 5.7.0 authentication required");
         } else if !self.cfg.dsn && has_dsn_param(&params) {
             self.reply("555 5.5.4 DSN not offered");
@@ -412,6 +467,7 @@ impl Session {
             self.reply("554 5.5.1 no valid recipients");
             return Ok(());
         }
+        self.hold();
         self.reply("354 go ahead");
         let end = loop {
             if self.input.starts_with(b".\r\n") {

@@ -36,7 +36,7 @@ use crate::outbound::smtp::{
 };
 
 /// Per address.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What happened with one target.
 pub enum Results {
@@ -49,7 +49,8 @@ pub enum Results {
     Session {
         /// The host name or address the session ran with (logs).
         host: String,
-        results: Vec<MessageResult>,
+        /// By the message's index in `msgs`; in the order they ended.
+        results: Vec<(usize, MessageResult)>,
         /// Why the session ended before all messages: (permanent, text).
         error: Option<(bool, String)>,
     },
@@ -58,7 +59,9 @@ pub enum Results {
 impl Results {
     pub fn message(&self, n: usize) -> Option<&MessageResult> {
         match self {
-            Results::Session { results, .. } => results.get(n),
+            Results::Session { results, .. } => {
+                results.iter().find(|(m, _)| *m == n).map(|(_, r)| r)
+            }
             Results::NotConnected { .. } | Results::Skipped { .. } => None,
         }
     }
@@ -217,6 +220,14 @@ async fn connect_and_send(
                         std::net::IpAddr::V6(v6) => format!("[IPv6:{v6}]"),
                     };
                 }
+                let allowed = super::parallel::allowed(route);
+                if allowed > 1 {
+                    let host = host.to_string();
+                    return super::parallel::session(
+                        stream, *addr, &opts, host, msgs, on_done, allowed,
+                    )
+                    .await;
+                }
                 return session(stream, &opts, host.to_string(), msgs, on_done).await;
             }
             Ok(Err(e)) => {
@@ -251,7 +262,7 @@ where
             );
             Results::Session {
                 host,
-                results: batch.results,
+                results: batch.results.into_iter().enumerate().collect(),
                 error: batch.aborted.map(|e| (false, e.to_string())),
             }
         }

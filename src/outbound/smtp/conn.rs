@@ -92,6 +92,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Conn<T> {
         (self.io, self.stats, self.input.len())
     }
 
+    /// The same connection over `f(stream)` (boxing it): unlike
+    /// [`Conn::into_parts`], the unparsed input is kept.
+    pub fn map_io<U>(self, f: impl FnOnce(T) -> U) -> Conn<U> {
+        Conn {
+            io: f(self.io),
+            input: self.input,
+            stats: self.stats,
+            wrote: self.wrote,
+            dirty: self.dirty,
+            write_timeout: self.write_timeout,
+        }
+    }
+
     /// Writes and flushes `bytes` (used outside the pipelined transfer).
     pub async fn send(&mut self, bytes: &[u8], what: &str) -> Result<(), SessionError> {
         self.wrote = true;

@@ -1,6 +1,10 @@
 //! The SMTP client (delivery.md §10.3): sends a batch of messages to a
 //! smarthost or MX over one connection, built for slow links.
 //!
+//! A caller that may spread a batch over several connections opens each
+//! with [`start`] (its capabilities decide) and lets the sessions take
+//! messages from one [`source::Shared`] queue ([`Opened::send`]).
+//!
 //! [`send_batch`] runs one session on a stream the caller connected (TCP,
 //! or a wrapper's socket pair): greeting (skipped with `instant_helo`),
 //! EHLO with HELO fallback on 5xx, STARTTLS per [`ClientOptions::tls`]
@@ -53,7 +57,10 @@ pub mod encode;
 mod feed;
 pub mod reply;
 pub(crate) mod session;
+pub mod source;
 mod transfer;
+
+pub use session::{Io, Opened, start};
 
 use std::sync::Arc;
 use std::time::Duration;

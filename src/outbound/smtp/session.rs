@@ -1,5 +1,7 @@
 //! The session around the messages: greeting, EHLO/HELO, STARTTLS or
-//! smtps, AUTH, then [`super::transfer`], then QUIT.
+//! smtps, AUTH ([`start`], giving an [`Opened`] session and its
+//! capabilities), then [`super::transfer`] over the messages a
+//! [`super::source::Source`] hands out, then QUIT ([`Opened::send`]).
 //!
 //! Guarantees: TLS policy per [`super::ClientOptions::tls`]: a required
 //! STARTTLS that is not offered, refused (454) or fails its handshake ends
@@ -19,10 +21,104 @@ use tokio_rustls::client::TlsStream;
 use super::auth::{self, Sasl};
 use super::conn::Conn;
 use super::reply::Caps;
+use super::source::Source;
 use super::{
     AuthMech, BatchOutcome, ClientOptions, MessageResult, Outgoing, SessionError, Stats, TlsMode,
     transfer,
 };
+
+/// A stream the session runs on: TCP, a wrapper's socket pair, or TLS
+/// over either (boxed, so one [`Opened`] type serves them all).
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + ?Sized> Io for T {}
+
+/// A session past its greeting, EHLO, STARTTLS and AUTH: ready for
+/// messages. Its capabilities tell the caller whether more connections
+/// would help (a parallel flush).
+pub struct Opened<'s> {
+    conn: Conn<Box<dyn Io + 's>>,
+    pub caps: Caps,
+    tls: bool,
+    auth: Option<AuthMech>,
+}
+
+/// Greeting, EHLO, STARTTLS or smtps, AUTH. `greeted` is called once the
+/// server has greeted us positively (at once with `instant_helo`, which
+/// reads no greeting), before EHLO: a caller opening more connections
+/// waits for it.
+pub async fn start<'s, S>(
+    stream: S,
+    opts: &ClientOptions,
+    greeted: &mut (dyn FnMut() + Send),
+) -> Result<Opened<'s>, SessionError>
+where
+    S: Io + 's,
+{
+    check_helo_name(opts)?;
+    let t = &opts.timeouts;
+    let (mut conn, caps, tls) = if opts.tls == Some(TlsMode::Smtps) {
+        let tls = handshake(stream, opts).await?;
+        let mut conn = Conn::new(tls, Stats::default(), t.write);
+        greeting(&mut conn, opts, greeted).await?;
+        let caps = ehlo(&mut conn, opts, opts.instant_helo).await?;
+        (
+            conn.map_io(|s| -> Box<dyn Io + 's> { Box::new(s) }),
+            caps,
+            true,
+        )
+    } else {
+        let mut conn = Conn::new(stream, Stats::default(), t.write);
+        greeting(&mut conn, opts, greeted).await?;
+        let caps = ehlo(&mut conn, opts, opts.instant_helo).await?;
+        if want_starttls(opts, &caps)? {
+            let (conn, caps) = starttls(conn, opts).await?;
+            (
+                conn.map_io(|s| -> Box<dyn Io + 's> { Box::new(s) }),
+                caps,
+                true,
+            )
+        } else {
+            (
+                conn.map_io(|s| -> Box<dyn Io + 's> { Box::new(s) }),
+                caps,
+                false,
+            )
+        }
+    };
+    let auth = match &opts.auth {
+        Some(a) => authenticate(&mut conn, &caps, opts, a, tls).await?,
+        None => None,
+    };
+    Ok(Opened {
+        conn,
+        caps,
+        tls,
+        auth,
+    })
+}
+
+impl Opened<'_> {
+    /// The messages `source` hands out, then QUIT: (the results by index,
+    /// why the session broke off, its counters).
+    pub async fn send(
+        mut self,
+        opts: &ClientOptions,
+        msgs: &[Outgoing],
+        source: &dyn Source,
+        on_done: &mut dyn FnMut(usize, MessageResult),
+    ) -> (Vec<(usize, MessageResult)>, Option<SessionError>, Stats) {
+        let (results, aborted, quit_sent) =
+            transfer::run(&mut self.conn, &self.caps, opts, msgs, source, on_done).await;
+        if aborted.is_none() {
+            if !quit_sent {
+                // QUIT's reply is not awaited (delivery.md §10.3 step 5).
+                let _ = self.conn.send(b"QUIT\r\n", "QUIT").await;
+            }
+            self.conn.shutdown().await;
+        }
+        (results, aborted, self.conn.stats)
+    }
+}
 
 pub async fn run<S>(
     stream: S,
@@ -31,23 +127,20 @@ pub async fn run<S>(
     on_done: &mut dyn FnMut(usize, MessageResult),
 ) -> Result<BatchOutcome, SessionError>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: Io,
 {
-    check_helo_name(opts)?;
-    let t = &opts.timeouts;
-    if opts.tls == Some(TlsMode::Smtps) {
-        let tls = handshake(stream, opts).await?;
-        let mut conn = Conn::new(tls, Stats::default(), t.write);
-        let caps = open(&mut conn, opts).await?;
-        return finish(conn, &caps, opts, msgs, on_done, true).await;
-    }
-    let mut conn = Conn::new(stream, Stats::default(), t.write);
-    let caps = open(&mut conn, opts).await?;
-    if !want_starttls(opts, &caps)? {
-        return finish(conn, &caps, opts, msgs, on_done, false).await;
-    }
-    let (conn, caps) = starttls(conn, opts).await?;
-    finish(conn, &caps, opts, msgs, on_done, true).await
+    let opened = start(stream, opts, &mut || {}).await?;
+    let (tls, auth) = (opened.tls, opened.auth);
+    let source = super::source::InOrder::new(msgs.len());
+    let (results, aborted, stats) = opened.send(opts, msgs, &source, on_done).await;
+    Ok(BatchOutcome {
+        // In order, from 0: the source hands them out so.
+        results: results.into_iter().map(|(_, r)| r).collect(),
+        aborted,
+        stats,
+        tls,
+        auth,
+    })
 }
 
 /// The helo name must be one word: it goes into a command line.
@@ -132,6 +225,19 @@ pub(crate) async fn open<T>(conn: &mut Conn<T>, opts: &ClientOptions) -> Result<
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
+    greeting(conn, opts, &mut || {}).await?;
+    ehlo(conn, opts, opts.instant_helo).await
+}
+
+/// The greeting (unless `instant_helo`); `greeted` once it was positive.
+async fn greeting<T>(
+    conn: &mut Conn<T>,
+    opts: &ClientOptions,
+    greeted: &mut (dyn FnMut() + Send),
+) -> Result<(), SessionError>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
     if !opts.instant_helo {
         let r = conn.reply(opts.timeouts.greeting, "the greeting").await?;
         if !r.is_positive() {
@@ -141,7 +247,8 @@ where
             });
         }
     }
-    ehlo(conn, opts, opts.instant_helo).await
+    greeted();
+    Ok(())
 }
 
 /// EHLO, falling back to HELO on 5xx. `late_greeting`: a 220 may arrive
@@ -181,39 +288,6 @@ where
         });
     }
     Ok(Caps::default())
-}
-
-/// AUTH, the messages, QUIT.
-async fn finish<T>(
-    mut conn: Conn<T>,
-    caps: &Caps,
-    opts: &ClientOptions,
-    msgs: &[Outgoing],
-    on_done: &mut dyn FnMut(usize, MessageResult),
-    tls: bool,
-) -> Result<BatchOutcome, SessionError>
-where
-    T: AsyncRead + AsyncWrite + Unpin,
-{
-    let auth = match &opts.auth {
-        Some(a) => authenticate(&mut conn, caps, opts, a, tls).await?,
-        None => None,
-    };
-    let (results, aborted, quit_sent) = transfer::run(&mut conn, caps, opts, msgs, on_done).await;
-    if aborted.is_none() {
-        if !quit_sent {
-            // QUIT's reply is not awaited (delivery.md §10.3 step 5).
-            let _ = conn.send(b"QUIT\r\n", "QUIT").await;
-        }
-        conn.shutdown().await;
-    }
-    Ok(BatchOutcome {
-        results,
-        aborted,
-        stats: conn.stats,
-        tls,
-        auth,
-    })
 }
 
 /// AUTH with [`auth::choose`]'s mechanism; none usable is `Ok(None)`

@@ -42,6 +42,7 @@ use super::conn::{Conn, Out};
 use super::encode::{addr_needs_utf8, envelope_addr};
 use super::feed::{Feed, PIECE, measure};
 use super::reply::{Caps, Reply};
+use super::source::Source;
 use super::{ClientOptions, MessageResult, Outgoing, RcptResult, SessionError, Timeouts};
 
 /// ` NOTIFY=.. ORCPT=..` for recipient `i`, when the server offers DSN.
@@ -89,6 +90,11 @@ struct State {
     mail: Option<Reply>,
     rcpt: Vec<Option<Reply>>,
     data: Option<Result<(), (bool, String)>>,
+    /// Its text (or, after a 354 with no recipient, the lone dot) is
+    /// queued: from here on it may have reached the server.
+    text_queued: bool,
+    /// Handed back to the [`Source`] for another connection: no result.
+    given_back: bool,
     /// A 354 came after no recipient was accepted: only a dot was sent.
     discard: bool,
     done: bool,
@@ -106,16 +112,30 @@ impl State {
             .filter(|r| r.is_positive())
             .count()
     }
+
+    /// Nothing of it was accepted and its text was not sent, and the
+    /// server named a limit: `421` (closing) or `452` (too many
+    /// connections or recipients) to MAIL or a RCPT (RFC 5321 §4.5.3.1.10).
+    fn limited(&self) -> bool {
+        let limit = |r: &Reply| r.code == 421 || r.code == 452;
+        self.local.is_none()
+            && self.unreadable.is_none()
+            && !self.text_queued
+            && self.accepted() == 0
+            && (self.mail.as_ref().is_some_and(limit) || self.rcpt.iter().flatten().any(limit))
+    }
 }
 
 struct Plan<'a> {
     msgs: &'a [Outgoing],
+    source: &'a dyn Source,
+    /// The messages taken from `source`, in order.
+    taken: Vec<usize>,
     on_done: &'a mut dyn FnMut(usize, MessageResult),
     caps: &'a Caps,
     mode: Mode,
     t: Timeouts,
     st: Vec<State>,
-    next: usize,
     expect: VecDeque<Expect>,
     out: Out,
     /// What waits behind the text being written, in order.
@@ -139,16 +159,19 @@ enum Pending {
     },
 }
 
-/// Sends `msgs`: (results for the messages attempted, why the session
-/// broke off, whether QUIT was written). `on_done` gets each message's
-/// final result as soon as it is known (the same result is also returned).
+/// Sends the messages of `msgs` that `source` hands out: (results for the
+/// messages attempted and not given back, by index, in the order taken;
+/// why the session broke off; whether QUIT was written). `on_done` gets
+/// each message's final result as soon as it is known (the same result is
+/// also returned).
 pub async fn run<T>(
     conn: &mut Conn<T>,
     caps: &Caps,
     opts: &ClientOptions,
     msgs: &[Outgoing],
+    source: &dyn Source,
     on_done: &mut dyn FnMut(usize, MessageResult),
-) -> (Vec<MessageResult>, Option<SessionError>, bool)
+) -> (Vec<(usize, MessageResult)>, Option<SessionError>, bool)
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
@@ -159,12 +182,13 @@ where
     };
     let mut plan = Plan {
         msgs,
+        source,
+        taken: Vec::new(),
         on_done,
         caps,
         mode,
         t: opts.timeouts,
         st: msgs.iter().map(|_| State::default()).collect(),
-        next: 0,
         expect: VecDeque::new(),
         out: Out::default(),
         backlog: VecDeque::new(),
@@ -177,8 +201,23 @@ where
     plan.start_next();
     let err = plan.drive(conn).await.err();
     let abort = err.as_ref().map(|e| e.to_string());
-    let results = (0..plan.next)
-        .map(|m| plan.result(m, abort.as_deref()))
+    if err.is_some() {
+        // Broken off: what never had its text sent (and was not refused
+        // for good) may go over another connection, if there is one.
+        for &m in &plan.taken {
+            let st = &plan.st[m];
+            let untouched = !st.done && !st.text_queued && st.accepted() == 0;
+            let refused = st.mail.as_ref().is_some_and(|r| r.class() == 5);
+            if untouched && !refused && st.local.is_none() && source.give_back(m) {
+                plan.st[m].given_back = true;
+            }
+        }
+    }
+    let results = plan
+        .taken
+        .iter()
+        .filter(|&&m| !plan.st[m].given_back)
+        .map(|&m| (m, plan.result(m, abort.as_deref())))
         .collect();
     (results, err, plan.quit_sent)
 }
@@ -285,9 +324,8 @@ impl Plan<'_> {
     /// Queues the next message that can be sent (or, pipelined, QUIT when
     /// none is left).
     fn start_next(&mut self) {
-        while self.next < self.msgs.len() {
-            let m = self.next;
-            self.next += 1;
+        while let Some(m) = self.source.take().filter(|&m| m < self.msgs.len()) {
+            self.taken.push(m);
             if self.queue_message(m) {
                 return;
             }
@@ -368,6 +406,7 @@ impl Plan<'_> {
             self.expect.push_back(Expect::Data(m));
         } else {
             self.push(format!("BDAT {size} LAST\r\n").as_bytes());
+            self.st[m].text_queued = true;
             self.backlog.push_back(Pending::Text {
                 m,
                 stuff: false,
@@ -437,6 +476,7 @@ impl Plan<'_> {
             Expect::Data(m) => {
                 let st = &mut self.st[m];
                 if r.class() == 3 {
+                    st.text_queued = true;
                     if st.mail_ok() && st.accepted() > 0 {
                         self.backlog.push_back(Pending::Text {
                             m,
@@ -486,6 +526,13 @@ impl Plan<'_> {
     /// Message `m` has its final result: hand it over now.
     fn finish(&mut self, m: usize) {
         self.st[m].done = true;
+        if self.st[m].limited() && self.source.give_back(m) {
+            tracing::info!(
+                "the server named a limit; message {m} of the batch goes over another connection"
+            );
+            self.st[m].given_back = true;
+            return;
+        }
         let result = self.result(m, None);
         (self.on_done)(m, result);
     }
