@@ -153,6 +153,42 @@ fn oauthbearer_with_a_valid_cached_token_does_not_refresh() {
     no_secret(&env, "");
 }
 
+/// A cached token the server refuses (revoked early, scopes changed) is
+/// forgotten: the message waits, and the next run refreshes instead of
+/// offering the same token until its expiry.
+#[test]
+fn a_token_the_server_refuses_is_refreshed_at_the_next_run() {
+    for mech in ["XOAUTH2", "OAUTHBEARER"] {
+        let ep = Endpoint::start(Script::default());
+        let sink = sink(mech, "access-SECRET-1");
+        let env = setup(&sink, &ep, &mech.to_ascii_lowercase(), false);
+        write_tokens(
+            &env,
+            &format!(
+                r#"{{"refresh_token":"refresh-SECRET-1","access_token":"stale-SECRET","expires_at":{}}}"#,
+                now() + 3000
+            ),
+            0o600,
+        );
+        queue_one(&env);
+        let out = env.ok(&["-qo", "isp"], b"");
+        assert!(sink.messages().is_empty(), "{}", env.log());
+        assert_eq!(env.queued().len(), 1, "deferred, not bounced");
+        assert_eq!(ep.counts().refresh, 0);
+        assert!(
+            env.log()
+                .contains("the server refused the OAuth2 access token"),
+            "{mech}: {}",
+            env.log()
+        );
+        let out2 = env.ok(&["-qo", "isp"], b"");
+        assert_eq!(ep.counts().refresh, 1, "{}", env.log());
+        assert_eq!(sink.messages().len(), 1, "{}", env.log());
+        assert!(env.queued().is_empty());
+        no_secret(&env, &(out + &out2));
+    }
+}
+
 #[test]
 fn a_revoked_refresh_token_defers_with_a_clear_line() {
     let ep = Endpoint::start(Script {

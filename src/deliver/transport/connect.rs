@@ -32,7 +32,8 @@ use crate::deliver::runner::Runner;
 use crate::exec;
 use crate::outbound::dns::Dns;
 use crate::outbound::smtp::{
-    AuthOptions, ClientOptions, MessageResult, Outgoing, RcptResult, Timeouts, send_batch_reporting,
+    AuthOptions, ClientOptions, MessageResult, Outgoing, RcptResult, SessionError, Timeouts,
+    send_batch_reporting,
 };
 
 /// Per address.
@@ -53,6 +54,8 @@ pub enum Results {
         results: Vec<(usize, MessageResult)>,
         /// Why the session ended before all messages: (permanent, text).
         error: Option<(bool, String)>,
+        /// The server refused our credentials (see [`SessionError::AuthRefused`]).
+        auth_refused: bool,
     },
 }
 
@@ -108,7 +111,30 @@ pub async fn send(
             return Results::Skipped { reason };
         }
     };
-    let secret = secret.as_deref();
+    let results = send_with(runner, route, kind, label, secret.as_deref(), msgs, on_done).await;
+    if let (
+        Results::Session {
+            auth_refused: true, ..
+        },
+        Some(conf),
+        Some(token),
+    ) = (&results, &route.oauth2, &secret)
+    {
+        crate::oauth2::refused(conf, token);
+    }
+    results
+}
+
+async fn send_with(
+    runner: &Runner<'_>,
+    route: &Route,
+    kind: &TargetKind,
+    label: &str,
+    secret: Option<&str>,
+    msgs: &[Outgoing],
+    on_done: &mut OnDone<'_>,
+) -> Results {
+    let cfg = runner.cfg;
     match kind {
         TargetKind::Wrapper => {
             let Some(spec) = &route.wrapper else {
@@ -148,11 +174,13 @@ pub async fn send(
                         host: domain.clone(),
                         results: Vec::new(),
                         error: Some((true, format!("5.1.2 {e}"))),
+                        auth_refused: false,
                     };
                 }
                 Err(e) => return not_connected(format!("4.4.3 {e}")),
             };
             let mut last = String::from("no address");
+            let mut auth_refused = false;
             for t in &targets {
                 let addrs: Vec<SocketAddr> = t
                     .addrs
@@ -167,10 +195,24 @@ pub async fn send(
                     Results::Session {
                         results,
                         error: Some((false, reason)),
+                        auth_refused: refused,
                         ..
-                    } if results.is_empty() => last = reason,
+                    } if results.is_empty() => {
+                        last = reason;
+                        auth_refused |= refused;
+                    }
                     done => return done,
                 }
+            }
+            if auth_refused {
+                // Every exchanger refused or failed; a refused token is
+                // still worth forgetting.
+                return Results::Session {
+                    host: domain.clone(),
+                    results: Vec::new(),
+                    error: Some((false, last)),
+                    auth_refused,
+                };
             }
             not_connected(last)
         }
@@ -264,12 +306,14 @@ where
                 host,
                 results: batch.results.into_iter().enumerate().collect(),
                 error: batch.aborted.map(|e| (false, e.to_string())),
+                auth_refused: false,
             }
         }
         Err(e) => Results::Session {
             host,
             results: Vec::new(),
             error: Some((e.is_permanent(), e.to_string())),
+            auth_refused: matches!(e, SessionError::AuthRefused(_)),
         },
     }
 }

@@ -100,6 +100,7 @@ pub async fn session(
                 host,
                 results: Vec::new(),
                 error: Some((e.is_permanent(), e.to_string())),
+                auth_refused: matches!(e, SessionError::AuthRefused(_)),
             };
         }
     };
@@ -161,6 +162,7 @@ pub async fn session(
         host,
         results,
         error,
+        auth_refused: false,
     }
 }
 

@@ -232,6 +232,10 @@ pub enum SessionError {
     /// Never permanent: a wrong password must not bounce the queue.
     #[error("AUTH: {0}")]
     Auth(String),
+    /// The server answered the credentials with a failure reply (`535`,
+    /// `454`, …): a bearer token it refused is worth forgetting.
+    #[error("AUTH: {0}")]
+    AuthRefused(String),
     #[error("protocol error: {0}")]
     Protocol(String),
     #[error("timeout waiting for {0}")]

@@ -337,7 +337,7 @@ where
                 }
             }
             _ => {
-                return Err(SessionError::Auth(format!(
+                return Err(SessionError::AuthRefused(format!(
                     "{} refused: {}",
                     auth::mech_name(mech),
                     r.text()
