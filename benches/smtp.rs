@@ -27,6 +27,8 @@
 mod daemon;
 #[path = "smtp/load.rs"]
 mod load;
+#[path = "common/tree.rs"]
+mod tree;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -146,7 +148,7 @@ fn small_rows(bins: &[PathBuf]) -> Vec<Row> {
             // the quiet moment.
             for k in 0..daemons.len() {
                 let i = (k + round) % daemons.len();
-                let rate = match load::rate(daemons[i].addr, clients, how) {
+                let rate = match load::rate(daemons[i].addr, clients, load::PER_CLIENT, how) {
                     Ok(rate) => rate,
                     // The baseline may refuse mail past 3844 messages a
                     // second (its id format); that round counts as nothing.
