@@ -16,6 +16,8 @@
 
 #[path = "../tests/support/ca.rs"]
 mod ca;
+#[path = "common/conf.rs"]
+mod conf;
 #[path = "../tests/support/dovecot.rs"]
 mod dovecot;
 #[path = "common/fetch.rs"]

@@ -10,6 +10,8 @@
 
 #[path = "../tests/support/ca.rs"]
 mod ca;
+#[path = "common/conf.rs"]
+mod conf;
 #[path = "common/flush.rs"]
 mod flush;
 #[path = "common/proxy.rs"]

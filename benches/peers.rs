@@ -17,6 +17,8 @@
 
 #[path = "../tests/support/ca.rs"]
 mod ca;
+#[path = "common/conf.rs"]
+mod conf;
 #[path = "smtp/daemon.rs"]
 mod daemon;
 #[path = "../tests/support/dovecot.rs"]

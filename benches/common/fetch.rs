@@ -4,7 +4,7 @@
 //! and deleting them through the latency proxy, which counts the turns.
 //!
 //! Used by `benches/fetch.rs` and `benches/peers.rs`; the including crate
-//! declares `mod ca; mod dovecot; mod proxy;` at its root.
+//! declares `mod ca; mod conf; mod dovecot; mod proxy;` at its root.
 //!
 //! # Trust
 //! Bench-only: panics on any setup failure; a run counts only when every
@@ -58,18 +58,8 @@ pub fn masqmail(bin: &Path, dc: &Dovecot, ca: Option<&Path>, delayed: bool) -> (
         ),
     )
     .expect("get file");
-    std::fs::create_dir(root.join("mail")).expect("mail dir");
-    let conf = root.join("masqmail.conf");
-    let r = root.display();
-    std::fs::write(
-        &conf,
-        format!(
-            "host_name = \"bench.example.org\"\nrun_as_user = true\n\
-             spool_dir = \"{r}/spool\"\nlock_dir = \"{r}/lock\"\nlog_dir = \"{r}/log\"\n\
-             mail_dir = \"{r}/mail\"\nget.isp = \"{r}/isp.get\"\n"
-        ),
-    )
-    .expect("config");
+    let get = format!("get.isp = \"{}\"\n", root.join("isp.get").display());
+    let conf = crate::conf::write(root, &get);
     let start = Instant::now();
     let status = Command::new(bin)
         .arg("-C")

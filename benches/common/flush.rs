@@ -5,16 +5,15 @@
 //!
 //! Used by `benches/flush.rs` and by `benches/peers.rs`, which sends the
 //! peers (Postfix, msmtp) through the same [`Link`]. The including crate
-//! declares `mod ca; mod sink; mod proxy;` at its root.
+//! declares `mod ca; mod conf; mod proxy; mod sink;` at its root.
 //!
 //! # Trust
 //! Bench-only: panics on any setup failure; checks that every message
 //! arrived before it reports a time.
 #![allow(dead_code)]
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::ca::{self, TestCa};
@@ -107,20 +106,14 @@ pub fn masqmail(bin: &Path, link: &Link, n: usize) -> (String, Duration) {
         route += "tls = \"none\"\n";
     }
     std::fs::write(root.join("isp.route"), route).expect("route");
-    let conf = root.join("masqmail.conf");
-    let r = root.display();
-    std::fs::write(
-        &conf,
-        format!(
-            "host_name = \"bench.example.org\"\nrun_as_user = true\ndebug_level = 1\n\
-             spool_dir = \"{r}/spool\"\nlock_dir = \"{r}/lock\"\nlog_dir = \"{r}/log\"\n\
-             mail_dir = \"{r}/mail\"\nquery_routes.isp = \"{r}/isp.route\"\n"
-        ),
-    )
-    .expect("config");
+    let extra = format!(
+        "debug_level = 1\nquery_routes.isp = \"{}\"\n",
+        root.join("isp.route").display()
+    );
+    let conf = crate::conf::write(root, &extra);
     let body = message(false);
     for _ in 0..n {
-        submit(bin, &conf, &body);
+        crate::conf::submit(bin, &conf, &["-odq", RCPT], &body);
     }
     let before = link.sink.messages().len();
     let start = Instant::now();
@@ -148,23 +141,6 @@ pub fn message(crlf: bool) -> Vec<u8> {
         body.extend_from_slice(eol);
     }
     body
-}
-
-fn submit(bin: &Path, conf: &Path, body: &[u8]) {
-    let mut child = Command::new(bin)
-        .arg("-C")
-        .arg(conf)
-        .args(["-odq", RCPT])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(body)
-        .expect("write");
-    assert!(child.wait().expect("wait").success());
 }
 
 fn turns(debug_log: &Path) -> String {

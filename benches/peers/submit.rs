@@ -15,7 +15,7 @@ use crate::table::{Goal, Row, Value, ms};
 
 pub fn rows(bin: &Path, runs: usize) -> Vec<Row> {
     let dir = tempfile::tempdir().expect("tempdir");
-    let conf = write_conf(dir.path());
+    let conf = crate::conf::write(dir.path(), "");
     let message = message();
     let pf = Postfix::start(&Options {
         relay_port: 9,
@@ -104,20 +104,6 @@ fn submit(mut cmd: Command, message: &[u8]) -> Result<Duration, String> {
     } else {
         Err(status.to_string())
     }
-}
-
-fn write_conf(root: &Path) -> std::path::PathBuf {
-    let conf = root.join("masqmail.conf");
-    let r = root.display();
-    std::fs::write(
-        &conf,
-        format!(
-            "host_name = \"bench.example.org\"\nrun_as_user = true\nspool_dir = \"{r}/spool\"\n\
-             lock_dir = \"{r}/lock\"\nlog_dir = \"{r}/log\"\nmail_dir = \"{r}/mail\"\n"
-        ),
-    )
-    .expect("write config");
-    conf
 }
 
 fn message() -> Vec<u8> {
