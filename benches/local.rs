@@ -8,16 +8,18 @@
 //! Everything runs in a temp directory with `run_as_user`; nothing is
 //! asserted: numbers are for the closing notes and for comparing changes.
 
-use std::io::Write;
+#[path = "common/conf.rs"]
+mod conf;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_masqmail");
 
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let conf = write_conf(dir.path());
+    let conf = conf::write(dir.path(), "");
     let message = two_kb_message();
 
     let mut times = Vec::new();
@@ -81,21 +83,6 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-fn write_conf(root: &Path) -> std::path::PathBuf {
-    let conf = root.join("masqmail.conf");
-    std::fs::create_dir(root.join("mail")).expect("mkdir mail");
-    let r = root.display();
-    std::fs::write(
-        &conf,
-        format!(
-            "host_name = \"bench.example.org\"\nrun_as_user = true\nspool_dir = \"{r}/spool\"\n\
-             lock_dir = \"{r}/lock\"\nlog_dir = \"{r}/log\"\nmail_dir = \"{r}/mail\"\n"
-        ),
-    )
-    .expect("write config");
-    conf
-}
-
 fn two_kb_message() -> Vec<u8> {
     let mut m = b"From: bench@bench.example.org\nTo: alice\nSubject: benchmark\n\n".to_vec();
     while m.len() < 2048 {
@@ -107,20 +94,7 @@ fn two_kb_message() -> Vec<u8> {
 }
 
 fn submit(conf: &Path, message: &[u8], args: &[&str]) {
-    let mut child = Command::new(BIN)
-        .arg("-C")
-        .arg(conf)
-        .args(args)
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("spawn masqmail");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(message)
-        .expect("write message");
-    assert!(child.wait().expect("wait").success(), "masqmail failed");
+    conf::submit(Path::new(BIN), conf, args, message);
 }
 
 /// Largest resident set of any waited-for child, in KiB (Linux reports KiB).

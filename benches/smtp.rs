@@ -33,6 +33,8 @@ mod daemon;
 mod fsyncs;
 #[path = "smtp/load.rs"]
 mod load;
+#[path = "common/tree.rs"]
+mod tree;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -156,7 +158,7 @@ fn small_rows(bins: &[PathBuf]) -> Vec<Row> {
             // the quiet moment.
             for k in 0..daemons.len() {
                 let i = (k + round) % daemons.len();
-                let rate = match load::rate(daemons[i].addr, clients, how) {
+                let rate = match load::rate(daemons[i].addr, clients, load::PER_CLIENT, how) {
                     Ok(rate) => rate,
                     // The baseline may refuse mail past 3844 messages a
                     // second (its id format); that round counts as nothing.
@@ -181,7 +183,7 @@ fn small_rows(bins: &[PathBuf]) -> Vec<Row> {
             .iter()
             .map(|d| {
                 let counting = fsyncs::attach(d.pid())?;
-                let result = load::rate(d.addr, clients, how);
+                let result = load::rate(d.addr, clients, load::PER_CLIENT, how);
                 let calls = counting.finish();
                 result.ok()?;
                 Some(calls as f64 / (clients * load::PER_CLIENT) as f64)

@@ -10,6 +10,8 @@
 //!
 //! Dropping a `Daemon` kills it and removes its directory, spool included.
 
+#![allow(dead_code)] // benches/peers.rs uses only part of it
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -124,17 +126,7 @@ fn knows_per_host_cap(bin: &Path, conf: &str, root: &Path) -> bool {
     ok
 }
 
-pub fn status_kb(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
+pub use crate::tree::status_kb;
 
 fn dir_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {

@@ -1,12 +1,15 @@
 //! The load: SMTP clients on threads, each speaking plain bytes to the
 //! daemon and checking every reply code.
 //!
-//! * [`rate`]: 2 KiB messages, [`PER_CLIENT`] per client, either over one
+//! * [`rate`]: 2 KiB messages, `per_client` per client ([`PER_CLIENT`] in
+//!   `benches/smtp.rs`), either over one
 //!   connection per client (MAIL, RCPT, DATA pipelined) or over a new
 //!   connection per message, as LAN clients send (connect, EHLO, MAIL,
 //!   RCPT, DATA, QUIT);
 //! * [`big`]: each client sends one large message whose body it generates
 //!   block by block, so nothing of it is ever stored on the client side.
+
+#![allow(dead_code)] // benches/peers.rs uses only part of it
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -25,27 +28,32 @@ pub enum Connections {
     PerMessage,
 }
 
-/// Messages per second accepted over `clients` concurrent clients, or
-/// the first client's failure.
-pub fn rate(addr: SocketAddr, clients: usize, how: Connections) -> Result<f64, String> {
+/// Messages per second accepted over `clients` concurrent clients sending
+/// `per_client` messages each, or the first client's failure.
+pub fn rate(
+    addr: SocketAddr,
+    clients: usize,
+    per_client: usize,
+    how: Connections,
+) -> Result<f64, String> {
     let start = Instant::now();
     let threads: Vec<_> = (0..clients)
-        .map(|_| std::thread::spawn(move || small_client(addr, how)))
+        .map(|_| std::thread::spawn(move || small_client(addr, per_client, how)))
         .collect();
     for t in threads {
         t.join().unwrap_or_else(|_| Err("client panicked".into()))?;
     }
-    Ok((clients * PER_CLIENT) as f64 / start.elapsed().as_secs_f64())
+    Ok((clients * per_client) as f64 / start.elapsed().as_secs_f64())
 }
 
-fn small_client(addr: SocketAddr, how: Connections) -> Result<(), String> {
+fn small_client(addr: SocketAddr, per_client: usize, how: Connections) -> Result<(), String> {
     let mut msg = b"Subject: bench\r\n\r\n".to_vec();
     while msg.len() < 2048 {
         msg.extend_from_slice(b"The quick brown fox jumps over the lazy dog, again and again.\r\n");
     }
     msg.extend_from_slice(b".\r\n");
     let mut conn = None;
-    for n in 0..PER_CLIENT {
+    for n in 0..per_client {
         let (r, w) = match conn.as_mut() {
             Some(c) => c,
             None => conn.insert(open(addr, Duration::from_secs(60))?),
