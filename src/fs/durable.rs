@@ -291,6 +291,15 @@ impl Dir {
         mode: u32,
         synced: &'static str,
     ) -> io::Result<()> {
+        let file = self.create_temp(tmp, bytes, mode)?;
+        sync_data(&file)?;
+        crate::crashpoint!(synced);
+        Ok(())
+    }
+
+    /// Creates `tmp` (replacing a stale one) and writes `bytes`, not
+    /// synced: the caller syncs the returned file before any rename.
+    pub(crate) fn create_temp(&self, tmp: &str, bytes: &[u8], mode: u32) -> io::Result<File> {
         let mut file = match self.create_new(tmp, mode) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 self.remove(tmp)?;
@@ -299,9 +308,7 @@ impl Dir {
             other => other?,
         };
         file.write_all(bytes)?;
-        sync_data(&file)?;
-        crate::crashpoint!(synced);
-        Ok(())
+        Ok(file)
     }
 }
 

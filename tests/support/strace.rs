@@ -32,28 +32,59 @@ impl Call {
     }
 }
 
-/// Parses `<pid> name(args) = ret ...` lines; interrupted and resumed
-/// halves of a call are left out.
+/// Parses `<pid> name(args) = ret ...` lines. A call that another
+/// thread interrupted (`<unfinished ...>`, then `<... name resumed>`) is
+/// joined again and counted at the line where it finished.
 pub fn parse(trace: &str) -> Vec<Call> {
-    trace
-        .lines()
-        .enumerate()
-        .filter_map(|(line, l)| {
-            let (pid, rest) = l.split_once(' ')?;
-            let pid = pid.parse().ok()?;
-            let rest = rest.trim_start();
-            let (call, ret) = rest.rsplit_once(" = ")?;
-            let (name, args) = call.trim_end().strip_suffix(')')?.split_once('(')?;
-            Some(Call {
-                line,
-                pid,
-                name: name.to_string(),
-                args: args.to_string(),
-                ret: ret.split_whitespace().next()?.parse().ok(),
-                injected: ret.contains("(INJECTED)"),
-            })
-        })
-        .collect()
+    let mut pending: std::collections::HashMap<u32, String> = std::collections::HashMap::new();
+    let mut calls = Vec::new();
+    for (line, l) in trace.lines().enumerate() {
+        let Some((pid, rest)) = l.split_once(' ') else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        if let Some(start) = rest.strip_suffix("<unfinished ...>") {
+            pending.insert(pid, start.trim_end().to_string());
+            continue;
+        }
+        let joined;
+        let rest = if rest.starts_with("<... ") {
+            let (Some(start), Some((_, tail))) =
+                (pending.remove(&pid), rest.split_once("resumed>"))
+            else {
+                continue;
+            };
+            joined = format!("{start}{tail}");
+            joined.as_str()
+        } else {
+            rest
+        };
+        let Some((call, ret)) = rest.rsplit_once(" = ") else {
+            continue;
+        };
+        let Some((name, args)) = call
+            .trim_end()
+            .strip_suffix(')')
+            .and_then(|c| c.split_once('('))
+        else {
+            continue;
+        };
+        let Some(ret_value) = ret.split_whitespace().next() else {
+            continue;
+        };
+        calls.push(Call {
+            line,
+            pid,
+            name: name.to_string(),
+            args: args.trim_end_matches(", ").to_string(),
+            ret: ret_value.parse().ok(),
+            injected: ret.contains("(INJECTED)"),
+        });
+    }
+    calls
 }
 
 /// False, with a printed reason, when strace cannot run here.
