@@ -171,7 +171,7 @@ fn mail_452_on_later_connections_sends_everything_over_the_first() {
 fn a_temporary_failure_on_one_connection_stays_queued() {
     let sink = Sink::start(SinkConfig {
         defer_rcpts: vec!["later@remote.example".into()],
-        hold_data_until_connections: Some(5),
+        hold_data_until_connections: Some(8),
         ..SinkConfig::default()
     });
     let env = env_for(&sink, "tls = none");
@@ -182,8 +182,8 @@ fn a_temporary_failure_on_one_connection_stays_queued() {
     );
     env.ok(&["-qo", "isp"], b"");
     assert_each_once(&sink, 19, &env);
-    // The default: 5.
-    assert_eq!(sink.connections(), 5, "{}", env.log());
+    // The default: 8.
+    assert_eq!(sink.connections(), 8, "{}", env.log());
     let ids = env.queued();
     assert_eq!(ids.len(), 1, "{}", env.log());
     assert!(env.header_file(&ids[0]).contains("later@remote.example"));
@@ -235,7 +235,7 @@ fn every_connection_does_starttls_and_auth() {
         starttls: Some((ca.cert_pem.clone(), ca.key_pem.clone())),
         auth: Some(("jo".into(), "secret".into())),
         auth_required: true,
-        hold_data_until_connections: Some(5),
+        hold_data_until_connections: Some(8),
         ..SinkConfig::default()
     });
     let env = env_for(
@@ -249,7 +249,7 @@ fn every_connection_does_starttls_and_auth() {
     env.ok(&["-qo", "isp"], b"");
     assert_each_once(&sink, 16, &env);
     assert!(env.queued().is_empty(), "{}", env.log());
-    assert_eq!(sink.connections(), 5, "{}", env.log());
+    assert_eq!(sink.connections(), 8, "{}", env.log());
     assert!(
         sink.messages()
             .iter()

@@ -95,7 +95,7 @@ fn route_defaults_and_values() {
     assert_eq!(r.name(), Path::new("r.route"));
     assert_eq!(r.protocol, Transport::Smtp);
     assert_eq!((r.smtp_port, r.helo_name.as_str()), (25, "h.example"));
-    assert_eq!(r.max_parallel_connections, 5);
+    assert_eq!(r.max_parallel_connections, 8);
     assert_eq!(
         route("max_parallel_connections = 1")
             .unwrap()
