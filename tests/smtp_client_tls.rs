@@ -120,7 +120,7 @@ async fn wrong_password_is_a_temporary_auth_error() {
         .await
         .expect_err("must fail");
     assert!(
-        matches!(&err, SessionError::Auth(t) if t.contains("535")),
+        matches!(&err, SessionError::AuthRefused(t) if t.contains("535")),
         "{err}"
     );
     assert!(!err.is_permanent());

@@ -245,7 +245,7 @@ mod tests {
             f(&mut r);
             allowed(&r)
         };
-        assert_eq!(route(&|_| {}), 5);
+        assert_eq!(route(&|_| {}), 8);
         assert_eq!(route(&|r| r.max_parallel_connections = 7), 7);
         assert_eq!(route(&|r| r.max_parallel_connections = 1), 1);
         assert_eq!(route(&|r| r.do_pipelining = false), 1);
