@@ -1,8 +1,11 @@
 //! Instant delivery: a message accepted by a long-running process (the
 //! daemon, `-bs`) is delivered at once on a blocking thread, unless
-//! `do_queue` holds. The process waits for these before it exits, so no
-//! mailbox append is cut short. A reloaded configuration (SIGHUP) applies
-//! to the deliveries started after it; those running keep theirs.
+//! `do_queue` holds. At most [`MAX_DELIVERIES`] run at a time; a burst
+//! of accepted messages waits in a queue of ids for the next free one
+//! (a flood of clients cannot grow the daemon by a thread per message).
+//! The process waits for these, queued ones included, before it exits,
+//! so no mailbox append is cut short. A reloaded configuration (SIGHUP)
+//! applies to the deliveries started after it; those running keep theirs.
 //!
 //! # Security
 //! Runs the ordinary delivery of one queued message under its lock; it
@@ -14,35 +17,45 @@ use super::Scope;
 use crate::config::Config;
 use crate::message::QueueId;
 use crate::spool::Spool;
-use crate::tasks::Tracker;
+use crate::tasks::{Tracker, Workers};
+
+/// Instant deliveries running at once. Deliveries wait on disks, MDAs
+/// and remote servers rather than on the CPU, so more than the cores;
+/// but bounded, each one is a thread.
+pub const MAX_DELIVERIES: usize = 16;
 
 pub struct InstantDelivery {
-    cfg: RwLock<Arc<Config>>,
+    cfg: Arc<RwLock<Arc<Config>>>,
     spool: Spool,
     running: Arc<Tracker>,
+    workers: Arc<Workers<QueueId>>,
 }
 
 impl InstantDelivery {
     pub fn new(cfg: Arc<Config>, spool: Spool) -> Arc<InstantDelivery> {
+        let running = Arc::new(Tracker::default());
         Arc::new(InstantDelivery {
-            cfg: RwLock::new(cfg),
+            cfg: Arc::new(RwLock::new(cfg)),
             spool,
-            running: Arc::default(),
+            workers: Workers::new(MAX_DELIVERIES, Arc::clone(&running)),
+            running,
         })
     }
 
-    /// Delivers `id` on a blocking thread (nothing when `do_queue` is set).
+    /// Delivers `id` on a blocking thread, at once or after the
+    /// deliveries queued before it (nothing when `do_queue` is set).
     pub fn start(&self, id: QueueId) {
-        let cfg = self.config();
-        if cfg.do_queue {
+        if self.config().do_queue {
             return;
         }
-        let guard = self.running.enter();
-        let spool = self.spool.clone();
-        tokio::task::spawn_blocking(move || {
+        let (cfg, spool) = (Arc::clone(&self.cfg), self.spool.clone());
+        let work = Arc::new(move |id: QueueId| {
+            // The configuration when the delivery starts (a reload meanwhile
+            // applies to it).
+            let cfg = Arc::clone(&cfg.read().unwrap_or_else(|e| e.into_inner()));
             super::deliver_ids(&cfg, &spool, Scope::ALL, std::slice::from_ref(&id));
-            drop(guard);
         });
+        self.workers.submit(id, work);
     }
 
     /// The configuration for deliveries started from now on.
