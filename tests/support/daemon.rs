@@ -63,11 +63,15 @@ impl Env {
         // Only lines logged after this point count: the log is append-only
         // and may hold an earlier daemon's `ready`.
         let seen = self.log().len();
-        let mut child = c.spawn().expect("spawn daemon");
+        let child = c.spawn().expect("spawn daemon");
         let pid = child.id();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        // Owned from here: a daemon that never gets ready is killed when
+        // the panic below unwinds, not left running.
+        let mut daemon = Daemon { child, addr };
         let ready = format!("[{pid}] info: ready");
         self.wait_for("the daemon to log ready", || {
-            if let Ok(Some(status)) = child.try_wait() {
+            if let Ok(Some(status)) = daemon.child.try_wait() {
                 panic!("daemon exited early: {status}\nlog: {}", self.log());
             }
             let log = self.log();
@@ -80,8 +84,7 @@ impl Env {
             format!("{pid}\n"),
             "the pid file names the daemon"
         );
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        Daemon { child, addr }
+        daemon
     }
 
     /// Starts `masqmail -bd` (detaching) on a config that already names a
